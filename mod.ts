@@ -1,0 +1,60 @@
+/**
+ * A thread pool on Deno Web Workers that never hangs and never loses a
+ * result. A task is an exported function of a module, named by the module's
+ * URL and the export's name; the pool runs it on a worker thread.
+ *
+ * It keeps the API of Python's `threadpool.py` (`ThreadPool`, `WorkRequest`,
+ * `makeRequests`, `putRequest`, `poll`, `wait`, `createWorkers`,
+ * `dismissWorkers`, `joinAllDismissedWorkers`, `NoResultsPending`,
+ * `NoWorkersAvailable`) and adds promises (`run`), ordered or unordered
+ * `map`, and the result channel as an async iterator (`results`).
+ *
+ * Workers load task modules from disk, so run with `--allow-read`.
+ *
+ * @example Promises and callbacks
+ * ```ts
+ * import { makeRequests, ThreadPool } from "@scope/threadpool";
+ * import { deepEqual, equal } from "node:assert/strict";
+ *
+ * const source = "export function add(a, b) { return a + b; }";
+ * const add = {
+ *   module: `data:text/javascript,${encodeURIComponent(source)}`,
+ *   name: "add",
+ * };
+ *
+ * await using pool = new ThreadPool(2);
+ * equal(await pool.run(add, [1, 2]), 3);
+ *
+ * const sums: unknown[] = [];
+ * for (const request of makeRequests(add, [[1, 1], [2, 2]], (_, sum) => sums.push(sum))) {
+ *   await pool.putRequest(request);
+ * }
+ * await pool.wait();
+ * deepEqual(sums.sort(), [2, 4]);
+ * ```
+ *
+ * @module
+ */
+
+export {
+  NoResultsPending,
+  NoWorkersAvailable,
+  PoolClosedError,
+  QueueFullError,
+  TaskError,
+  WorkerLostError,
+} from "./src/errors.ts";
+export { taskModule } from "./src/task.ts";
+export type { FunctionExports, TaskArgs, TaskResult, TaskSpec } from "./src/task.ts";
+export { ThreadPool } from "./src/thread_pool.ts";
+export type {
+  CloseOptions,
+  MapOptions,
+  PollOptions,
+  PutOptions,
+  RunOptions,
+  Settled,
+  ThreadPoolOptions,
+} from "./src/thread_pool.ts";
+export { makeRequests, printException, WorkRequest } from "./src/work_request.ts";
+export type { Callback, ExcCallback, RequestID, WorkRequestOptions } from "./src/work_request.ts";

@@ -1,0 +1,137 @@
+/**
+ * The errors a caller of the pool is expected to catch, one class per
+ * condition so that `instanceof` tells them apart. Bad arguments are not
+ * here: they are reported with the built-in `TypeError` and `RangeError`.
+ *
+ * @module
+ */
+
+/**
+ * Thrown by {@linkcode ThreadPool.poll} when no request is pending: none was
+ * ever put, or every one has already been handed to its callback.
+ *
+ * @example Usage
+ * ```ts
+ * import { NoResultsPending, ThreadPool } from "@scope/threadpool";
+ * import { rejects } from "node:assert/strict";
+ *
+ * await using pool = new ThreadPool(0);
+ * await rejects(pool.poll(), NoResultsPending);
+ * ```
+ */
+export class NoResultsPending extends Error {
+  /** Creates the error; the message says that nothing is pending. */
+  constructor(message = "No results pending", options?: ErrorOptions) {
+    super(message, options);
+    this.name = "NoResultsPending";
+  }
+}
+
+/**
+ * Thrown by a blocking {@linkcode ThreadPool.poll} (and so by
+ * {@linkcode ThreadPool.wait}) when requests are pending but no worker is
+ * left to run them.
+ *
+ * @example Usage
+ * ```ts
+ * import { NoWorkersAvailable } from "@scope/threadpool";
+ * import { equal } from "node:assert/strict";
+ *
+ * equal(new NoWorkersAvailable().name, "NoWorkersAvailable");
+ * ```
+ */
+export class NoWorkersAvailable extends Error {
+  /** Creates the error; the message says that no worker is alive. */
+  constructor(message = "No workers available", options?: ErrorOptions) {
+    super(message, options);
+    this.name = "NoWorkersAvailable";
+  }
+}
+
+/**
+ * A task threw or rejected inside its worker. `message` and `stack` are the
+ * task's own; `cause` is the original error rebuilt on this thread, with its
+ * `name`, `message`, `stack` and `cause`.
+ *
+ * @example Usage
+ * ```ts
+ * import { TaskError } from "@scope/threadpool";
+ * import { equal } from "node:assert/strict";
+ *
+ * const error = new TaskError("boom", { cause: new RangeError("boom") });
+ * equal(error.name, "TaskError");
+ * equal((error.cause as Error).name, "RangeError");
+ * ```
+ */
+export class TaskError extends Error {
+  /** Creates the error for a task that failed with `cause`. */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "TaskError";
+  }
+}
+
+/**
+ * The worker that was running a request died before it answered: an
+ * uncaught error, an unhandled rejection, `Deno.exit()`, `self.close()`, a
+ * message that could not be read, or a worker that could not start. `cause`
+ * says which. Requests that worker had only been handed are not failed: they
+ * go back to the queue.
+ *
+ * @example Usage
+ * ```ts
+ * import { WorkerLostError } from "@scope/threadpool";
+ * import { equal } from "node:assert/strict";
+ *
+ * equal(new WorkerLostError("gone").name, "WorkerLostError");
+ * ```
+ */
+export class WorkerLostError extends Error {
+  /** Creates the error; `cause` describes how the worker died. */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "WorkerLostError";
+  }
+}
+
+/**
+ * The pool is closed: it takes no new request, and `close({ force: true })`
+ * fails every request still pending with this error.
+ *
+ * @example Usage
+ * ```ts
+ * import { PoolClosedError, ThreadPool } from "@scope/threadpool";
+ * import { throws } from "node:assert/strict";
+ *
+ * const pool = new ThreadPool(0);
+ * await pool.close();
+ * throws(() => pool.createWorkers(1), PoolClosedError);
+ * ```
+ */
+export class PoolClosedError extends Error {
+  /** Creates the error; the message names the call that was refused. */
+  constructor(message = "The pool is closed", options?: ErrorOptions) {
+    super(message, options);
+    this.name = "PoolClosedError";
+  }
+}
+
+/**
+ * The request queue is full (`maxQueue`) and the caller asked not to wait
+ * (`block: false`) or waited longer than its `timeout`.
+ *
+ * @example Usage
+ * ```ts
+ * import { QueueFullError } from "@scope/threadpool";
+ * import { equal } from "node:assert/strict";
+ *
+ * equal(new QueueFullError().name, "QueueFullError");
+ * ```
+ */
+export class QueueFullError extends Error {
+  /** Creates the error; the message says how full the queue was. */
+  constructor(message = "The request queue is full", options?: ErrorOptions) {
+    super(message, options);
+    this.name = "QueueFullError";
+  }
+}

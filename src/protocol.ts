@@ -1,0 +1,49 @@
+/**
+ * Every message between the pool and its workers, one discriminated union
+ * each way.
+ *
+ * @module
+ */
+
+import type { WireError } from "./error_wire.ts";
+
+/** Counter: how many tasks the worker has started; only the worker writes it. */
+export const STARTED = 0;
+/** Counter: set by the pool while it waits for queue room, to hear of each start. */
+export const REPORT_STARTS = 1;
+
+/** How many Int32 counters each worker shares with the pool. */
+export const COUNTERS = 2;
+
+/** One task as sent to a worker. */
+export interface WireTask {
+  /** The pool's id for the request. */
+  id: number;
+  /** The task module's absolute URL. */
+  module: string;
+  /** The export to call. */
+  name: string;
+  /** The arguments, or with `chunk` a list of argument lists. */
+  args: unknown[];
+  /** Run `args` as several calls and answer with one outcome per call. */
+  chunk?: true;
+}
+
+/** The outcome of one call of a chunk. */
+export type ChunkOutcome = [ok: true, value: unknown] | [ok: false, error: WireError];
+
+/** From the pool to a worker. */
+export type ToWorker =
+  | { t: "init"; counters: SharedArrayBuffer; concurrency: number }
+  | { t: "run"; tasks: WireTask[] }
+  | { t: "dismiss" };
+
+/** From a worker to the pool. */
+export type FromWorker =
+  | { t: "ready" }
+  | { t: "done"; id: number; ok: true; value: unknown }
+  | { t: "done"; id: number; ok: false; error: WireError }
+  | { t: "started" }
+  | { t: "returned"; ids: number[] }
+  | { t: "fatal"; error: WireError }
+  | { t: "exit"; how: string };

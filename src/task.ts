@@ -1,0 +1,121 @@
+/**
+ * How a task is named. A worker cannot receive a function, so a task is the
+ * URL of a module and the name of one of its exports; the worker imports the
+ * module once and calls the export.
+ *
+ * @module
+ */
+
+// deno-lint-ignore no-explicit-any
+type AnyFunction = (...args: any[]) => unknown;
+
+declare const taskType: unique symbol;
+
+/**
+ * Names a task: an exported function of a module, by the module's absolute
+ * URL and the export's name. The type parameter, when given (see
+ * {@linkcode taskModule}), makes {@linkcode ThreadPool.run} check the
+ * arguments and the result type at compile time.
+ *
+ * @typeParam F The task function's type.
+ */
+export interface TaskSpec<F extends AnyFunction = AnyFunction> {
+  /** The module's absolute URL: `new URL("./tasks.ts", import.meta.url)`. */
+  readonly module: string | URL;
+  /**
+   * The export to call.
+   *
+   * @default {"default"}
+   */
+  readonly name?: string;
+  /** Carries the function type at compile time only; never set. */
+  readonly [taskType]?: F;
+}
+
+/** The arguments a task takes. */
+export type TaskArgs<T> = T extends TaskSpec<infer F> ? Parameters<F> : never;
+
+/** What a task resolves to on the calling thread. */
+export type TaskResult<T> = T extends TaskSpec<infer F> ? Awaited<ReturnType<F>> : never;
+
+/** The names of a module's exports that are functions. */
+export type FunctionExports<M> =
+  & {
+    [K in keyof M]: M[K] extends AnyFunction ? K : never;
+  }[keyof M]
+  & string;
+
+/**
+ * Makes typed task specs for the exports of one module.
+ *
+ * @typeParam M The module's type: `typeof import("./tasks.ts")`.
+ * @param module The module's absolute URL.
+ * @returns A function that takes an export's name and returns its spec.
+ *
+ * @example Typed tasks
+ * ```ts ignore
+ * import { taskModule, ThreadPool } from "@scope/threadpool";
+ *
+ * const tasks = taskModule<typeof import("./tasks.ts")>(
+ *   new URL("./tasks.ts", import.meta.url),
+ * );
+ * await using pool = new ThreadPool(2);
+ * const sum: number = await pool.run(tasks("add"), [1, 2]);
+ * ```
+ */
+export function taskModule<M>(
+  module: string | URL,
+): <K extends FunctionExports<M>>(name: K) => TaskSpec<M[K] & AnyFunction> {
+  return (name) => ({ module, name });
+}
+
+/** A task spec checked and reduced to what is sent to a worker. */
+export interface ResolvedTask {
+  /** The module's absolute URL, as text. */
+  readonly href: string;
+  /** The export's name. */
+  readonly name: string;
+}
+
+const resolvedHrefs = new Map<string, string>();
+
+/**
+ * Checks a task spec and returns its module URL and export name.
+ *
+ * @throws {TypeError} When the spec is not an object, its name is not a
+ * string, or its module is not an absolute URL.
+ */
+export function resolveTask(task: unknown): ResolvedTask {
+  if (typeof task !== "object" || task === null || !("module" in task)) {
+    throw new TypeError(
+      `Cannot use ${describe(task)} as a task: a task is { module: URL, name?: string }`,
+    );
+  }
+  const { module } = task;
+  const name = "name" in task && task.name !== undefined ? task.name : "default";
+  if (typeof name !== "string") {
+    throw new TypeError(`Cannot use task name ${describe(name)}: it must be a string`);
+  }
+  if (module instanceof URL) return { href: module.href, name };
+  if (typeof module !== "string") {
+    throw new TypeError(
+      `Cannot use task module ${describe(module)}: it must be a URL or an absolute URL string`,
+    );
+  }
+  let href = resolvedHrefs.get(module);
+  if (href === undefined) {
+    if (!URL.canParse(module)) {
+      throw new TypeError(
+        `Cannot use task module "${module}": it is not an absolute URL, and a worker cannot ` +
+          `know what a relative one is relative to; pass new URL("${module}", import.meta.url)`,
+      );
+    }
+    href = new URL(module).href;
+    if (resolvedHrefs.size < 1024) resolvedHrefs.set(module, href);
+  }
+  return { href, name };
+}
+
+function describe(value: unknown): string {
+  return typeof value === "string" ? `"${value}"` : Deno.inspect(value, { depth: 1 });
+}

@@ -1,0 +1,151 @@
+/**
+ * One call to run on the pool, in the shape threadpool.py users know.
+ *
+ * @module
+ */
+
+import type { TaskSpec } from "./task.ts";
+
+/** A request's id: unique by default, or whatever the caller chose. */
+export type RequestID = string | number;
+
+/** Called on the thread that polls, with the request and its result. */
+export type Callback<R = unknown> = (request: WorkRequest, result: R) => unknown;
+
+/** Called on the thread that polls, with the request and its error. */
+export type ExcCallback = (request: WorkRequest, error: Error) => unknown;
+
+/** Options for {@linkcode WorkRequest}. */
+export interface WorkRequestOptions<R = unknown> {
+  /**
+   * The request's id.
+   *
+   * @default {a number unique in this process}
+   */
+  requestID?: RequestID;
+  /**
+   * Called with the result when the request succeeds.
+   *
+   * @default {undefined: the result is dropped}
+   */
+  callback?: Callback<R> | null;
+  /**
+   * Called with the error when the request fails. `null` drops errors on
+   * purpose (the ancestor instead passed them to `callback`, which could not
+   * tell them from results).
+   *
+   * @default {prints the request id and the error's stack to stderr}
+   */
+  excCallback?: ExcCallback | null;
+  /**
+   * Objects in the arguments to transfer, not copy, to the worker.
+   *
+   * @default {[]}
+   */
+  transfer?: Transferable[];
+}
+
+/**
+ * Requests a pool has taken (or is taking) and that cannot be put again.
+ * Module-private to the package: `mod.ts` does not export it.
+ */
+export const takenRequests: WeakSet<WorkRequest<unknown>> = new WeakSet();
+
+let lastID = 0;
+
+/**
+ * Prints a failed request's id and error to stderr: the default
+ * `excCallback`, as in threadpool.py.
+ */
+export function printException(request: WorkRequest, error: Error): void {
+  console.error(`Exception in request #${request.requestID}:`, error);
+}
+
+/**
+ * One call of a task, put on a pool with {@linkcode ThreadPool.putRequest};
+ * its callbacks run during {@linkcode ThreadPool.poll} or
+ * {@linkcode ThreadPool.wait}.
+ *
+ * @typeParam R The task's result type.
+ *
+ * @example Usage
+ * ```ts
+ * import { WorkRequest } from "@scope/threadpool";
+ * import { equal } from "node:assert/strict";
+ *
+ * const request = new WorkRequest({ module: "file:///tasks.ts", name: "add" }, [1, 2], {
+ *   requestID: "sum",
+ * });
+ * equal(request.requestID, "sum");
+ * equal(request.exception, false);
+ * ```
+ */
+export class WorkRequest<R = unknown> {
+  /** The request's id. */
+  readonly requestID: RequestID;
+  /** The task to call. */
+  readonly task: TaskSpec;
+  /** The arguments to call it with. */
+  readonly args: readonly unknown[];
+  /** Called with the result on success, if set. */
+  readonly callback: Callback<R> | null;
+  /** Called with the error on failure, if set. */
+  readonly excCallback: ExcCallback | null;
+  /** What to transfer rather than copy. */
+  readonly transfer: readonly Transferable[];
+  /** `true` once the request has failed, `false` otherwise. */
+  exception = false;
+
+  /**
+   * Creates a request; nothing runs until it is put on a pool.
+   *
+   * @param task The task to call.
+   * @param args Its arguments.
+   * @param options The id, the callbacks and the transfer list.
+   */
+  constructor(task: TaskSpec, args: readonly unknown[] = [], options: WorkRequestOptions<R> = {}) {
+    this.requestID = options.requestID ?? ++lastID;
+    this.task = task;
+    this.args = args;
+    this.callback = options.callback ?? null;
+    this.excCallback = options.excCallback === undefined ? printException : options.excCallback;
+    this.transfer = options.transfer ?? [];
+  }
+}
+
+/**
+ * Makes one request per item of `argsList`, as threadpool.py's
+ * `makeRequests`: an array item is spread as the argument list, any other
+ * item is the single argument.
+ *
+ * @param task The task every request calls.
+ * @param argsList One item per request.
+ * @param callback Called with each result.
+ * @param excCallback Called with each error; `null` drops errors.
+ * @returns The requests, in the order of `argsList`.
+ *
+ * @example Usage
+ * ```ts
+ * import { makeRequests } from "@scope/threadpool";
+ * import { deepEqual } from "node:assert/strict";
+ *
+ * const task = { module: "file:///tasks.ts", name: "add" };
+ * const requests = makeRequests(task, [[1, 2], 3]);
+ * deepEqual(requests.map((r) => r.args), [[1, 2], [3]]);
+ * ```
+ */
+export function makeRequests<R = unknown>(
+  task: TaskSpec,
+  argsList: Iterable<unknown>,
+  callback?: Callback<R> | null,
+  excCallback?: ExcCallback | null,
+): WorkRequest<R>[] {
+  const options: WorkRequestOptions<R> = {};
+  if (callback !== undefined) options.callback = callback;
+  if (excCallback !== undefined) options.excCallback = excCallback;
+  const requests: WorkRequest<R>[] = [];
+  for (const item of argsList) {
+    requests.push(new WorkRequest<R>(task, Array.isArray(item) ? item : [item], options));
+  }
+  return requests;
+}

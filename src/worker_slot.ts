@@ -1,0 +1,100 @@
+/**
+ * One worker of the pool as the pool counts it. Its thread may come and go:
+ * it is stopped when idle (an idle Web Worker would keep the process alive,
+ * and Deno has no `unref()` for one: denoland/deno#14318), replaced when it
+ * dies, and started again when there is work.
+ *
+ * @module
+ */
+
+import { COUNTERS, type FromWorker, REPORT_STARTS, STARTED, type ToWorker } from "./protocol.ts";
+import type { Job } from "./job.ts";
+// Pulls the worker script into the static module graph so that `deno cache`
+// and offline use include it; it is only ever loaded through `new Worker`.
+import type {} from "./worker.ts";
+
+const workerURL = new URL("./worker.ts", import.meta.url);
+
+/** What a slot reports to its pool. */
+export interface SlotHost {
+  /** A message from the slot's current thread. */
+  onMessage(slot: WorkerSlot, message: FromWorker): void;
+  /** The slot's current thread died; `how` says how, `error` what it threw. */
+  onLost(slot: WorkerSlot, how: string, error?: Error): void;
+}
+
+/** One of the pool's workers. */
+export class WorkerSlot {
+  /** A number unique in the pool, for messages and worker names. */
+  readonly id: number;
+  /** The running thread, or null while the worker is idle and stopped. */
+  thread: Worker | null = null;
+  /** Whether the current thread has loaded and said so. */
+  ready = false;
+  /** Tasks sent to the current thread so far: the next task's sequence number. */
+  sent = 0;
+  /** Tasks sent and not settled, by id, in the order they were sent. */
+  readonly inflight: Map<number, Job> = new Map();
+  /** Set once the pool has dismissed this worker. */
+  dismissed = false;
+  /** Resolves when a dismissed worker's thread is gone. */
+  readonly exited: PromiseWithResolvers<void> = Promise.withResolvers();
+  /** When the worker last became idle, and its idle timer, if armed. */
+  idleSince = 0;
+  idleTimer: ReturnType<typeof setTimeout> | undefined;
+  #counters: Int32Array<SharedArrayBuffer> | null = null;
+
+  /** Creates a slot; its thread starts with {@linkcode WorkerSlot.start}. */
+  constructor(id: number) {
+    this.id = id;
+  }
+
+  /** Starts a new thread for this slot. */
+  start(host: SlotHost, concurrency: number, name: string): void {
+    const thread = new Worker(workerURL, { type: "module", name: `${name} #${this.id}` });
+    const shared = new SharedArrayBuffer(COUNTERS * Int32Array.BYTES_PER_ELEMENT);
+    this.thread = thread;
+    this.#counters = new Int32Array(shared);
+    this.ready = false;
+    this.sent = 0;
+    thread.onmessage = (event: MessageEvent<FromWorker>) => {
+      if (this.thread === thread) host.onMessage(this, event.data);
+    };
+    thread.onerror = (event) => {
+      // Without preventDefault an error in a worker ends the whole process.
+      event.preventDefault();
+      if (this.thread === thread) host.onLost(this, `it had an uncaught error: ${event.message}`);
+    };
+    thread.onmessageerror = () => {
+      // A message that cannot be deserialised stops delivery from the worker.
+      if (this.thread === thread) host.onLost(this, "a message from it could not be read");
+    };
+    this.post({ t: "init", counters: shared, concurrency });
+  }
+
+  /** Sends a message to the current thread. */
+  post(message: ToWorker, transfer: Transferable[] = []): void {
+    this.thread!.postMessage(message, transfer);
+  }
+
+  /** How many tasks the current thread has started. */
+  started(): number {
+    return this.#counters === null ? 0 : Atomics.load(this.#counters, STARTED);
+  }
+
+  /** Asks the thread to report each start (while the pool waits for room). */
+  reportStarts(on: boolean): void {
+    if (this.#counters !== null) Atomics.store(this.#counters, REPORT_STARTS, on ? 1 : 0);
+  }
+
+  /** Terminates the current thread, if any. */
+  stop(): void {
+    if (this.idleTimer !== undefined) clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+    this.thread?.terminate();
+    this.thread = null;
+    this.#counters = null;
+    this.ready = false;
+    this.sent = 0;
+  }
+}
