@@ -11,9 +11,11 @@ import type { WireError } from "./error_wire.ts";
 export const STARTED = 0;
 /** Counter: set by the pool while it waits for queue room, to hear of each start. */
 export const REPORT_STARTS = 1;
+/** Counter: set by the pool when it dismisses the worker: start nothing more. */
+export const DISMISSED = 2;
 
 /** How many Int32 counters each worker shares with the pool. */
-export const COUNTERS = 2;
+export const COUNTERS = 3;
 
 /** One task as sent to a worker. */
 export interface WireTask {

@@ -65,7 +65,7 @@ export type FunctionExports<M> =
  */
 export function taskModule<M>(
   module: string | URL,
-): <K extends FunctionExports<M>>(name: K) => TaskSpec<M[K] & AnyFunction> {
+): <K extends FunctionExports<M>>(name: K) => TaskSpec<Extract<M[K], AnyFunction>> {
   return (name) => ({ module, name });
 }
 

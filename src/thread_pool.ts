@@ -300,10 +300,13 @@ export class ThreadPool implements AsyncDisposable {
     }
     const victims = this.#slots.splice(Math.max(0, this.#slots.length - count));
     for (const slot of victims) {
-      slot.dismissed = true;
       this.#dismissed.push(slot);
-      if (slot.inflight.size === 0) this.#retire(slot);
-      else slot.post({ t: "dismiss" });
+      if (slot.inflight.size === 0) {
+        slot.dismissed = true;
+        this.#retire(slot);
+      } else {
+        slot.dismiss();
+      }
     }
     this.#notify();
     if (options.join) {

@@ -13,6 +13,7 @@ import { toWireError } from "./error_wire.ts";
 import {
   type ChunkOutcome,
   COUNTERS,
+  DISMISSED,
   type FromWorker,
   REPORT_STARTS,
   STARTED,
@@ -43,6 +44,8 @@ let counters: Int32Array<ArrayBufferLike> = new Int32Array(COUNTERS);
 let concurrency = 1;
 let running = 0;
 let dying = false;
+const startable: WireTask[] = [];
+let launching = false;
 
 scope.onmessage = (event) => {
   const message = event.data;
@@ -53,19 +56,25 @@ scope.onmessage = (event) => {
       return;
     case "run":
       for (const task of message.tasks) waiting.push(task);
-      while (running < concurrency && next < waiting.length) start(take());
+      for (let task = take(); task !== undefined; task = take()) launch(task);
       return;
-    case "dismiss": {
-      const ids = waiting.slice(next).map((task) => task.id);
-      waiting.length = next = 0;
-      post({ t: "returned", ids });
+    case "dismiss":
+      handBack();
       return;
-    }
   }
 };
 
-/** Takes the next waiting task and counts it as started. */
-function take(): WireTask {
+/**
+ * Takes the next waiting task, if one may start now, and counts it as
+ * started. A dismissed worker starts nothing more: the pool sets the flag in
+ * shared memory before it tells us, so no task can slip in between.
+ */
+function take(): WireTask | undefined {
+  if (running >= concurrency || next >= waiting.length) return undefined;
+  if (Atomics.load(counters, DISMISSED) !== 0) {
+    handBack();
+    return undefined;
+  }
   const task = waiting[next++]!;
   if (next === waiting.length) waiting.length = next = 0;
   running++;
@@ -116,7 +125,7 @@ function finish(task: WireTask, ok: boolean, value: unknown): void {
   running--;
   // The next task is counted as started before this result is posted, so the
   // pool's view of "started" is current when the result reaches it.
-  const following = running < concurrency && next < waiting.length ? take() : undefined;
+  const following = take();
   if (ok) {
     try {
       scope.postMessage({ t: "done", id: task.id, ok: true, value });
@@ -130,7 +139,31 @@ function finish(task: WireTask, ok: boolean, value: unknown): void {
   } else {
     post({ t: "done", id: task.id, ok: false, error: toWireError(value) });
   }
-  if (following !== undefined) start(following);
+  if (following !== undefined) launch(following);
+}
+
+/**
+ * Starts tasks one after another in a loop: a sync task finishes inside
+ * `start`, and starting its successor from there would nest one stack frame
+ * per task.
+ */
+function launch(task: WireTask): void {
+  startable.push(task);
+  if (launching) return;
+  launching = true;
+  try {
+    for (let next = startable.shift(); next !== undefined; next = startable.shift()) start(next);
+  } finally {
+    launching = false;
+  }
+}
+
+/** Returns the tasks not begun to the pool. */
+function handBack(): void {
+  if (next >= waiting.length) return;
+  const ids = waiting.slice(next).map((task) => task.id);
+  waiting.length = next = 0;
+  post({ t: "returned", ids });
 }
 
 function load(task: WireTask): Promise<TaskFunction> {

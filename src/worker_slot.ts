@@ -7,7 +7,14 @@
  * @module
  */
 
-import { COUNTERS, type FromWorker, REPORT_STARTS, STARTED, type ToWorker } from "./protocol.ts";
+import {
+  COUNTERS,
+  DISMISSED,
+  type FromWorker,
+  REPORT_STARTS,
+  STARTED,
+  type ToWorker,
+} from "./protocol.ts";
 import type { Job } from "./job.ts";
 // Pulls the worker script into the static module graph so that `deno cache`
 // and offline use include it; it is only ever loaded through `new Worker`.
@@ -85,6 +92,14 @@ export class WorkerSlot {
   /** Asks the thread to report each start (while the pool waits for room). */
   reportStarts(on: boolean): void {
     if (this.#counters !== null) Atomics.store(this.#counters, REPORT_STARTS, on ? 1 : 0);
+  }
+
+  /** Marks the slot dismissed; its thread starts no task from now on. */
+  dismiss(): void {
+    this.dismissed = true;
+    if (this.#counters === null) return;
+    Atomics.store(this.#counters, DISMISSED, 1);
+    this.post({ t: "dismiss" });
   }
 
   /** Terminates the current thread, if any. */

@@ -1,0 +1,72 @@
+/** Shared by the tests: the fixture tasks, a pool that is always closed, gates. */
+
+import { equal } from "node:assert/strict";
+import { type TaskSpec, ThreadPool, type ThreadPoolOptions } from "../mod.ts";
+import type * as Fixtures from "./fixtures/tasks.ts";
+import { taskModule } from "../src/task.ts";
+
+/** The fixture module's URL. */
+export const fixtures: URL = new URL("./fixtures/tasks.ts", import.meta.url);
+
+/** Typed specs for the fixture tasks. */
+export const task = taskModule<typeof Fixtures>(fixtures);
+
+/** An untyped spec, for tasks called with deliberately wrong input. */
+export function raw(name: string): TaskSpec {
+  return { module: fixtures, name };
+}
+
+/**
+ * Registers a test that fails instead of hanging, runs `body` with a fresh
+ * pool, always closes it, and checks that no worker thread is left alive.
+ */
+export function poolTest(
+  name: string,
+  options: ThreadPoolOptions & { workers?: number },
+  body: (pool: ThreadPool) => Promise<void>,
+): void {
+  Deno.test({
+    name,
+    timeout: 30_000,
+    async fn() {
+      const { workers = 2, ...rest } = options;
+      const pool = new ThreadPool(workers, rest);
+      let failed = true;
+      try {
+        await body(pool);
+        failed = false;
+      } finally {
+        // After a failure, work the test left blocked must not hang the close.
+        await pool.close({ force: failed });
+      }
+      equal(pool.liveThreads, 0, "a worker thread is still alive after close()");
+    },
+  });
+}
+
+/** A gate a task can report its start through and wait on until released. */
+export class Gate {
+  readonly started: Int32Array<SharedArrayBuffer> = new Int32Array(new SharedArrayBuffer(4));
+  readonly release: Int32Array<SharedArrayBuffer> = new Int32Array(new SharedArrayBuffer(4));
+
+  /** Resolves once `n` tasks have started on this gate. */
+  async whenStarted(n = 1): Promise<void> {
+    for (;;) {
+      const now = Atomics.load(this.started, 0);
+      if (now >= n) return;
+      const { async, value } = Atomics.waitAsync(this.started, 0, now);
+      if (async) await value;
+    }
+  }
+
+  /** Lets every task waiting on this gate finish. */
+  open(): void {
+    Atomics.store(this.release, 0, 1);
+    Atomics.notify(this.release, 0);
+  }
+}
+
+/** Resolves after the current macrotask: what was ready by now has run. */
+export function turn(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}

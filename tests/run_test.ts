@@ -1,0 +1,172 @@
+import { deepEqual, equal, ok, rejects } from "node:assert/strict";
+import { TaskError, ThreadPool } from "../mod.ts";
+import { fixtures, poolTest, raw, task } from "./helpers.ts";
+
+poolTest("ThreadPool.run() resolves with the task's result", {}, async (pool) => {
+  equal(await pool.run(task("add"), [1, 2]), 3);
+});
+
+poolTest("ThreadPool.run() calls the default export when no name is given", {}, async (pool) => {
+  equal(await pool.run({ module: fixtures }, [21]), 42);
+  equal(await pool.run({ module: fixtures.href }, [4]), 8);
+});
+
+poolTest("ThreadPool.run() awaits an async task", {}, async (pool) => {
+  equal(await pool.run(task("delayed"), ["later", 5]), "later");
+});
+
+poolTest("ThreadPool.run() runs tasks on several threads at once", {}, async (pool) => {
+  const results = await Promise.all(
+    Array.from({ length: 50 }, (_, i) => pool.run(task("add"), [i, i])),
+  );
+  deepEqual(results, Array.from({ length: 50 }, (_, i) => 2 * i));
+});
+
+poolTest(
+  "ThreadPool.run() rejects with TaskError carrying the task's name, message, stack and cause",
+  {},
+  async (pool) => {
+    const error = await pool.run(raw("fail"), ["Something extraordinary happened!"]).then(
+      () => undefined,
+      (error) => error,
+    );
+    ok(error instanceof TaskError);
+    ok(error instanceof Error);
+    equal(error.name, "TaskError");
+    equal(error.message, "Something extraordinary happened!");
+    const cause = error.cause as Error;
+    ok(cause instanceof RangeError);
+    equal(cause.name, "RangeError");
+    equal(cause.message, "Something extraordinary happened!");
+    ok(cause.stack?.includes("fixtures/tasks.ts"), cause.stack);
+    deepEqual(cause.cause, { code: 42 });
+    ok(error.stack?.includes('in task "fail"'), error.stack);
+  },
+);
+
+poolTest("ThreadPool.run() rejects with TaskError when an async task rejects", {}, async (pool) => {
+  const error = await pool.run(raw("reject"), ["no"]).catch((error) => error);
+  ok(error instanceof TaskError);
+  ok(error.cause instanceof TypeError);
+  equal(error.message, "no");
+});
+
+poolTest(
+  "ThreadPool.run() rejects with TaskError when a task throws a non-Error",
+  {},
+  async (pool) => {
+    const error = await pool.run(raw("throwValue"), [{ code: 7 }]).catch((error) => error);
+    ok(error instanceof TaskError);
+    equal((error.cause as Error).name, "NonError");
+    ok(error.message.includes("code: 7"), error.message);
+  },
+);
+
+poolTest(
+  "ThreadPool.run() rejects with TaskError naming an export that does not exist, and the pool goes on",
+  {},
+  async (pool) => {
+    await rejects(pool.run(raw("nope")), (error: Error) => {
+      ok(error instanceof TaskError);
+      ok(error.message.includes('no exported function "nope"'), error.message);
+      ok(error.message.includes("add"), "lists the functions the module does export");
+      return true;
+    });
+    await rejects(pool.run(raw("notAFunction")), /it is number/);
+    equal(await pool.run(task("add"), [2, 2]), 4);
+    equal(pool.size, 2);
+  },
+);
+
+poolTest(
+  "ThreadPool.run() rejects with TaskError for a module that does not exist",
+  {},
+  async (pool) => {
+    const missing = { module: new URL("./fixtures/missing.ts", import.meta.url), name: "x" };
+    await rejects(pool.run(missing), (error: Error) => {
+      ok(error instanceof TaskError);
+      ok(error.message.includes("missing.ts"), error.message);
+      return true;
+    });
+    equal(await pool.run(task("add"), [1, 1]), 2);
+  },
+);
+
+poolTest(
+  "ThreadPool.run() rejects with TypeError for a relative module string, and queued work is kept",
+  {},
+  async (pool) => {
+    const queued = pool.run(task("delayed"), ["kept", 10]);
+    await rejects(pool.run({ module: "./fixtures/tasks.ts", name: "add" }), (error: Error) => {
+      ok(error instanceof TypeError);
+      ok(error.message.includes("import.meta.url"), error.message);
+      return true;
+    });
+    await rejects(pool.run({ module: 42 } as never), TypeError);
+    await rejects(pool.run(null as never), TypeError);
+    await rejects(pool.run({ module: fixtures, name: 3 } as never), TypeError);
+    equal(await queued, "kept");
+  },
+);
+
+poolTest(
+  "ThreadPool.run() rejects with TypeError naming a function or symbol in the arguments",
+  {},
+  async (pool) => {
+    const queued = pool.run(task("delayed"), ["kept", 10]);
+    await rejects(pool.run(raw("echo"), [() => 1]), /args\[0\] .* a function/);
+    await rejects(pool.run(raw("echo"), [{ deep: [1, { fn() {} }] }]), /args\[0\]\.deep\[1\]\.fn/);
+    await rejects(pool.run(raw("echo"), [Symbol("s")]), /a symbol/);
+    await rejects(pool.run(raw("echo"), "not an array" as never), /must be an array/);
+    // Host objects the check does not walk are still caught when the request is sent.
+    await rejects(pool.run(raw("echo"), [new WeakMap()]), TypeError);
+    equal(await queued, "kept");
+  },
+);
+
+poolTest(
+  "ThreadPool.run() rejects with TaskError when the result cannot be cloned, and the worker lives",
+  { workers: 1 },
+  async (pool) => {
+    await rejects(pool.run(raw("returnFunction")), (error: Error) => {
+      ok(error instanceof TaskError);
+      ok(error.message.includes("could not be sent back"), error.message);
+      return true;
+    });
+    equal(await pool.run(task("add"), [1, 2]), 3);
+  },
+);
+
+poolTest("ThreadPool.run() transfers what `transfer` lists", {}, async (pool) => {
+  const bytes = new Uint8Array([1, 2, 3]);
+  const copy = await pool.run(task("echo"), [bytes], { transfer: [bytes.buffer] });
+  equal(bytes.byteLength, 0, "the buffer was moved, not copied");
+  deepEqual([...(copy as Uint8Array)], [1, 2, 3]);
+});
+
+poolTest("ThreadPool.run() checks argument and result types of a typed task", {}, async (pool) => {
+  const sum: number = await pool.run(task("add"), [1, 2]);
+  equal(sum, 3);
+  // @ts-expect-error: add takes numbers
+  await pool.run(task("add"), ["1", 2]).catch(() => {});
+  // @ts-expect-error: add returns a number
+  const _wrong: string = await pool.run(task("add"), [1, 2]);
+  // @ts-expect-error: only function exports are tasks
+  task("notAFunction");
+});
+
+Deno.test("ThreadPool.run() settles every one of many requests exactly once", async () => {
+  const pool = new ThreadPool(2);
+  const outcomes = new Map<number, number>();
+  await Promise.all(
+    Array.from({ length: 2_000 }, (_, i) =>
+      pool.run(task("add"), [i, 1]).then((value) => {
+        equal(outcomes.has(i), false);
+        outcomes.set(i, value);
+      })),
+  );
+  await pool.close();
+  equal(outcomes.size, 2_000);
+  for (const [i, value] of outcomes) equal(value, i + 1);
+  equal(pool.liveThreads, 0);
+});
