@@ -1,0 +1,70 @@
+import { equal, ok, rejects, throws } from "node:assert/strict";
+import { PoolClosedError, ThreadPool, WorkRequest } from "../mod.ts";
+import { Gate, task } from "./helpers.ts";
+
+Deno.test("ThreadPool.close() waits for queued and running work, then stops every thread", async () => {
+  const pool = new ThreadPool(2);
+  const runs = Array.from({ length: 20 }, (_, i) => pool.run(task("delayed"), [i, 2]));
+  const results: unknown[] = [];
+  await pool.putRequest(
+    new WorkRequest(task("add"), [1, 1], { callback: (_, v) => results.push(v) }),
+  );
+  await pool.close();
+  equal(pool.liveThreads, 0);
+  for (const [i, run] of runs.entries()) equal(await run, i);
+  await pool.wait();
+  equal(results[0], 2);
+});
+
+Deno.test("ThreadPool.close({ force: true }) fails everything pending with PoolClosedError at once", async () => {
+  const pool = new ThreadPool(1);
+  const gate = new Gate();
+  const running = pool.run(task("gate"), [gate.started, gate.release, 1]);
+  await gate.whenStarted();
+  const queued = pool.run(task("add"), [1, 1]);
+  const errors: Error[] = [];
+  const request = new WorkRequest(task("add"), [2, 2], { excCallback: (_, e) => errors.push(e) });
+  await pool.putRequest(request);
+  await pool.close({ force: true });
+  equal(pool.liveThreads, 0);
+  await rejects(running, PoolClosedError);
+  await rejects(queued, PoolClosedError);
+  await pool.wait();
+  equal(errors.length, 1);
+  ok(errors[0] instanceof PoolClosedError);
+  equal(request.exception, true);
+});
+
+Deno.test("ThreadPool.close({ force: true }) cuts short a close() already waiting", async () => {
+  const pool = new ThreadPool(1);
+  const gate = new Gate();
+  const running = pool.run(task("gate"), [gate.started, gate.release, 1]);
+  await gate.whenStarted();
+  const closing = pool.close();
+  await pool.close({ force: true });
+  await closing;
+  await rejects(running, PoolClosedError);
+  equal(pool.liveThreads, 0);
+});
+
+Deno.test("Every call on a closed pool reports PoolClosedError", async () => {
+  const pool = new ThreadPool(1);
+  await pool.close();
+  await pool.close(); // closing twice is fine
+  throws(() => pool.createWorkers(1), PoolClosedError);
+  await rejects(pool.run(task("add"), [1, 1]), /Cannot run a task: the pool is closed/);
+  await rejects(pool.putRequest(new WorkRequest(task("add"), [1, 1])), PoolClosedError);
+  await rejects(pool.dismissWorkers(1), PoolClosedError);
+  equal(pool.liveThreads, 0);
+});
+
+Deno.test("await using closes the pool", async () => {
+  let outer: ThreadPool;
+  {
+    await using pool = new ThreadPool(1);
+    outer = pool;
+    equal(await pool.run(task("add"), [1, 1]), 2);
+  }
+  equal(outer.liveThreads, 0);
+  throws(() => outer.createWorkers(1), PoolClosedError);
+});

@@ -1,0 +1,112 @@
+import { deepEqual, equal, ok, rejects } from "node:assert/strict";
+import { PoolClosedError, TaskError, ThreadPool } from "../mod.ts";
+import { Gate, poolTest, raw, task } from "./helpers.ts";
+
+async function collect<T>(iterator: AsyncIterable<T>): Promise<T[]> {
+  const items: T[] = [];
+  for await (const item of iterator) items.push(item);
+  return items;
+}
+
+poolTest("ThreadPool.map() yields in input order by default", {}, async (pool) => {
+  // Later inputs finish first.
+  const inputs = Array.from({ length: 8 }, (_, i) => [i, (8 - i) * 3]);
+  deepEqual(await collect(pool.map(task("delayed"), inputs)), [0, 1, 2, 3, 4, 5, 6, 7]);
+});
+
+poolTest(
+  "ThreadPool.map() spreads array inputs and passes others as the one argument",
+  {},
+  async (pool) => {
+    deepEqual(await collect(pool.map(task("add"), [[1, 2], [3, 4]])), [3, 7]);
+    deepEqual(await collect(pool.map({ module: task("add").module }, [1, 2, 3])), [2, 4, 6]);
+    deepEqual(await collect(pool.map(task("echo"), [[[1, 2]]])), [[1, 2]]);
+  },
+);
+
+poolTest(
+  "ThreadPool.map() with ordered: false yields as results finish",
+  { workers: 2 },
+  async (pool) => {
+    const gate = new Gate();
+    const iterator = pool.map(task("gate"), [[gate.started, gate.release, "slow"], [
+      gate.started,
+      new Int32Array(new SharedArrayBuffer(4)).fill(1),
+      "fast",
+    ]], {
+      ordered: false,
+    });
+    const first = await iterator.next();
+    equal(first.value, "fast");
+    gate.open();
+    const second = await iterator.next();
+    equal(second.value, "slow");
+    equal((await iterator.next()).done, true);
+  },
+);
+
+poolTest(
+  "ThreadPool.map() reads sync and async iterables lazily, with chunks",
+  {},
+  async (pool) => {
+    let read = 0;
+    async function* inputs() {
+      for (let i = 0; i < 1_000; i++) {
+        read++;
+        yield i;
+      }
+    }
+    const results = await collect(pool.map(task("default" as never), inputs(), { chunkSize: 16 }));
+    deepEqual(results, Array.from({ length: 1_000 }, (_, i) => i * 2));
+    equal(read, 1_000);
+    const unordered = await collect(
+      pool.map({ module: task("add").module }, new Set([1, 2, 3]), {
+        chunkSize: 2,
+        ordered: false,
+      }),
+    );
+    deepEqual(unordered.sort(), [2, 4, 6]);
+  },
+);
+
+poolTest("ThreadPool.map() throws the first failure and stops", {}, async (pool) => {
+  const inputs = [["a"], ["b"], ["c"]];
+  await rejects(collect(pool.map(raw("fail"), inputs)), (error: Error) => {
+    ok(error instanceof TaskError);
+    equal(error.message, "a");
+    return true;
+  });
+  await rejects(collect(pool.map(raw("fail"), inputs, { chunkSize: 2 })), TaskError);
+});
+
+poolTest(
+  "ThreadPool.map() left early drops inputs not started and stops reading",
+  { workers: 1 },
+  async (pool) => {
+    let read = 0;
+    function* endless() {
+      for (let i = 0;; i++) {
+        read++;
+        yield [i, 0];
+      }
+    }
+    for await (const value of pool.map(task("add"), endless())) {
+      if (value === 3) break;
+    }
+    ok(read < 50, `read ${read} inputs for 4 results`);
+    equal(pool.queued, 0, "nothing the map queued is left");
+  },
+);
+
+poolTest("ThreadPool.map() rejects bad input on the first next()", {}, async (pool) => {
+  await rejects(pool.map(task("add"), [], { chunkSize: 0 }).next(), RangeError);
+  await rejects(pool.map({ module: "./x.ts" }, [1]).next(), TypeError);
+  await rejects(pool.map(task("echo"), [[() => 1]]).next(), /inputs\[0\]\[0\]/);
+});
+
+Deno.test("ThreadPool.map() on a closed pool rejects with PoolClosedError", async () => {
+  const pool = new ThreadPool(1);
+  await pool.close();
+  await rejects(pool.map(task("add"), [[1, 1]]).next(), PoolClosedError);
+  equal(pool.liveThreads, 0);
+});
