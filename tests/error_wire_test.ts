@@ -1,0 +1,26 @@
+import { deepEqual, equal, ok } from "node:assert/strict";
+import { fromWireError, toWireError } from "../src/error_wire.ts";
+
+Deno.test("toWireError() and fromWireError() keep name, message, stack and cause across a clone", () => {
+  class CustomError extends Error {
+    override name = "CustomError";
+  }
+  const original = new CustomError("outer", { cause: new TypeError("inner", { cause: 5 }) });
+  const rebuilt = fromWireError(structuredClone(toWireError(original)));
+  ok(rebuilt instanceof Error);
+  equal(rebuilt.name, "CustomError");
+  equal(rebuilt.message, "outer");
+  equal(rebuilt.stack, original.stack);
+  const cause = rebuilt.cause as Error;
+  ok(cause instanceof TypeError);
+  equal(cause.message, "inner");
+  equal(cause.cause, 5);
+});
+
+Deno.test("toWireError() turns an uncloneable cause and a non-Error into text", () => {
+  const wire = structuredClone(toWireError(new Error("x", { cause: () => 1 })));
+  deepEqual(wire.cause, { value: "[Function: cause]" });
+  const thrown = fromWireError(structuredClone(toWireError({ code: 1 })));
+  equal(thrown.name, "NonError");
+  equal(thrown.message, "{ code: 1 }");
+});

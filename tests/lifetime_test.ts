@@ -1,0 +1,37 @@
+import { equal, match, ok } from "node:assert/strict";
+
+async function runScript(name: string, permissions: string[]) {
+  const script = new URL(`./fixtures/scripts/${name}`, import.meta.url);
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["run", ...permissions, script.pathname],
+    stdout: "piped",
+    stderr: "piped",
+    // A script that never exits fails the test here instead of hanging it.
+    signal: AbortSignal.timeout(20_000),
+  }).output();
+  const decoder = new TextDecoder();
+  return { code, stdout: decoder.decode(stdout), stderr: decoder.decode(stderr) };
+}
+
+Deno.test("A script that never calls close() still exits by itself", async () => {
+  const { code, stdout, stderr } = await runScript("forgets_close.ts", ["--allow-read"]);
+  equal(code, 0, stderr);
+  match(stdout, /result 3\nresult 4\n/);
+  match(stdout, /exited \d+ ms after the last result/);
+});
+
+Deno.test("A worker's death never stops the user's process", async () => {
+  const { code, stdout, stderr } = await runScript("survives_deaths.ts", ["--allow-read"]);
+  equal(code, 0, stderr);
+  for (const name of ["exit", "closeSelf", "uncaughtLater", "unhandledRejection"]) {
+    ok(stdout.includes(`${name} WorkerLostError`), stdout);
+  }
+  ok(stdout.includes("still here 2"), stdout);
+});
+
+Deno.test("A worker that cannot start fails its request with a clear WorkerLostError", async () => {
+  const { code, stdout, stderr } = await runScript("cannot_start.ts", []);
+  equal(code, 0, stderr);
+  match(stdout, /WorkerLostError: Worker #1 was lost before it could start: .*read access/);
+  match(stdout, /live threads 0/);
+});
