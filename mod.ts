@@ -45,7 +45,7 @@ export {
   WorkerLostError,
 } from "./src/errors.ts";
 export { taskModule } from "./src/task.ts";
-export type { FunctionExports, TaskArgs, TaskResult, TaskSpec } from "./src/task.ts";
+export type { FunctionExports, TaskArgs, TaskFunction, TaskResult, TaskSpec } from "./src/task.ts";
 export { ThreadPool } from "./src/thread_pool.ts";
 export type {
   CloseOptions,

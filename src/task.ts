@@ -6,10 +6,9 @@
  * @module
  */
 
+/** Any function a task module may export. */
 // deno-lint-ignore no-explicit-any
-type AnyFunction = (...args: any[]) => unknown;
-
-declare const taskType: unique symbol;
+export type TaskFunction = (...args: any[]) => unknown;
 
 /**
  * Names a task: an exported function of a module, by the module's absolute
@@ -19,7 +18,7 @@ declare const taskType: unique symbol;
  *
  * @typeParam F The task function's type.
  */
-export interface TaskSpec<F extends AnyFunction = AnyFunction> {
+export interface TaskSpec<F extends TaskFunction = TaskFunction> {
   /** The module's absolute URL: `new URL("./tasks.ts", import.meta.url)`. */
   readonly module: string | URL;
   /**
@@ -28,8 +27,11 @@ export interface TaskSpec<F extends AnyFunction = AnyFunction> {
    * @default {"default"}
    */
   readonly name?: string;
-  /** Carries the function type at compile time only; never set. */
-  readonly [taskType]?: F;
+  /**
+   * Carries the function's type at compile time only: it is never set.
+   * @ignore
+   */
+  readonly "~task"?: F;
 }
 
 /** The arguments a task takes. */
@@ -41,7 +43,7 @@ export type TaskResult<T> = T extends TaskSpec<infer F> ? Awaited<ReturnType<F>>
 /** The names of a module's exports that are functions. */
 export type FunctionExports<M> =
   & {
-    [K in keyof M]: M[K] extends AnyFunction ? K : never;
+    [K in keyof M]: M[K] extends TaskFunction ? K : never;
   }[keyof M]
   & string;
 
@@ -53,19 +55,23 @@ export type FunctionExports<M> =
  * @returns A function that takes an export's name and returns its spec.
  *
  * @example Typed tasks
- * ```ts ignore
+ * ```ts
  * import { taskModule, ThreadPool } from "@scope/threadpool";
+ * import { equal } from "node:assert/strict";
  *
- * const tasks = taskModule<typeof import("./tasks.ts")>(
- *   new URL("./tasks.ts", import.meta.url),
- * );
- * await using pool = new ThreadPool(2);
+ * // In an application: taskModule<typeof import("./tasks.ts")>(new URL("./tasks.ts", import.meta.url))
+ * type Tasks = { add(a: number, b: number): number };
+ * const source = "export function add(a, b) { return a + b; }";
+ * const tasks = taskModule<Tasks>(`data:text/javascript,${encodeURIComponent(source)}`);
+ *
+ * await using pool = new ThreadPool(1);
  * const sum: number = await pool.run(tasks("add"), [1, 2]);
+ * equal(sum, 3);
  * ```
  */
 export function taskModule<M>(
   module: string | URL,
-): <K extends FunctionExports<M>>(name: K) => TaskSpec<Extract<M[K], AnyFunction>> {
+): <K extends FunctionExports<M>>(name: K) => TaskSpec<Extract<M[K], TaskFunction>> {
   return (name) => ({ module, name });
 }
 

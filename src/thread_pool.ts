@@ -159,12 +159,33 @@ interface RoomWaiter {
  * A pool of Web Workers running tasks named by module URL and export.
  *
  * @example Run a task
- * ```ts ignore
+ * ```ts
  * import { ThreadPool } from "@scope/threadpool";
+ * import { equal } from "node:assert/strict";
+ *
+ * // Usually: { module: new URL("./tasks.ts", import.meta.url), name: "add" }
+ * const source = "export function add(a, b) { return a + b; }";
+ * const add = { module: `data:text/javascript,${encodeURIComponent(source)}`, name: "add" };
  *
  * await using pool = new ThreadPool(2);
- * const add = { module: new URL("./tasks.ts", import.meta.url), name: "add" };
- * console.log(await pool.run(add, [1, 2]));
+ * equal(await pool.run(add, [1, 2]), 3);
+ * ```
+ *
+ * @example The ancestor's style: requests, callbacks, wait()
+ * ```ts
+ * import { makeRequests, ThreadPool } from "@scope/threadpool";
+ * import { deepEqual } from "node:assert/strict";
+ *
+ * const source = "export default function square(n) { return n * n; }";
+ * const square = { module: `data:text/javascript,${encodeURIComponent(source)}` };
+ *
+ * await using pool = new ThreadPool(2);
+ * const results: number[] = [];
+ * for (const request of makeRequests<number>(square, [1, 2, 3], (_, r) => results.push(r))) {
+ *   await pool.putRequest(request);
+ * }
+ * await pool.wait();
+ * deepEqual(results.sort(), [1, 4, 9]);
  * ```
  */
 export class ThreadPool implements AsyncDisposable {
@@ -334,7 +355,7 @@ export class ThreadPool implements AsyncDisposable {
    * @throws {QueueFullError} When the queue stays full.
    * @throws {PoolClosedError} When the pool is closed.
    */
-  async putRequest(request: WorkRequest, options: PutOptions = {}): Promise<void> {
+  async putRequest<R>(request: WorkRequest<R>, options: PutOptions = {}): Promise<void> {
     this.#assertOpen("put a request");
     if (!(request instanceof WorkRequest)) {
       throw new TypeError(

@@ -49,7 +49,7 @@ export interface WorkRequestOptions<R = unknown> {
  * Requests a pool has taken (or is taking) and that cannot be put again.
  * Module-private to the package: `mod.ts` does not export it.
  */
-export const takenRequests: WeakSet<WorkRequest<unknown>> = new WeakSet();
+export const takenRequests: WeakSet<object> = new WeakSet();
 
 let lastID = 0;
 
