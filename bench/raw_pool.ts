@@ -1,0 +1,49 @@
+/**
+ * The naive floor every pool is measured against: raw Web Workers, one
+ * `postMessage` per task, round-robin, no queue, no bookkeeping beyond a map
+ * of promises.
+ */
+export class RawPool {
+  readonly #workers: Worker[];
+  readonly #waiting = new Map<number, (value: number) => void>();
+  #next = 0;
+  #id = 0;
+
+  private constructor(size: number) {
+    this.#workers = Array.from({ length: size }, () => {
+      const worker = new Worker(new URL("./raw_worker.ts", import.meta.url), { type: "module" });
+      worker.onmessage = ({ data: [id, value] }: MessageEvent<[number, number]>) => {
+        this.#waiting.get(id)!(value);
+        this.#waiting.delete(id);
+      };
+      return worker;
+    });
+  }
+
+  /** Starts `size` workers and waits until each has answered once. */
+  static async start(size: number): Promise<RawPool> {
+    const pool = new RawPool(size);
+    await Promise.all(pool.#workers.map((_, i) => pool.#on(i, "add", [1, 1])));
+    return pool;
+  }
+
+  /** Runs one task on the next worker in turn. */
+  run(name: string, args: number[]): Promise<number> {
+    const index = this.#next;
+    this.#next = (index + 1) % this.#workers.length;
+    return this.#on(index, name, args);
+  }
+
+  #on(index: number, name: string, args: number[]): Promise<number> {
+    const id = this.#id++;
+    const { promise, resolve } = Promise.withResolvers<number>();
+    this.#waiting.set(id, resolve);
+    this.#workers[index]!.postMessage([id, name, args]);
+    return promise;
+  }
+
+  /** Terminates every worker. */
+  close(): void {
+    for (const worker of this.#workers) worker.terminate();
+  }
+}
