@@ -1,0 +1,46 @@
+import { equal, match, ok } from "node:assert/strict";
+
+const root = new URL("../", import.meta.url);
+
+async function run(example: string) {
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-read", `examples/${example}`],
+    cwd: root,
+    stdout: "piped",
+    stderr: "piped",
+    signal: AbortSignal.timeout(60_000),
+  }).output();
+  const text = new TextDecoder();
+  return { code, stdout: text.decode(stdout), stderr: text.decode(stderr) };
+}
+
+Deno.test("examples/quick_start.ts runs as the README says, and the README quotes it whole", async () => {
+  const { code, stdout, stderr } = await run("quick_start.ts");
+  equal(code, 0, stderr);
+  equal(stdout, "6765\n55\n6765\n832040\n");
+  const readme = await Deno.readTextFile(new URL("README.md", root));
+  const source = await Deno.readTextFile(new URL("examples/quick_start.ts", root));
+  ok(
+    readme.includes("```ts ignore\n" + source + "```"),
+    "README's quick start differs from the file",
+  );
+});
+
+Deno.test("examples/demo.ts runs threadpool.py's scenario to the end", async () => {
+  const { code, stdout, stderr } = await run("demo.ts");
+  equal(code, 0, stderr);
+  equal(stdout.match(/^Work request #\d+ added\.$/gm)?.length, 40);
+  const handled = stdout.match(/^\*\*\*\* (Result from|Exception occurred in) request #\d+/gm);
+  equal(handled?.length, 40, "every request reached exactly one callback");
+  match(stdout, /\*\*\*\* Adding 3 more worker threads/);
+  match(stdout, /\*\*\*\* Dismissing 2 worker threads/);
+  match(stdout, /\*\*\*\* No pending results\./);
+  match(stdout, /Done: 0 worker threads left alive\./);
+});
+
+Deno.test("examples/cpu_bound.ts prints a speedup for each pool", async () => {
+  const { code, stdout, stderr } = await run("cpu_bound.ts");
+  equal(code, 0, stderr);
+  match(stdout, /sequential, this thread: \d+ ms/);
+  match(stdout, /pool of 1: \d+ ms, speedup \d+\.\d+×/);
+});
