@@ -170,3 +170,10 @@ Deno.test("ThreadPool.run() settles every one of many requests exactly once", as
   for (const [i, value] of outcomes) equal(value, i + 1);
   equal(pool.liveThreads, 0);
 });
+
+poolTest("A worker imports a task module once and keeps it", { workers: 1 }, async (pool) => {
+  const count = { module: new URL("./fixtures/stateful.ts", import.meta.url), name: "count" };
+  deepEqual(await pool.run(count), [1, 1]);
+  deepEqual(await pool.run(count), [1, 2]);
+  deepEqual(await pool.run(count), [1, 3]);
+});
