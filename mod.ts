@@ -53,8 +53,8 @@ export type {
   PollOptions,
   PutOptions,
   RunOptions,
-  Settled,
   ThreadPoolOptions,
-} from "./src/thread_pool.ts";
+} from "./src/options.ts";
+export type { Settled } from "./src/result_channel.ts";
 export { makeRequests, printException, WorkRequest } from "./src/work_request.ts";
 export type { Callback, ExcCallback, RequestID, WorkRequestOptions } from "./src/work_request.ts";

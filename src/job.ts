@@ -22,6 +22,12 @@ export const DROPPED = 3;
 
 /** Receives a job's final outcome; one sink may serve many jobs. */
 export interface Sink {
+  /** Jobs of this sink sent to a worker and not settled; kept by the scheduler. */
+  running: number;
+  /** The job was accepted into the queue. */
+  accept?(job: Job): void;
+  /** Whether a job of this sink may start now (the result channel's bound). */
+  mayStart?(): boolean;
   /** The job succeeded with `value`. */
   resolve(job: Job, value: unknown): void;
   /** The job failed with `error`. */
@@ -30,6 +36,8 @@ export interface Sink {
 
 /** Settles one promise: the sink of a `run()` call. */
 export class PromiseSink implements Sink {
+  /** Unused: a run() call has one job. */
+  running = 0;
   readonly #resolve: (value: unknown) => void;
   readonly #reject: (error: Error) => void;
 

@@ -12,6 +12,8 @@ export type Outcome = { ok: true; value: unknown } | { ok: false; error: Error }
 
 /** The sink shared by every job of one `map()` call; `token` is the chunk index. */
 export class MapSink implements Sink {
+  /** This map's jobs on workers now. */
+  running = 0;
   /** Finished chunks not yet yielded, in completion order. */
   readonly done: Map<number, Outcome> = new Map();
   /** Jobs of this map not yet yielded, by chunk index. */

@@ -1,0 +1,78 @@
+/**
+ * `ThreadPool.map()`: one job per input (or per chunk of inputs), read lazily
+ * through a window so that a long or endless input never floods the queue.
+ *
+ * @module
+ */
+
+import { assertClonable } from "./clonable.ts";
+import { MapSink } from "./map_sink.ts";
+import type { MapOptions } from "./options.ts";
+import type { ChunkOutcome } from "./protocol.ts";
+import type { Scheduler } from "./scheduler.ts";
+import { taskError } from "./scheduler.ts";
+import type { ResolvedTask } from "./task.ts";
+
+/** Runs `task` once per input on `scheduler`, yielding results as `options` says. */
+export async function* mapTasks(
+  scheduler: Scheduler,
+  task: ResolvedTask,
+  inputs: Iterable<unknown> | AsyncIterable<unknown>,
+  options: MapOptions,
+): AsyncGenerator<unknown> {
+  const ordered = options.ordered ?? true;
+  const chunkSize = options.chunkSize ?? 1;
+  if (!Number.isInteger(chunkSize) || chunkSize < 1) {
+    throw new RangeError(
+      `Cannot map as 'chunkSize' must be a positive integer: current value is ${chunkSize}`,
+    );
+  }
+  const source = Symbol.asyncIterator in inputs
+    ? inputs[Symbol.asyncIterator]()
+    : (inputs as Iterable<unknown>)[Symbol.iterator]();
+  const sink = new MapSink();
+  // Enough chunks in flight to keep every worker busy, few enough to bound memory.
+  const window = Math.max(2, 2 * scheduler.size * scheduler.concurrency);
+  let exhausted = false;
+  let sent = 0;
+  let yielded = 0;
+  let read = 0;
+  try {
+    for (;;) {
+      while (!exhausted && sent - yielded < window) {
+        const calls: unknown[][] = [];
+        while (calls.length < chunkSize) {
+          const item = await source.next();
+          if (item.done) {
+            exhausted = true;
+            break;
+          }
+          const args = Array.isArray(item.value) ? item.value : [item.value];
+          assertClonable(args, `inputs[${read++}]`);
+          calls.push(args);
+        }
+        if (calls.length === 0) break;
+        const job = chunkSize === 1
+          ? scheduler.job(task, calls[0]!, [], sink, sent)
+          : scheduler.job(task, calls, [], sink, sent, true);
+        sink.jobs.set(sent++, job);
+        await scheduler.admit(job, true, undefined);
+      }
+      if (yielded === sent) return;
+      const outcome = await sink.take(ordered ? yielded : undefined);
+      yielded++;
+      if (!outcome.ok) throw outcome.error;
+      if (chunkSize === 1) {
+        yield outcome.value;
+        continue;
+      }
+      for (const [ok, value] of outcome.value as ChunkOutcome[]) {
+        if (!ok) throw taskError(value, task);
+        yield value;
+      }
+    }
+  } finally {
+    for (const job of sink.jobs.values()) scheduler.drop(job);
+    if (!exhausted) await source.return?.();
+  }
+}

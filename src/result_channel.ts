@@ -1,0 +1,69 @@
+/**
+ * The result channel: where put requests' outcomes wait for `poll()`,
+ * `wait()` or `results()`. Nothing is stored beyond that: a consumer takes
+ * each outcome once.
+ *
+ * @module
+ */
+
+import { Deque } from "./deque.ts";
+import type { Job, Sink } from "./job.ts";
+import type { WorkRequest } from "./work_request.ts";
+
+/** A put request's outcome, as `results()` yields it. */
+export type Settled<R = unknown> =
+  | { request: WorkRequest<R>; ok: true; value: R }
+  | { request: WorkRequest<R>; ok: false; error: Error };
+
+/** The sink of every put request. */
+export class ResultChannel implements Sink {
+  /** Put requests on workers now; kept by the scheduler. */
+  running = 0;
+  readonly #outcomes = new Deque<Settled>();
+  readonly #maxResults: number;
+  #pending = 0;
+
+  /** `maxResults` bounds the outcomes waiting plus those running towards them; 0: no bound. */
+  constructor(maxResults: number) {
+    this.#maxResults = maxResults;
+  }
+
+  /** Put requests accepted and not yet taken by a consumer. */
+  get pending(): number {
+    return this.#pending;
+  }
+
+  /** Outcomes waiting to be taken. */
+  get length(): number {
+    return this.#outcomes.length;
+  }
+
+  /** Counts a request as pending from the moment it is queued. */
+  accept(): void {
+    this.#pending++;
+  }
+
+  /** While the bound is reached, no further put request starts. */
+  mayStart(): boolean {
+    return this.#maxResults === 0 || this.#outcomes.length + this.running < this.#maxResults;
+  }
+
+  /** Keeps a success for a consumer. */
+  resolve(job: Job, value: unknown): void {
+    this.#outcomes.push({ request: job.token as WorkRequest, ok: true, value });
+  }
+
+  /** Marks the request failed and keeps the error for a consumer. */
+  reject(job: Job, error: Error): void {
+    const request = job.token as WorkRequest;
+    request.exception = true;
+    this.#outcomes.push({ request, ok: false, error });
+  }
+
+  /** Takes the oldest outcome; it is no longer pending. */
+  take(): Settled | undefined {
+    const settled = this.#outcomes.shift();
+    if (settled !== undefined) this.#pending--;
+    return settled;
+  }
+}

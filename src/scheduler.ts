@@ -1,0 +1,454 @@
+/**
+ * The engine behind `ThreadPool`: the request queue, the workers, and the
+ * one path by which every job reaches its final state. Not exported from the
+ * package; `ThreadPool` checks input and calls in.
+ *
+ * @module
+ */
+
+import { Deque } from "./deque.ts";
+import { fromWireError, type WireError } from "./error_wire.ts";
+import { QueueFullError, TaskError, WorkerLostError } from "./errors.ts";
+import { DROPPED, type Job, NEW, QUEUED, SENT, SETTLED, type Sink } from "./job.ts";
+import type { FromWorker, WireTask } from "./protocol.ts";
+import type { ResolvedTask } from "./task.ts";
+import { type SlotHost, WorkerSlot } from "./worker_slot.ts";
+
+/** What the scheduler is built with; checked by `ThreadPool`. */
+export interface SchedulerOptions {
+  maxQueue: number;
+  idleTimeout: number;
+  concurrency: number;
+  prefetch: number;
+  name: string;
+}
+
+interface RoomWaiter {
+  job: Job;
+  resolve(): void;
+  reject(error: Error): void;
+  timer: ReturnType<typeof setTimeout> | undefined;
+  done: boolean;
+}
+
+/** Queues jobs, hands them to workers, and settles each exactly once. */
+export class Scheduler implements SlotHost {
+  readonly #slots: WorkerSlot[] = [];
+  readonly #dismissed: WorkerSlot[] = [];
+  readonly #queue = new Deque<Job>();
+  readonly #roomWaiters = new Deque<RoomWaiter>();
+  readonly #options: SchedulerOptions;
+  readonly #capacity: number;
+  #queued = 0; // jobs in #queue that are still QUEUED
+  #active = 0; // jobs accepted and not yet settled or dropped
+  #nextJob = 0;
+  #nextSlot = 0;
+  #changed: PromiseWithResolvers<void> | null = null;
+
+  /** Creates a scheduler with no workers. */
+  constructor(options: SchedulerOptions) {
+    this.#options = options;
+    this.#capacity = options.concurrency + options.prefetch;
+  }
+
+  /** Live workers. */
+  get size(): number {
+    return this.#slots.length;
+  }
+
+  /** Jobs accepted and not started, including those handed ahead to a worker. */
+  get queued(): number {
+    let handedAhead = 0;
+    for (const slot of this.#slots) handedAhead += slot.sent - slot.started();
+    for (const slot of this.#dismissed) handedAhead += slot.sent - slot.started();
+    return this.#queued + handedAhead;
+  }
+
+  /** Tasks one worker runs at once. */
+  get concurrency(): number {
+    return this.#options.concurrency;
+  }
+
+  /** Jobs accepted and not yet in a final state. */
+  get active(): number {
+    return this.#active;
+  }
+
+  /** Dismissed workers not yet forgotten. */
+  get dismissed(): readonly WorkerSlot[] {
+    return this.#dismissed;
+  }
+
+  /** Threads running now. */
+  get liveThreads(): number {
+    let live = 0;
+    for (const slot of this.#slots) if (slot.thread !== null) live++;
+    for (const slot of this.#dismissed) if (slot.thread !== null) live++;
+    return live;
+  }
+
+  /** Adds workers and starts their threads. */
+  addWorkers(count: number): void {
+    for (let i = 0; i < count; i++) {
+      const slot = new WorkerSlot(++this.#nextSlot);
+      this.#slots.push(slot);
+      this.#startThread(slot);
+      this.#armIdle(slot);
+    }
+    this.dispatch();
+    this.#notify();
+  }
+
+  /**
+   * Dismisses the newest `count` workers: from now on they start nothing, and
+   * each exits once what it is running has finished.
+   */
+  dismiss(count: number): WorkerSlot[] {
+    const victims = this.#slots.splice(Math.max(0, this.#slots.length - count));
+    for (const slot of victims) {
+      this.#dismissed.push(slot);
+      slot.dismiss();
+      if (slot.inflight.size === 0) this.#retire(slot);
+    }
+    this.#notify();
+    return victims;
+  }
+
+  /** Forgets dismissed workers that have exited. */
+  forget(slots: readonly WorkerSlot[]): void {
+    for (const slot of slots) {
+      const index = this.#dismissed.indexOf(slot);
+      if (index !== -1) this.#dismissed.splice(index, 1);
+    }
+  }
+
+  /** Whether some worker can still settle a job of `sink`. */
+  canDeliver(sink: Sink): boolean {
+    if (this.#slots.length > 0) return true;
+    for (const slot of this.#dismissed) {
+      for (const job of slot.inflight.values()) if (job.sink === sink) return true;
+    }
+    return false;
+  }
+
+  /** Makes a job; it is queued by {@linkcode Scheduler.admit}. */
+  job(
+    task: ResolvedTask,
+    args: readonly unknown[],
+    transfer: readonly Transferable[],
+    sink: Sink,
+    token?: unknown,
+    chunk = false,
+  ): Job {
+    return {
+      id: ++this.#nextJob,
+      task,
+      args,
+      transfer,
+      chunk,
+      sink,
+      token,
+      state: NEW,
+      slot: null,
+      seq: 0,
+    };
+  }
+
+  /** Queues the job now, or once there is room under `maxQueue`. */
+  admit(job: Job, block: boolean, timeout: number | undefined): Promise<void> | void {
+    const { maxQueue } = this.#options;
+    if (maxQueue === 0 || (this.#roomWaiters.length === 0 && this.queued < maxQueue)) {
+      this.#enqueue(job);
+      return;
+    }
+    if (!block) {
+      return Promise.reject(
+        new QueueFullError(
+          `The request queue is full: ${maxQueue} requests are waiting to start`,
+        ),
+      );
+    }
+    return new Promise<void>((resolve, reject) => {
+      const waiter: RoomWaiter = { job, resolve, reject, timer: undefined, done: false };
+      if (timeout !== undefined) {
+        waiter.timer = setTimeout(() => {
+          waiter.done = true;
+          reject(
+            new QueueFullError(
+              `The request queue was still full after ${timeout} ms: ${maxQueue} requests are waiting to start`,
+            ),
+          );
+        }, timeout);
+      }
+      this.#roomWaiters.push(waiter);
+      for (const slot of this.#slots) slot.reportStarts(true);
+      this.#wakeRoom();
+    });
+  }
+
+  /** Rejects every producer still waiting for room. */
+  rejectWaiters(error: () => Error): void {
+    for (let w = this.#roomWaiters.shift(); w !== undefined; w = this.#roomWaiters.shift()) {
+      if (w.done) continue;
+      clearTimeout(w.timer);
+      w.done = true;
+      w.reject(error());
+    }
+  }
+
+  /** Takes a queued job out for good, its outcome unwanted; a running one runs on. */
+  drop(job: Job): void {
+    if (job.state !== QUEUED) return;
+    job.state = DROPPED;
+    this.#queued--;
+    this.#active--;
+    this.#wakeRoom();
+    this.#notify();
+  }
+
+  /** Resolves at the next change of state: a job settled, a worker came or went. */
+  changed(): Promise<void> {
+    this.#changed ??= Promise.withResolvers();
+    return this.#changed.promise;
+  }
+
+  /** Sends queued jobs to the least loaded workers that have capacity. */
+  dispatch(): void {
+    while (this.#queued > 0) {
+      let best: WorkerSlot | undefined;
+      for (const slot of this.#slots) {
+        const load = slot.inflight.size;
+        if (load < this.#capacity && (best === undefined || load < best.inflight.size)) {
+          best = slot;
+        }
+      }
+      if (best === undefined) return;
+      const job = this.#queue.shift()!;
+      if (job.state !== QUEUED) continue;
+      if (job.sink.mayStart !== undefined && !job.sink.mayStart()) {
+        this.#queue.unshift(job);
+        return;
+      }
+      this.#send(best, job);
+    }
+  }
+
+  /** Waits until nothing is queued or running, then stops every thread. */
+  async shutdown(): Promise<void> {
+    while (this.#active > 0) await this.changed();
+    for (const slot of this.#slots) slot.stop();
+    for (const slot of this.#dismissed) this.#retire(slot);
+    this.#notify();
+  }
+
+  /** Fails every queued and running job with `error()` and stops every thread now. */
+  failEverything(error: () => Error): void {
+    for (let job = this.#queue.shift(); job !== undefined; job = this.#queue.shift()) {
+      this.#settle(job, false, error());
+    }
+    for (const slot of [...this.#slots, ...this.#dismissed]) {
+      const jobs = [...slot.inflight.values()];
+      slot.stop();
+      for (const job of jobs) this.#settle(job, false, error());
+    }
+  }
+
+  /** A message from a worker's current thread. */
+  onMessage(slot: WorkerSlot, message: FromWorker): void {
+    switch (message.t) {
+      case "done": {
+        const job = slot.inflight.get(message.id);
+        if (job === undefined) return;
+        if (message.ok) this.#settle(job, true, message.value);
+        else this.#settle(job, false, taskError(message.error, job.task));
+        this.#afterProgress(slot);
+        return;
+      }
+      case "started":
+        this.#wakeRoom();
+        return;
+      case "ready":
+        slot.ready = true;
+        return;
+      case "returned": {
+        // The worker is the authority on what it had not started.
+        for (let i = message.ids.length - 1; i >= 0; i--) {
+          const job = slot.inflight.get(message.ids[i]!);
+          if (job === undefined) continue;
+          slot.sent--;
+          this.#requeue(job);
+        }
+        this.#afterProgress(slot);
+        return;
+      }
+      case "fatal": {
+        const error = fromWireError(message.error);
+        this.onLost(slot, `it had an uncaught error: ${error.name}: ${error.message}`, error);
+        return;
+      }
+      case "exit":
+        this.onLost(slot, message.how);
+        return;
+    }
+  }
+
+  /**
+   * A worker's thread died. What it was running fails; what it had only been
+   * handed goes back to the front of the queue, in order. A thread that died
+   * before it ever loaded fails everything it was handed, or a worker that
+   * cannot start would be retried forever.
+   */
+  onLost(slot: WorkerSlot, how: string, error?: Error): void {
+    const started = slot.started();
+    const loaded = slot.ready;
+    const jobs = [...slot.inflight.values()];
+    slot.stop();
+    const cause = error ?? new Error(how);
+    const requeue: Job[] = [];
+    for (const job of jobs) {
+      // Transferred arguments went with the dead thread: they cannot be sent again.
+      if (job.seq < started || !loaded || job.transfer.length > 0) {
+        const what = loaded ? "while running this request" : "before it could start";
+        const lost = new WorkerLostError(`Worker #${slot.id} was lost ${what}: ${how}`, { cause });
+        this.#settle(job, false, lost);
+      } else {
+        requeue.push(job);
+      }
+    }
+    for (let i = requeue.length - 1; i >= 0; i--) this.#requeue(requeue[i]!);
+    if (slot.dismissed) this.#retire(slot);
+    this.dispatch();
+    this.#wakeRoom();
+    this.#notify();
+  }
+
+  #enqueue(job: Job): void {
+    job.state = QUEUED;
+    this.#queue.push(job);
+    this.#queued++;
+    this.#active++;
+    job.sink.accept?.(job);
+    this.dispatch();
+  }
+
+  /** Lets waiting producers in, oldest first, while there is room. */
+  #wakeRoom(): void {
+    while (this.#roomWaiters.length > 0) {
+      const waiter = this.#roomWaiters.peek()!;
+      if (!waiter.done) {
+        if (this.queued >= this.#options.maxQueue) return;
+        clearTimeout(waiter.timer);
+        waiter.done = true;
+        this.#enqueue(waiter.job);
+        waiter.resolve();
+      }
+      this.#roomWaiters.shift();
+    }
+    for (const slot of this.#slots) slot.reportStarts(false);
+  }
+
+  #send(slot: WorkerSlot, job: Job): void {
+    if (slot.thread === null) this.#startThread(slot);
+    const { id, task, args, chunk } = job;
+    const wire: WireTask = { id, module: task.href, name: task.name, args: args as unknown[] };
+    if (chunk) wire.chunk = true;
+    try {
+      slot.post({ t: "run", tasks: [wire] }, job.transfer as Transferable[]);
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      this.#settle(
+        job,
+        false,
+        new TypeError(`Cannot send the arguments of task "${task.name}" to a worker: ${reason}`, {
+          cause: error,
+        }),
+      );
+      return;
+    }
+    this.#queued--;
+    job.state = SENT;
+    job.slot = slot;
+    job.seq = slot.sent++;
+    slot.inflight.set(id, job);
+    job.sink.running++;
+  }
+
+  #settle(job: Job, ok: boolean, value: unknown): void {
+    if (job.state === SETTLED || job.state === DROPPED) return;
+    if (job.state === QUEUED) this.#queued--;
+    if (job.state === SENT) {
+      job.slot!.inflight.delete(job.id);
+      job.sink.running--;
+    }
+    job.state = SETTLED;
+    job.slot = null;
+    this.#active--;
+    if (ok) job.sink.resolve(job, value);
+    else job.sink.reject(job, value as Error);
+    this.#notify();
+  }
+
+  #afterProgress(slot: WorkerSlot): void {
+    if (slot.inflight.size === 0) {
+      if (slot.dismissed) this.#retire(slot);
+      else this.#armIdle(slot);
+    }
+    this.dispatch();
+    if (this.#roomWaiters.length > 0) this.#wakeRoom();
+  }
+
+  #requeue(job: Job): void {
+    job.slot!.inflight.delete(job.id);
+    job.sink.running--;
+    job.slot = null;
+    job.state = QUEUED;
+    this.#queue.unshift(job);
+    this.#queued++;
+  }
+
+  #startThread(slot: WorkerSlot): void {
+    slot.start(this, this.#options.concurrency, this.#options.name);
+    if (this.#roomWaiters.length > 0) slot.reportStarts(true);
+  }
+
+  #retire(slot: WorkerSlot): void {
+    slot.stop();
+    slot.exited.resolve();
+    this.#notify();
+  }
+
+  /** Stops the slot's thread once it has been idle for `idleTimeout`. */
+  #armIdle(slot: WorkerSlot): void {
+    if (slot.thread === null || this.#options.idleTimeout === Infinity) return;
+    slot.idleSince = performance.now();
+    if (slot.idleTimer === undefined) this.#idleTimerFor(slot, this.#options.idleTimeout);
+  }
+
+  #idleTimerFor(slot: WorkerSlot, delay: number): void {
+    slot.idleTimer = setTimeout(() => {
+      slot.idleTimer = undefined;
+      if (slot.thread === null || slot.inflight.size > 0) return;
+      const left = slot.idleSince + this.#options.idleTimeout - performance.now();
+      if (left > 1) this.#idleTimerFor(slot, left);
+      else slot.stop();
+    }, delay);
+    // The timer must not itself keep the process alive.
+    Deno.unrefTimer(slot.idleTimer as unknown as number);
+  }
+
+  #notify(): void {
+    const changed = this.#changed;
+    this.#changed = null;
+    changed?.resolve();
+  }
+}
+
+/** Rebuilds a task's error on this thread, wrapped so callers can tell it apart. */
+export function taskError(wire: WireError, task: ResolvedTask): TaskError {
+  const cause = fromWireError(wire);
+  const error = new TaskError(cause.message, { cause });
+  const frames = cause.stack?.split("\n").slice(1).join("\n");
+  error.stack = `TaskError: ${cause.message}\n    in task "${task.name}" of ${task.href}` +
+    (frames ? `\n${frames}` : "");
+  return error;
+}
