@@ -42,12 +42,14 @@ export {
   PoolClosedError,
   QueueFullError,
   TaskError,
+  TaskTimeoutError,
   WorkerLostError,
 } from "./src/errors.ts";
 export { taskModule } from "./src/task.ts";
 export type { FunctionExports, TaskArgs, TaskFunction, TaskResult, TaskSpec } from "./src/task.ts";
 export { ThreadPool } from "./src/thread_pool.ts";
 export type {
+  CancelOptions,
   CloseOptions,
   MapOptions,
   PollOptions,

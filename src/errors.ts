@@ -135,3 +135,25 @@ export class QueueFullError extends Error {
     this.name = "QueueFullError";
   }
 }
+
+/**
+ * A task ran longer than its `timeout`. The clock starts when the task
+ * starts, not when it is queued. The task is told through its
+ * `taskSignal()`; if it does not stop within the pool's `cancelGrace`, its
+ * worker is terminated and replaced.
+ *
+ * @example Usage
+ * ```ts
+ * import { TaskTimeoutError } from "@scope/threadpool";
+ * import { equal } from "node:assert/strict";
+ *
+ * equal(new TaskTimeoutError("slow").name, "TaskTimeoutError");
+ * ```
+ */
+export class TaskTimeoutError extends Error {
+  /** Creates the error; the message names the task and its timeout. */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "TaskTimeoutError";
+  }
+}

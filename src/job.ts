@@ -8,7 +8,6 @@
 import type { ResolvedTask } from "./task.ts";
 import type { WorkerSlot } from "./worker_slot.ts";
 
-/** Where a job is. Every job ends in exactly one of SETTLED or DROPPED. */
 /** Created, not yet accepted (it may be waiting for queue room). */
 export const NEW = 4;
 /** In the queue. */
@@ -58,26 +57,61 @@ export class PromiseSink implements Sink {
   }
 }
 
-/** One request in the pool. */
-export interface Job {
-  /** The pool's id, unique in the pool. */
-  readonly id: number;
-  /** The task to call. */
-  readonly task: ResolvedTask;
-  /** Its arguments, or with `chunk` one argument list per call. */
-  readonly args: readonly unknown[];
-  /** What to transfer with the arguments. */
-  readonly transfer: readonly Transferable[];
-  /** Whether `args` holds several calls. */
-  readonly chunk: boolean;
-  /** Who gets the outcome. */
-  readonly sink: Sink;
-  /** The sink's own data: the WorkRequest, or a map's chunk index. */
-  readonly token: unknown;
+/** A producer waiting for queue room, with the job it will queue (if any). */
+export interface RoomWaiter {
+  job: Job | null;
+  resolve(): void;
+  reject(error: Error): void;
+  timer: ReturnType<typeof setTimeout> | undefined;
+  done: boolean;
+}
+
+/** Whoever settles a job when its signal aborts. */
+export interface JobOwner {
+  /** Cancels the job with its signal's reason. */
+  abort(job: Job): void;
+}
+
+/** How a job may end early. */
+export interface JobLimits {
+  /** Cancels the job when it aborts. */
+  signal?: AbortSignal | undefined;
+  /** Milliseconds the job may run, from its start. */
+  timeout?: number | undefined;
+}
+
+/**
+ * One request in the pool. It is its own abort listener (`handleEvent`), so
+ * a signal costs no closure per request, and the listener goes when it settles.
+ */
+export class Job implements EventListenerObject {
   /** NEW, QUEUED, SENT, SETTLED or DROPPED. */
-  state: number;
+  state: number = NEW;
   /** The worker it was sent to, while SENT. */
-  slot: WorkerSlot | null;
+  slot: WorkerSlot | null = null;
   /** Its sequence number on that worker's current thread, while SENT. */
-  seq: number;
+  seq = 0;
+  /** Its timeout timer, while running with a timeout. */
+  timer: ReturnType<typeof setTimeout> | undefined = undefined;
+  /** Its place among the producers waiting for queue room, while it waits. */
+  waiter: RoomWaiter | null = null;
+
+  /** Makes a job; the scheduler queues it. */
+  constructor(
+    readonly owner: JobOwner,
+    readonly id: number,
+    readonly task: ResolvedTask,
+    readonly args: readonly unknown[],
+    readonly transfer: readonly Transferable[],
+    readonly sink: Sink,
+    readonly token: unknown,
+    readonly chunk: boolean,
+    readonly signal: AbortSignal | undefined,
+    readonly timeout: number | undefined,
+  ) {}
+
+  /** The signal aborted. */
+  handleEvent(): void {
+    this.owner.abort(this);
+  }
 }

@@ -44,6 +44,27 @@ export interface ThreadPoolOptions {
    */
   prefetch?: number;
   /**
+   * Milliseconds a task may run, from its start, when its call sets no
+   * `timeout`; past it the request fails with `TaskTimeoutError`.
+   *
+   * @default {undefined: no limit}
+   */
+  timeout?: number;
+  /**
+   * Milliseconds a cancelled or timed-out task has to stop (it is told
+   * through `taskSignal()`) before its worker is terminated and replaced.
+   *
+   * @default {500}
+   */
+  cancelGrace?: number;
+  /**
+   * Tasks a worker's thread runs before it is replaced by a fresh one, which
+   * contains leaks (Web Workers have no memory limit); `0` means never.
+   *
+   * @default {0}
+   */
+  maxTasksPerWorker?: number;
+  /**
    * A name for the workers' threads, as seen in stack traces and inspectors.
    *
    * @default {"threadpool"}
@@ -79,8 +100,26 @@ export interface PollOptions {
   block?: boolean;
 }
 
+/** How a call may end early: shared by `run()`, `map()` and `WorkRequest`. */
+export interface CancelOptions {
+  /**
+   * Cancels the request when it aborts: at once with `signal.reason`,
+   * wherever the request is. A running task is told through `taskSignal()`.
+   *
+   * @default {undefined}
+   */
+  signal?: AbortSignal;
+  /**
+   * Milliseconds the task may run, from its start; past it the request fails
+   * with `TaskTimeoutError`.
+   *
+   * @default {the pool's `timeout`}
+   */
+  timeout?: number;
+}
+
 /** Options for `ThreadPool.run()`. */
-export interface RunOptions {
+export interface RunOptions extends CancelOptions {
   /**
    * Objects in the arguments to transfer, not copy, to the worker.
    *
@@ -90,7 +129,7 @@ export interface RunOptions {
 }
 
 /** Options for `ThreadPool.map()`. */
-export interface MapOptions {
+export interface MapOptions extends CancelOptions {
   /**
    * Yield results in input order; `false` yields them as they finish.
    *
@@ -99,6 +138,7 @@ export interface MapOptions {
   ordered?: boolean;
   /**
    * Inputs sent to a worker in one message and run there one after another.
+   * A `timeout` then applies to the whole chunk.
    *
    * @default {1}
    */
@@ -128,6 +168,24 @@ export function nonNegativeInteger(action: string, name: string, value: number):
     );
   }
   return value;
+}
+
+/**
+ * Checks the cancellation options of a call and returns them as job limits.
+ *
+ * @throws {TypeError} When `signal` is not an AbortSignal.
+ * @throws {RangeError} When `timeout` is negative or not a number.
+ */
+export function cancelLimits(
+  action: string,
+  options: { signal?: AbortSignal | undefined; timeout?: number | undefined },
+): { signal: AbortSignal | undefined; timeout: number | undefined } {
+  const { signal, timeout } = options;
+  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    throw new TypeError(`Cannot ${action} as 'signal' must be an AbortSignal`);
+  }
+  if (timeout !== undefined) milliseconds(action, "timeout", timeout);
+  return { signal, timeout };
 }
 
 /**

@@ -7,7 +7,7 @@
 
 import { assertClonable } from "./clonable.ts";
 import { MapSink } from "./map_sink.ts";
-import type { MapOptions } from "./options.ts";
+import { cancelLimits, type MapOptions } from "./options.ts";
 import type { ChunkOutcome } from "./protocol.ts";
 import type { Scheduler } from "./scheduler.ts";
 import { taskError } from "./scheduler.ts";
@@ -27,6 +27,7 @@ export async function* mapTasks(
       `Cannot map as 'chunkSize' must be a positive integer: current value is ${chunkSize}`,
     );
   }
+  const limits = cancelLimits("map a task", options);
   const source = Symbol.asyncIterator in inputs
     ? inputs[Symbol.asyncIterator]()
     : (inputs as Iterable<unknown>)[Symbol.iterator]();
@@ -53,8 +54,8 @@ export async function* mapTasks(
         }
         if (calls.length === 0) break;
         const job = chunkSize === 1
-          ? scheduler.job(task, calls[0]!, [], sink, sent)
-          : scheduler.job(task, calls, [], sink, sent, true);
+          ? scheduler.job(task, calls[0]!, [], sink, sent, false, limits)
+          : scheduler.job(task, calls, [], sink, sent, true, limits);
         sink.jobs.set(sent++, job);
         await scheduler.admit(job, true, undefined);
       }

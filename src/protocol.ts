@@ -1,21 +1,31 @@
 /**
  * Every message between the pool and its workers, one discriminated union
- * each way.
+ * each way, and the layout of the memory each worker shares with the pool.
  *
  * @module
  */
 
 import type { WireError } from "./error_wire.ts";
 
-/** Counter: how many tasks the worker has started; only the worker writes it. */
+/** Counter: how many tasks the worker has taken (started or skipped); only the worker writes it. */
 export const STARTED = 0;
 /** Counter: set by the pool while it waits for queue room, to hear of each start. */
 export const REPORT_STARTS = 1;
 /** Counter: set by the pool when it dismisses the worker: start nothing more. */
 export const DISMISSED = 2;
-
+/**
+ * First of the cancel slots: the pool writes `seq + 1` into slot
+ * `CANCELS + seq % CANCEL_SLOTS` to cancel the task with that sequence
+ * number on this thread. Exact, so a reused slot never cancels the wrong task.
+ */
+export const CANCELS = 3;
+/** How many cancel slots each worker has. */
+export const CANCEL_SLOTS = 64;
 /** How many Int32 counters each worker shares with the pool. */
-export const COUNTERS = 3;
+export const COUNTERS = CANCELS + CANCEL_SLOTS;
+
+/** The global key under which a worker publishes the running task to the task API. */
+export const CONTEXT_KEY: unique symbol = Symbol.for("@scope/threadpool/context") as never;
 
 /** One task as sent to a worker. */
 export interface WireTask {
@@ -29,6 +39,8 @@ export interface WireTask {
   args: unknown[];
   /** Run `args` as several calls and answer with one outcome per call. */
   chunk?: true;
+  /** Report the start of this task (its timeout clock starts then). */
+  notify?: true;
 }
 
 /** The outcome of one call of a chunk. */
@@ -38,6 +50,7 @@ export type ChunkOutcome = [ok: true, value: unknown] | [ok: false, error: WireE
 export type ToWorker =
   | { t: "init"; counters: SharedArrayBuffer; concurrency: number }
   | { t: "run"; tasks: WireTask[] }
+  | { t: "cancel"; id: number; timeout: boolean }
   | { t: "dismiss" };
 
 /** From a worker to the pool. */
@@ -45,7 +58,7 @@ export type FromWorker =
   | { t: "ready" }
   | { t: "done"; id: number; ok: true; value: unknown }
   | { t: "done"; id: number; ok: false; error: WireError }
-  | { t: "started" }
+  | { t: "started"; id?: number }
   | { t: "returned"; ids: number[] }
   | { t: "fatal"; error: WireError }
   | { t: "exit"; how: string };

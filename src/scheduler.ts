@@ -8,8 +8,19 @@
 
 import { Deque } from "./deque.ts";
 import { fromWireError, type WireError } from "./error_wire.ts";
-import { QueueFullError, TaskError, WorkerLostError } from "./errors.ts";
-import { DROPPED, type Job, NEW, QUEUED, SENT, SETTLED, type Sink } from "./job.ts";
+import { QueueFullError, TaskError, TaskTimeoutError, WorkerLostError } from "./errors.ts";
+import {
+  DROPPED,
+  Job,
+  type JobLimits,
+  type JobOwner,
+  NEW,
+  QUEUED,
+  type RoomWaiter,
+  SENT,
+  SETTLED,
+  type Sink,
+} from "./job.ts";
 import type { FromWorker, WireTask } from "./protocol.ts";
 import type { ResolvedTask } from "./task.ts";
 import { type SlotHost, WorkerSlot } from "./worker_slot.ts";
@@ -21,18 +32,14 @@ export interface SchedulerOptions {
   concurrency: number;
   prefetch: number;
   name: string;
-}
-
-interface RoomWaiter {
-  job: Job;
-  resolve(): void;
-  reject(error: Error): void;
-  timer: ReturnType<typeof setTimeout> | undefined;
-  done: boolean;
+  /** The timeout of a task that sets none; undefined: none. */
+  timeout: number | undefined;
+  cancelGrace: number;
+  maxTasksPerWorker: number;
 }
 
 /** Queues jobs, hands them to workers, and settles each exactly once. */
-export class Scheduler implements SlotHost {
+export class Scheduler implements SlotHost, JobOwner {
   readonly #slots: WorkerSlot[] = [];
   readonly #dismissed: WorkerSlot[] = [];
   readonly #queue = new Deque<Job>();
@@ -43,6 +50,8 @@ export class Scheduler implements SlotHost {
   #active = 0; // jobs accepted and not yet settled or dropped
   #nextJob = 0;
   #nextSlot = 0;
+  #abandoned = 0;
+  #recycled = 0;
   #changed: PromiseWithResolvers<void> | null = null;
 
   /** Creates a scheduler with no workers. */
@@ -79,6 +88,16 @@ export class Scheduler implements SlotHost {
     return this.#dismissed;
   }
 
+  /** Threads terminated while a task was still running on them. */
+  get abandoned(): number {
+    return this.#abandoned;
+  }
+
+  /** Threads replaced after `maxTasksPerWorker` tasks. */
+  get recycled(): number {
+    return this.#recycled;
+  }
+
   /** Threads running now. */
   get liveThreads(): number {
     let live = 0;
@@ -108,7 +127,7 @@ export class Scheduler implements SlotHost {
     for (const slot of victims) {
       this.#dismissed.push(slot);
       slot.dismiss();
-      if (slot.inflight.size === 0) this.#retire(slot);
+      if (slot.load === 0) this.#retire(slot);
     }
     this.#notify();
     return victims;
@@ -139,25 +158,32 @@ export class Scheduler implements SlotHost {
     sink: Sink,
     token?: unknown,
     chunk = false,
+    limits: JobLimits = {},
   ): Job {
-    return {
-      id: ++this.#nextJob,
+    return new Job(
+      this,
+      ++this.#nextJob,
       task,
       args,
       transfer,
-      chunk,
       sink,
       token,
-      state: NEW,
-      slot: null,
-      seq: 0,
-    };
+      chunk,
+      limits.signal,
+      limits.timeout ?? this.#options.timeout,
+    );
   }
 
-  /** Queues the job now, or once there is room under `maxQueue`. */
+  /**
+   * Queues the job now, or once there is room under `maxQueue`. A job whose
+   * signal has already aborted is refused with the signal's reason.
+   */
   admit(job: Job, block: boolean, timeout: number | undefined): Promise<void> | void {
+    const { signal } = job;
+    if (signal?.aborted) return Promise.reject(signal.reason);
     const { maxQueue } = this.#options;
     if (maxQueue === 0 || (this.#roomWaiters.length === 0 && this.queued < maxQueue)) {
+      signal?.addEventListener("abort", job, { once: true });
       this.#enqueue(job);
       return;
     }
@@ -168,8 +194,26 @@ export class Scheduler implements SlotHost {
         ),
       );
     }
+    signal?.addEventListener("abort", job, { once: true });
+    return this.#waitForRoom(job, timeout).finally(() => {
+      if (job.state === NEW) signal?.removeEventListener("abort", job);
+    });
+  }
+
+  /** Resolves when the queue has room under `maxQueue` (at once without a bound). */
+  room(): Promise<void> {
+    const { maxQueue } = this.#options;
+    if (maxQueue === 0 || (this.#roomWaiters.length === 0 && this.queued < maxQueue)) {
+      return Promise.resolve();
+    }
+    return this.#waitForRoom(null, undefined);
+  }
+
+  #waitForRoom(job: Job | null, timeout: number | undefined): Promise<void> {
+    const { maxQueue } = this.#options;
     return new Promise<void>((resolve, reject) => {
       const waiter: RoomWaiter = { job, resolve, reject, timer: undefined, done: false };
+      if (job !== null) job.waiter = waiter;
       if (timeout !== undefined) {
         waiter.timer = setTimeout(() => {
           waiter.done = true;
@@ -186,6 +230,47 @@ export class Scheduler implements SlotHost {
     });
   }
 
+  /** The job's signal aborted: it ends now with the signal's reason. */
+  abort(job: Job): void {
+    this.cancel(job, job.signal!.reason, false);
+  }
+
+  /**
+   * Ends a job now with `error`, wherever it is. Waiting for room: its
+   * admission is refused. Queued: it is taken out. On a worker: the thread
+   * is told (a flag in shared memory, then a message), and holds the task as
+   * a zombie until it answers; if it was running and does not stop within
+   * `cancelGrace`, the thread is abandoned and replaced.
+   */
+  cancel(job: Job, error: Error, timedOut: boolean): void {
+    switch (job.state) {
+      case NEW: {
+        const waiter = job.waiter;
+        if (waiter === null || waiter.done) return;
+        waiter.done = true;
+        clearTimeout(waiter.timer);
+        waiter.reject(error);
+        return;
+      }
+      case QUEUED:
+        this.#settle(job, false, error);
+        this.#wakeRoom();
+        return;
+      case SENT: {
+        const slot = job.slot!;
+        const running = slot.cancel(job.seq);
+        this.#settle(job, false, error);
+        slot.post({ t: "cancel", id: job.id, timeout: timedOut });
+        const { cancelGrace } = this.#options;
+        const timer = running
+          ? setTimeout(() => this.#abandon(slot, job.id), cancelGrace)
+          : undefined;
+        slot.zombies.set(job.id, timer);
+        return;
+      }
+    }
+  }
+
   /** Rejects every producer still waiting for room. */
   rejectWaiters(error: () => Error): void {
     for (let w = this.#roomWaiters.shift(); w !== undefined; w = this.#roomWaiters.shift()) {
@@ -200,6 +285,7 @@ export class Scheduler implements SlotHost {
   drop(job: Job): void {
     if (job.state !== QUEUED) return;
     job.state = DROPPED;
+    job.signal?.removeEventListener("abort", job);
     this.#queued--;
     this.#active--;
     this.#wakeRoom();
@@ -216,11 +302,15 @@ export class Scheduler implements SlotHost {
   dispatch(): void {
     while (this.#queued > 0) {
       let best: WorkerSlot | undefined;
+      const { maxTasksPerWorker } = this.#options;
       for (const slot of this.#slots) {
-        const load = slot.inflight.size;
-        if (load < this.#capacity && (best === undefined || load < best.inflight.size)) {
-          best = slot;
+        const load = slot.load;
+        if (load >= this.#capacity || (best !== undefined && load >= best.load)) continue;
+        // A thread due for recycling takes nothing more; it is replaced once idle.
+        if (maxTasksPerWorker > 0 && slot.thread !== null && slot.sent >= maxTasksPerWorker) {
+          continue;
         }
+        best = slot;
       }
       if (best === undefined) return;
       const job = this.#queue.shift()!;
@@ -233,9 +323,12 @@ export class Scheduler implements SlotHost {
     }
   }
 
-  /** Waits until nothing is queued or running, then stops every thread. */
+  /**
+   * Waits until nothing is queued or running (a cancelled task that does not
+   * stop is waited for up to `cancelGrace`), then stops every thread.
+   */
   async shutdown(): Promise<void> {
-    while (this.#active > 0) await this.changed();
+    while (this.#active > 0 || this.#hasZombies()) await this.changed();
     for (const slot of this.#slots) slot.stop();
     for (const slot of this.#dismissed) this.#retire(slot);
     this.#notify();
@@ -248,9 +341,13 @@ export class Scheduler implements SlotHost {
     }
     for (const slot of [...this.#slots, ...this.#dismissed]) {
       const jobs = [...slot.inflight.values()];
+      if (slot.zombies.size > 0 || jobs.some((job) => job.seq < slot.started())) {
+        this.#abandoned++;
+      }
       slot.stop();
       for (const job of jobs) this.#settle(job, false, error());
     }
+    this.#notify();
   }
 
   /** A message from a worker's current thread. */
@@ -258,15 +355,28 @@ export class Scheduler implements SlotHost {
     switch (message.t) {
       case "done": {
         const job = slot.inflight.get(message.id);
-        if (job === undefined) return;
-        if (message.ok) this.#settle(job, true, message.value);
-        else this.#settle(job, false, taskError(message.error, job.task));
+        if (job !== undefined) {
+          if (message.ok) this.#settle(job, true, message.value);
+          else this.#settle(job, false, taskError(message.error, job.task));
+        } else if (slot.zombies.has(message.id)) {
+          // A cancelled task answered (finished, or skipped): it holds its thread no more.
+          clearTimeout(slot.zombies.get(message.id));
+          slot.zombies.delete(message.id);
+          this.#notify();
+        } else {
+          return;
+        }
         this.#afterProgress(slot);
         return;
       }
-      case "started":
+      case "started": {
+        const job = message.id === undefined ? undefined : slot.inflight.get(message.id);
+        if (job?.timeout !== undefined) {
+          job.timer = setTimeout(() => this.#expire(job), job.timeout);
+        }
         this.#wakeRoom();
         return;
+      }
       case "ready":
         slot.ready = true;
         return;
@@ -339,7 +449,7 @@ export class Scheduler implements SlotHost {
         if (this.queued >= this.#options.maxQueue) return;
         clearTimeout(waiter.timer);
         waiter.done = true;
-        this.#enqueue(waiter.job);
+        if (waiter.job !== null) this.#enqueue(waiter.job);
         waiter.resolve();
       }
       this.#roomWaiters.shift();
@@ -352,6 +462,7 @@ export class Scheduler implements SlotHost {
     const { id, task, args, chunk } = job;
     const wire: WireTask = { id, module: task.href, name: task.name, args: args as unknown[] };
     if (chunk) wire.chunk = true;
+    if (job.timeout !== undefined) wire.notify = true;
     try {
       slot.post({ t: "run", tasks: [wire] }, job.transfer as Transferable[]);
     } catch (error) {
@@ -382,6 +493,8 @@ export class Scheduler implements SlotHost {
     }
     job.state = SETTLED;
     job.slot = null;
+    job.signal?.removeEventListener("abort", job);
+    if (job.timer !== undefined) clearTimeout(job.timer);
     this.#active--;
     if (ok) job.sink.resolve(job, value);
     else job.sink.reject(job, value as Error);
@@ -389,12 +502,46 @@ export class Scheduler implements SlotHost {
   }
 
   #afterProgress(slot: WorkerSlot): void {
-    if (slot.inflight.size === 0) {
-      if (slot.dismissed) this.#retire(slot);
-      else this.#armIdle(slot);
+    if (slot.load === 0) {
+      const { maxTasksPerWorker } = this.#options;
+      if (slot.dismissed) {
+        this.#retire(slot);
+      } else if (maxTasksPerWorker > 0 && slot.sent >= maxTasksPerWorker) {
+        // Web Workers have no memory limit: replacing the thread is how leaks are contained.
+        slot.stop();
+        this.#recycled++;
+      } else {
+        this.#armIdle(slot);
+      }
     }
     this.dispatch();
     if (this.#roomWaiters.length > 0) this.#wakeRoom();
+  }
+
+  /** A running task outlived its timeout. */
+  #expire(job: Job): void {
+    job.timer = undefined;
+    const error = new TaskTimeoutError(
+      `Task "${job.task.name}" of ${job.task.href} timed out after ${job.timeout} ms`,
+    );
+    this.cancel(job, error, true);
+  }
+
+  /** A cancelled task did not stop within `cancelGrace`: give up on its thread. */
+  #abandon(slot: WorkerSlot, id: number): void {
+    if (!slot.zombies.has(id)) return;
+    slot.zombies.delete(id);
+    this.#abandoned++;
+    const grace = this.#options.cancelGrace;
+    // terminate() cannot stop a thread stuck in synchronous code (denoland/deno#35657
+    // is open); the pool stops waiting for it and starts a replacement.
+    this.onLost(slot, `it was terminated: a cancelled task did not stop within ${grace} ms`);
+  }
+
+  #hasZombies(): boolean {
+    for (const slot of this.#slots) if (slot.zombies.size > 0) return true;
+    for (const slot of this.#dismissed) if (slot.zombies.size > 0) return true;
+    return false;
   }
 
   #requeue(job: Job): void {
@@ -427,7 +574,7 @@ export class Scheduler implements SlotHost {
   #idleTimerFor(slot: WorkerSlot, delay: number): void {
     slot.idleTimer = setTimeout(() => {
       slot.idleTimer = undefined;
-      if (slot.thread === null || slot.inflight.size > 0) return;
+      if (slot.thread === null || slot.load > 0) return;
       const left = slot.idleSince + this.#options.idleTimeout - performance.now();
       if (left > 1) this.#idleTimerFor(slot, left);
       else slot.stop();

@@ -11,6 +11,7 @@ import { assertClonable } from "./clonable.ts";
 import { NoResultsPending, NoWorkersAvailable, PoolClosedError } from "./errors.ts";
 import { PromiseSink } from "./job.ts";
 import {
+  cancelLimits,
   type CloseOptions,
   type MapOptions,
   milliseconds,
@@ -87,6 +88,15 @@ export class ThreadPool implements AsyncDisposable {
       concurrency,
       prefetch: nonNegativeInteger(action, "prefetch", options.prefetch ?? 0),
       name: options.name ?? "threadpool",
+      timeout: options.timeout === undefined
+        ? undefined
+        : milliseconds(action, "timeout", options.timeout),
+      cancelGrace: milliseconds(action, "cancelGrace", options.cancelGrace ?? 500),
+      maxTasksPerWorker: nonNegativeInteger(
+        action,
+        "maxTasksPerWorker",
+        options.maxTasksPerWorker ?? 0,
+      ),
     });
     this.#channel = new ResultChannel(
       nonNegativeInteger(action, "maxResults", options.maxResults ?? 0),
@@ -112,6 +122,21 @@ export class ThreadPool implements AsyncDisposable {
   /** Dismissed workers not yet joined by {@linkcode ThreadPool.joinAllDismissedWorkers}. */
   get dismissed(): number {
     return this.#scheduler.dismissed.length;
+  }
+
+  /**
+   * Worker threads terminated while a task was still running on them: a
+   * cancelled or timed-out task that did not stop within `cancelGrace`, or
+   * `close({ force: true })`. A thread stuck in synchronous code keeps
+   * running after `terminate()` in Deno until its loop ends.
+   */
+  get abandoned(): number {
+    return this.#scheduler.abandoned;
+  }
+
+  /** Worker threads replaced after `maxTasksPerWorker` tasks. */
+  get recycled(): number {
+    return this.#scheduler.recycled;
   }
 
   /** Worker threads of this pool that are running now; 0 after `close()`. */
@@ -183,7 +208,16 @@ export class ThreadPool implements AsyncDisposable {
     if (timeout !== undefined) milliseconds("put a request", "timeout", timeout);
     const task = resolveTask(request.task);
     assertClonable(request.args);
-    const job = this.#scheduler.job(task, request.args, request.transfer, this.#channel, request);
+    const limits = cancelLimits("put a request", request);
+    const job = this.#scheduler.job(
+      task,
+      request.args,
+      request.transfer,
+      this.#channel,
+      request,
+      false,
+      limits,
+    );
     takenRequests.add(request);
     try {
       await this.#scheduler.admit(job, block, timeout);
@@ -265,9 +299,18 @@ export class ThreadPool implements AsyncDisposable {
     }
     const resolved = resolveTask(task);
     assertClonable(list);
+    const limits = cancelLimits("run a task", options);
     const { promise, resolve, reject } = Promise.withResolvers<TaskResult<T>>();
     const sink = new PromiseSink(resolve as (value: unknown) => void, reject);
-    const job = this.#scheduler.job(resolved, list, options.transfer ?? [], sink);
+    const job = this.#scheduler.job(
+      resolved,
+      list,
+      options.transfer ?? [],
+      sink,
+      undefined,
+      false,
+      limits,
+    );
     await this.#scheduler.admit(job, true, undefined);
     return await promise;
   }
@@ -290,6 +333,15 @@ export class ThreadPool implements AsyncDisposable {
     options: MapOptions = {},
   ): AsyncIterableIterator<TaskResult<T>> {
     return this.#map(task, inputs, options) as AsyncIterableIterator<TaskResult<T>>;
+  }
+
+  /**
+   * Resolves when the queue has room under `maxQueue` (at once when it has no
+   * bound): a producer that awaits it before each request never holds more
+   * than `maxQueue` requests in the pool, and never gets `QueueFullError`.
+   */
+  waitForRoom(): Promise<void> {
+    return this.#scheduler.room();
   }
 
   /**

@@ -4,6 +4,7 @@
  * @module
  */
 
+import type { CancelOptions } from "./options.ts";
 import type { TaskSpec } from "./task.ts";
 
 /** A request's id: unique by default, or whatever the caller chose. */
@@ -16,7 +17,7 @@ export type Callback<R = unknown> = (request: WorkRequest, result: R) => unknown
 export type ExcCallback = (request: WorkRequest, error: Error) => unknown;
 
 /** Options for {@linkcode WorkRequest}. */
-export interface WorkRequestOptions<R = unknown> {
+export interface WorkRequestOptions<R = unknown> extends CancelOptions {
   /**
    * The request's id.
    *
@@ -93,6 +94,10 @@ export class WorkRequest<R = unknown> {
   readonly excCallback: ExcCallback | null;
   /** What to transfer rather than copy. */
   readonly transfer: readonly Transferable[];
+  /** Cancels the request when it aborts. */
+  readonly signal: AbortSignal | undefined;
+  /** Milliseconds the task may run, from its start. */
+  readonly timeout: number | undefined;
   /** `true` once the request has failed, `false` otherwise. */
   exception = false;
 
@@ -110,6 +115,8 @@ export class WorkRequest<R = unknown> {
     this.callback = options.callback ?? null;
     this.excCallback = options.excCallback === undefined ? printException : options.excCallback;
     this.transfer = options.transfer ?? [];
+    this.signal = options.signal;
+    this.timeout = options.timeout;
   }
 }
 

@@ -1,16 +1,18 @@
 /**
  * The script each pool worker runs. It imports task modules once, runs the
  * tasks it is sent in order (up to `concurrency` at once), and answers each
- * with one `done` message. It keeps its own count of started tasks in memory
- * shared with the pool, so that when it dies the pool knows exactly which
- * requests were running (they fail) and which were only handed over (they are
- * queued again).
+ * with one `done` message. It counts the tasks it takes in memory shared
+ * with the pool, so that when it dies the pool knows exactly which requests
+ * were running (they fail) and which were only handed over (they are queued
+ * again); and it reads the pool's cancel flags there before starting a task.
  *
  * @module
  */
 
 import { toWireError } from "./error_wire.ts";
 import {
+  CANCEL_SLOTS,
+  CANCELS,
   type ChunkOutcome,
   COUNTERS,
   DISMISSED,
@@ -20,6 +22,7 @@ import {
   type ToWorker,
   type WireTask,
 } from "./protocol.ts";
+import { publishContext, type RunningTask, type WorkerContext } from "./task_context.ts";
 
 // `self.onmessage` does not type-check under the default lib, and publishing
 // bans `/// <reference lib="deno.worker" />`, so the scope is typed here.
@@ -34,30 +37,44 @@ interface WorkerScope {
 }
 
 type TaskFunction = (...args: unknown[]) => unknown;
+type Task = WireTask & RunningTask;
 
 const scope = globalThis as unknown as WorkerScope;
 const functions = new Map<string, TaskFunction>();
 const loading = new Map<string, Promise<TaskFunction>>();
 const waiting: WireTask[] = [];
+const active: Task[] = [];
+const startable: Task[] = [];
+const context: WorkerContext = { current: null, counters: new Int32Array(COUNTERS) };
 let next = 0;
-let counters: Int32Array<ArrayBufferLike> = new Int32Array(COUNTERS);
 let concurrency = 1;
-let running = 0;
 let dying = false;
-const startable: WireTask[] = [];
 let launching = false;
+
+publishContext(context);
 
 scope.onmessage = (event) => {
   const message = event.data;
   switch (message.t) {
     case "init":
-      counters = new Int32Array(message.counters);
+      context.counters = new Int32Array(message.counters);
       concurrency = message.concurrency;
       return;
     case "run":
       for (const task of message.tasks) waiting.push(task);
       for (let task = take(); task !== undefined; task = take()) launch(task);
       return;
+    case "cancel": {
+      // The flag in shared memory is already set; this reaches async code.
+      const task = active.find((task) => task.id === message.id);
+      if (task === undefined) return;
+      task.reason = new DOMException(
+        message.timeout ? "The task timed out" : "The pool cancelled the task",
+        message.timeout ? "TimeoutError" : "AbortError",
+      );
+      task.controller?.abort(task.reason);
+      return;
+    }
     case "dismiss":
       handBack();
       return;
@@ -65,25 +82,53 @@ scope.onmessage = (event) => {
 };
 
 /**
- * Takes the next waiting task, if one may start now, and counts it as
- * started. A dismissed worker starts nothing more: the pool sets the flag in
- * shared memory before it tells us, so no task can slip in between.
+ * Takes the next waiting task that may start now and counts it as started.
+ * A task the pool has cancelled is skipped (and answered, so the pool knows);
+ * a dismissed worker starts nothing more: the pool sets both flags in shared
+ * memory before it tells us, so no task can slip in between.
  */
-function take(): WireTask | undefined {
-  if (running >= concurrency || next >= waiting.length) return undefined;
-  if (Atomics.load(counters, DISMISSED) !== 0) {
-    handBack();
-    return undefined;
+function take(): Task | undefined {
+  while (active.length < concurrency && next < waiting.length) {
+    if (Atomics.load(context.counters, DISMISSED) !== 0) {
+      handBack();
+      return undefined;
+    }
+    const task = waiting[next++] as Task;
+    if (next === waiting.length) waiting.length = next = 0;
+    const seq = Atomics.add(context.counters, STARTED, 1);
+    if (Atomics.load(context.counters, CANCELS + seq % CANCEL_SLOTS) === seq + 1) {
+      const skipped = new DOMException("Cancelled before it started", "AbortError");
+      post({ t: "done", id: task.id, ok: false, error: toWireError(skipped) });
+      continue;
+    }
+    (task as { seq: number }).seq = seq;
+    task.controller = null;
+    task.reason = null;
+    active.push(task);
+    if (task.notify) post({ t: "started", id: task.id });
+    else if (Atomics.load(context.counters, REPORT_STARTS) !== 0) post({ t: "started" });
+    return task;
   }
-  const task = waiting[next++]!;
-  if (next === waiting.length) waiting.length = next = 0;
-  running++;
-  Atomics.add(counters, STARTED, 1);
-  if (Atomics.load(counters, REPORT_STARTS) !== 0) post({ t: "started" });
-  return task;
+  return undefined;
 }
 
-function start(task: WireTask): void {
+/**
+ * Starts tasks one after another in a loop: a sync task finishes inside
+ * `start`, and starting its successor from there would nest one stack frame
+ * per task.
+ */
+function launch(task: Task): void {
+  startable.push(task);
+  if (launching) return;
+  launching = true;
+  try {
+    for (let next = startable.shift(); next !== undefined; next = startable.shift()) start(next);
+  } finally {
+    launching = false;
+  }
+}
+
+function start(task: Task): void {
   const fn = functions.get(key(task));
   if (fn === undefined) {
     load(task).then((loaded) => invoke(task, loaded), (error) => finish(task, false, error));
@@ -92,13 +137,16 @@ function start(task: WireTask): void {
   }
 }
 
-function invoke(task: WireTask, fn: TaskFunction): void {
+function invoke(task: Task, fn: TaskFunction): void {
   let value: unknown;
+  context.current = task;
   try {
     value = task.chunk ? runChunk(fn, task.args as unknown[][]) : fn(...task.args);
   } catch (error) {
     finish(task, false, error);
     return;
+  } finally {
+    context.current = null;
   }
   if (isThenable(value)) {
     value.then((result) => finish(task, true, result), (error) => finish(task, false, error));
@@ -108,21 +156,25 @@ function invoke(task: WireTask, fn: TaskFunction): void {
 }
 
 async function runChunk(fn: TaskFunction, calls: unknown[][]): Promise<ChunkOutcome[]> {
+  const task = context.current;
   const outcomes: ChunkOutcome[] = [];
   for (const args of calls) {
+    context.current = task;
     try {
       let value = fn(...args);
       if (isThenable(value)) value = await value;
       outcomes.push([true, value]);
     } catch (error) {
       outcomes.push([false, toWireError(error)]);
+    } finally {
+      context.current = null;
     }
   }
   return outcomes;
 }
 
-function finish(task: WireTask, ok: boolean, value: unknown): void {
-  running--;
+function finish(task: Task, ok: boolean, value: unknown): void {
+  active.splice(active.indexOf(task), 1);
   // The next task is counted as started before this result is posted, so the
   // pool's view of "started" is current when the result reaches it.
   const following = take();
@@ -140,22 +192,6 @@ function finish(task: WireTask, ok: boolean, value: unknown): void {
     post({ t: "done", id: task.id, ok: false, error: toWireError(value) });
   }
   if (following !== undefined) launch(following);
-}
-
-/**
- * Starts tasks one after another in a loop: a sync task finishes inside
- * `start`, and starting its successor from there would nest one stack frame
- * per task.
- */
-function launch(task: WireTask): void {
-  startable.push(task);
-  if (launching) return;
-  launching = true;
-  try {
-    for (let next = startable.shift(); next !== undefined; next = startable.shift()) start(next);
-  } finally {
-    launching = false;
-  }
 }
 
 /** Returns the tasks not begun to the pool. */

@@ -8,6 +8,8 @@
  */
 
 import {
+  CANCEL_SLOTS,
+  CANCELS,
   COUNTERS,
   DISMISSED,
   type FromWorker,
@@ -42,6 +44,12 @@ export class WorkerSlot {
   sent = 0;
   /** Tasks sent and not settled, by id, in the order they were sent. */
   readonly inflight: Map<number, Job> = new Map();
+  /**
+   * Tasks settled early (cancelled, timed out) that the thread may still be
+   * running, by id, with the timer that abandons the thread if they do not
+   * stop in time. They hold capacity until the thread answers for them.
+   */
+  readonly zombies: Map<number, ReturnType<typeof setTimeout> | undefined> = new Map();
   /** Set once the pool has dismissed this worker. */
   dismissed = false;
   /** Resolves when a dismissed worker's thread is gone. */
@@ -89,6 +97,23 @@ export class WorkerSlot {
     return this.#counters === null ? 0 : Atomics.load(this.#counters, STARTED);
   }
 
+  /** Tasks the thread holds: sent and unsettled, or cancelled and unanswered. */
+  get load(): number {
+    return this.inflight.size + this.zombies.size;
+  }
+
+  /**
+   * Flags the task with sequence number `seq` cancelled in shared memory;
+   * returns whether the thread had already started it. The flag is written
+   * before the count is read, and the thread counts a task before it reads
+   * the flag: so either it skips the task, or this returns true.
+   */
+  cancel(seq: number): boolean {
+    if (this.#counters === null) return false;
+    Atomics.store(this.#counters, CANCELS + seq % CANCEL_SLOTS, seq + 1);
+    return seq < Atomics.load(this.#counters, STARTED);
+  }
+
   /** Asks the thread to report each start (while the pool waits for room). */
   reportStarts(on: boolean): void {
     if (this.#counters !== null) Atomics.store(this.#counters, REPORT_STARTS, on ? 1 : 0);
@@ -106,6 +131,8 @@ export class WorkerSlot {
   stop(): void {
     if (this.idleTimer !== undefined) clearTimeout(this.idleTimer);
     this.idleTimer = undefined;
+    for (const timer of this.zombies.values()) clearTimeout(timer);
+    this.zombies.clear();
     this.thread?.terminate();
     this.thread = null;
     this.#counters = null;
