@@ -16,4 +16,4 @@
  * @module
  */
 
-export { taskSignal } from "./src/task_signal.ts";
+export { isCancelled, taskSignal, throwIfCancelled } from "./src/task_signal.ts";

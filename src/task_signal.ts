@@ -5,60 +5,109 @@
  * @module
  */
 
-import { flagged, workerContext } from "./task_context.ts";
+import { flagged, type RunningTask, type WorkerContext, workerContext } from "./task_context.ts";
 
-const nativeAborted = Object.getOwnPropertyDescriptor(AbortSignal.prototype, "aborted")!.get!;
+const owners = new WeakMap<AbortSignal, [WorkerContext, RunningTask]>();
 
-/**
- * Returns the running task's cancellation signal. Call it in the task's
- * synchronous part (before its first `await`): the worker knows which task
- * is running only then.
- *
- * The signal fires `abort` when the pool cancels the task, for async code.
- * Its `aborted` and `throwIfAborted()` also read a flag in memory shared with
- * the pool, so a synchronous CPU loop sees the cancellation without yielding
- * to the event loop. A task that stops soon after is not terminated.
- *
- * @returns The signal.
- * @throws {Error} When not called from a task running on a pool worker.
- *
- * @example A cooperative CPU loop
- * ```ts ignore
- * import { taskSignal } from "@scope/threadpool/task";
- *
- * export function search(limit: number): number {
- *   const signal = taskSignal();
- *   let i = 0;
- *   while (i < limit && !signal.aborted) i++;
- *   signal.throwIfAborted();
- *   return i;
- * }
- * ```
- */
-export function taskSignal(): AbortSignal {
+function running(what: string): [WorkerContext, RunningTask] {
   const context = workerContext();
   const task = context?.current;
   if (context === undefined || task === null || task === undefined) {
     throw new Error(
-      "taskSignal() must be called by a task running on a ThreadPool worker, before its first await",
+      `${what} must be called by a task running on a ThreadPool worker, in its synchronous part ` +
+        "(or with the signal from taskSignal())",
     );
   }
-  if (task.controller !== null) return task.controller.signal;
-  const controller = new AbortController();
-  task.controller = controller;
-  if (task.reason !== null) controller.abort(task.reason);
-  const { signal } = controller;
-  const cancelled = () => nativeAborted.call(signal) || flagged(context, task);
-  Object.defineProperties(signal, {
-    aborted: { get: cancelled },
-    throwIfAborted: {
-      value() {
-        if (nativeAborted.call(signal)) throw signal.reason;
-        if (flagged(context, task)) {
-          throw new DOMException("The pool cancelled the task", "AbortError");
-        }
-      },
-    },
-  });
-  return signal;
+  return [context, task];
+}
+
+/**
+ * Returns the running task's cancellation signal: an ordinary `AbortSignal`
+ * that aborts when the pool cancels the task (the caller aborted, or the
+ * task timed out), for async code and for APIs such as `fetch`. Call it in
+ * the task's synchronous part, before its first `await`: the worker knows
+ * which task is running only then. Keep it to ask {@linkcode isCancelled}
+ * later.
+ *
+ * A synchronous loop never lets the abort event in: use
+ * {@linkcode isCancelled}, which reads memory shared with the pool.
+ *
+ * @returns The task's signal.
+ * @throws {Error} When not called from a task running on a pool worker.
+ *
+ * @example An async task
+ * ```ts ignore
+ * import { taskSignal } from "@scope/threadpool/task";
+ *
+ * export async function download(url: string): Promise<string> {
+ *   const response = await fetch(url, { signal: taskSignal() });
+ *   return await response.text();
+ * }
+ * ```
+ */
+export function taskSignal(): AbortSignal {
+  const [context, task] = running("taskSignal()");
+  if (task.controller === null) {
+    task.controller = new AbortController();
+    owners.set(task.controller.signal, [context, task]);
+    if (task.reason !== null) task.controller.abort(task.reason);
+  }
+  return task.controller.signal;
+}
+
+/**
+ * Whether the pool has cancelled the task. It reads a flag in memory shared
+ * with the pool, so it is true as soon as the caller aborts or the timeout
+ * passes, even inside a synchronous loop that never yields. A task that then
+ * stops within the pool's `cancelGrace` keeps its worker.
+ *
+ * @param signal The signal from {@linkcode taskSignal}, to ask after an
+ * `await`; without it, asks about the task whose synchronous code is running.
+ * @returns Whether the task is cancelled.
+ * @throws {Error} When called without a signal outside a task's synchronous part.
+ *
+ * @example A cooperative CPU loop
+ * ```ts ignore
+ * import { isCancelled } from "@scope/threadpool/task";
+ *
+ * export function count(limit: number): number {
+ *   let i = 0;
+ *   while (i < limit && !isCancelled()) i++;
+ *   return i;
+ * }
+ * ```
+ */
+export function isCancelled(signal?: AbortSignal): boolean {
+  if (signal !== undefined) {
+    const owner = owners.get(signal);
+    return signal.aborted || (owner !== undefined && flagged(...owner));
+  }
+  const [context, task] = running("isCancelled()");
+  return task.reason !== null || flagged(context, task);
+}
+
+/**
+ * Throws if the pool has cancelled the task: the signal's reason once the
+ * abort event has arrived, else an `AbortError` `DOMException`.
+ *
+ * @param signal As for {@linkcode isCancelled}.
+ * @throws {DOMException} When the task is cancelled.
+ *
+ * @example Usage
+ * ```ts ignore
+ * import { throwIfCancelled } from "@scope/threadpool/task";
+ *
+ * export function work(items: number[]): number {
+ *   let sum = 0;
+ *   for (const item of items) {
+ *     throwIfCancelled();
+ *     sum += item;
+ *   }
+ *   return sum;
+ * }
+ * ```
+ */
+export function throwIfCancelled(signal?: AbortSignal): void {
+  if (signal?.aborted) throw signal.reason;
+  if (isCancelled(signal)) throw new DOMException("The pool cancelled the task", "AbortError");
 }

@@ -1,6 +1,6 @@
 import { equal, ok, rejects, throws } from "node:assert/strict";
 import { PoolClosedError, ThreadPool, WorkRequest } from "../mod.ts";
-import { Gate, task } from "./helpers.ts";
+import { cancellable, flags, Gate, raised, task } from "./helpers.ts";
 
 Deno.test("ThreadPool.close() waits for queued and running work, then stops every thread", async () => {
   const pool = new ThreadPool(2);
@@ -67,4 +67,28 @@ Deno.test("await using closes the pool", async () => {
   }
   equal(outer.liveThreads, 0);
   throws(() => outer.createWorkers(1), PoolClosedError);
+});
+
+Deno.test("close() waits for a cancelled task that does not stop for its grace period only", async () => {
+  const pool = new ThreadPool(1, { cancelGrace: 20 });
+  const shared = flags();
+  const controller = new AbortController();
+  const running = pool.run(cancellable("spinFor"), [shared, 1_000], { signal: controller.signal });
+  await raised(shared);
+  controller.abort();
+  await rejects(running, (error: Error) => error.name === "AbortError");
+  await pool.close();
+  equal(pool.abandoned, 1);
+  equal(pool.liveThreads, 0);
+});
+
+Deno.test("close({ force: true }) does not wait for a task spinning on the CPU", async () => {
+  const pool = new ThreadPool(1);
+  const shared = flags();
+  const running = pool.run(cancellable("spinFor"), [shared, 1_000]);
+  await raised(shared);
+  await pool.close({ force: true });
+  await rejects(running, PoolClosedError);
+  equal(pool.abandoned, 1);
+  equal(pool.liveThreads, 0);
 });

@@ -70,3 +70,21 @@ export class Gate {
 export function turn(): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, 0));
 }
+
+/** Shared flags a task raises: [0] it started, [1] it saw the cancellation. */
+export function flags(): Int32Array<SharedArrayBuffer> {
+  return new Int32Array(new SharedArrayBuffer(8));
+}
+
+/** Resolves once flag `index` is set. */
+export async function raised(flags: Int32Array<SharedArrayBuffer>, index = 0): Promise<void> {
+  while (Atomics.load(flags, index) === 0) {
+    const { async, value } = Atomics.waitAsync(flags, index, 0);
+    if (async) await value;
+  }
+}
+
+/** The cancellable fixtures. */
+export function cancellable(name: string): { module: URL; name: string } {
+  return { module: new URL("./fixtures/cancellable.ts", import.meta.url), name };
+}
