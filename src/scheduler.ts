@@ -68,8 +68,8 @@ export class Scheduler implements SlotHost, JobOwner {
   /** Jobs accepted and not started, including those handed ahead to a worker. */
   get queued(): number {
     let handedAhead = 0;
-    for (const slot of this.#slots) handedAhead += slot.sent - slot.started();
-    for (const slot of this.#dismissed) handedAhead += slot.sent - slot.started();
+    for (const slot of this.#slots) handedAhead += slot.handedAhead();
+    for (const slot of this.#dismissed) handedAhead += slot.handedAhead();
     return this.#queued + handedAhead;
   }
 
@@ -265,7 +265,7 @@ export class Scheduler implements SlotHost, JobOwner {
         const timer = running
           ? setTimeout(() => this.#abandon(slot, job.id), cancelGrace)
           : undefined;
-        slot.zombies.set(job.id, timer);
+        slot.zombies.set(job.id, { seq: job.seq, timer });
         return;
       }
     }
@@ -360,7 +360,7 @@ export class Scheduler implements SlotHost, JobOwner {
           else this.#settle(job, false, taskError(message.error, job.task));
         } else if (slot.zombies.has(message.id)) {
           // A cancelled task answered (finished, or skipped): it holds its thread no more.
-          clearTimeout(slot.zombies.get(message.id));
+          clearTimeout(slot.zombies.get(message.id)!.timer);
           slot.zombies.delete(message.id);
           this.#notify();
         } else {

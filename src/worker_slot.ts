@@ -32,6 +32,14 @@ export interface SlotHost {
   onLost(slot: WorkerSlot, how: string, error?: Error): void;
 }
 
+/** A task settled early that its thread has not answered for yet. */
+export interface Zombie {
+  /** Its sequence number on the thread. */
+  readonly seq: number;
+  /** For a task that was running: abandons the thread if it does not stop in time. */
+  readonly timer: ReturnType<typeof setTimeout> | undefined;
+}
+
 /** One of the pool's workers. */
 export class WorkerSlot {
   /** A number unique in the pool, for messages and worker names. */
@@ -45,11 +53,10 @@ export class WorkerSlot {
   /** Tasks sent and not settled, by id, in the order they were sent. */
   readonly inflight: Map<number, Job> = new Map();
   /**
-   * Tasks settled early (cancelled, timed out) that the thread may still be
-   * running, by id, with the timer that abandons the thread if they do not
-   * stop in time. They hold capacity until the thread answers for them.
+   * Tasks settled early (cancelled, timed out) that the thread has not yet
+   * answered for, by id. They hold capacity until it does.
    */
-  readonly zombies: Map<number, ReturnType<typeof setTimeout> | undefined> = new Map();
+  readonly zombies: Map<number, Zombie> = new Map();
   /** Set once the pool has dismissed this worker. */
   dismissed = false;
   /** Resolves when a dismissed worker's thread is gone. */
@@ -97,6 +104,18 @@ export class WorkerSlot {
     return this.#counters === null ? 0 : Atomics.load(this.#counters, STARTED);
   }
 
+  /**
+   * Tasks handed to the thread that it has not begun and still will: those
+   * not yet taken, less those cancelled before they started (which the
+   * thread is sure to skip).
+   */
+  handedAhead(): number {
+    const started = this.started();
+    let ahead = this.sent - started;
+    for (const zombie of this.zombies.values()) if (zombie.seq >= started) ahead--;
+    return ahead;
+  }
+
   /** Tasks the thread holds: sent and unsettled, or cancelled and unanswered. */
   get load(): number {
     return this.inflight.size + this.zombies.size;
@@ -131,7 +150,7 @@ export class WorkerSlot {
   stop(): void {
     if (this.idleTimer !== undefined) clearTimeout(this.idleTimer);
     this.idleTimer = undefined;
-    for (const timer of this.zombies.values()) clearTimeout(timer);
+    for (const zombie of this.zombies.values()) clearTimeout(zombie.timer);
     this.zombies.clear();
     this.thread?.terminate();
     this.thread = null;
