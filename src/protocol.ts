@@ -17,6 +17,7 @@ export const DISMISSED = 2;
  * First of the cancel slots: the pool writes `seq + 1` into slot
  * `CANCELS + seq % CANCEL_SLOTS` to cancel the task with that sequence
  * number on this thread. Exact, so a reused slot never cancels the wrong task.
+ * When a cancelled task ends, the worker writes `-(seq + 1)` there.
  */
 export const CANCELS = 3;
 /** How many cancel slots each worker has. */

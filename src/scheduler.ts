@@ -529,7 +529,9 @@ export class Scheduler implements SlotHost, JobOwner {
 
   /** A cancelled task did not stop within `cancelGrace`: give up on its thread. */
   #abandon(slot: WorkerSlot, id: number): void {
-    if (!slot.zombies.has(id)) return;
+    const zombie = slot.zombies.get(id);
+    // Stopped in time: its answer is on the way, and will clear the zombie.
+    if (zombie === undefined || slot.endedAfterCancel(zombie.seq)) return;
     slot.zombies.delete(id);
     this.#abandoned++;
     const grace = this.#options.cancelGrace;

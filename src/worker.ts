@@ -175,6 +175,12 @@ async function runChunk(fn: TaskFunction, calls: unknown[][]): Promise<ChunkOutc
 
 function finish(task: Task, ok: boolean, value: unknown): void {
   active.splice(active.indexOf(task), 1);
+  // A cancelled task that ends says so in shared memory: its answer may wait
+  // in the pool's message queue behind a grace timer that must not abandon us.
+  const cancel = CANCELS + task.seq % CANCEL_SLOTS;
+  if (Atomics.load(context.counters, cancel) === task.seq + 1) {
+    Atomics.store(context.counters, cancel, -(task.seq + 1));
+  }
   // The next task is counted as started before this result is posted, so the
   // pool's view of "started" is current when the result reaches it.
   const following = take();

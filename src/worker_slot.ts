@@ -133,6 +133,12 @@ export class WorkerSlot {
     return seq < Atomics.load(this.#counters, STARTED);
   }
 
+  /** Whether the cancelled task with sequence number `seq` has ended on the thread. */
+  endedAfterCancel(seq: number): boolean {
+    if (this.#counters === null) return false;
+    return Atomics.load(this.#counters, CANCELS + seq % CANCEL_SLOTS) === -(seq + 1);
+  }
+
   /** Asks the thread to report each start (while the pool waits for room). */
   reportStarts(on: boolean): void {
     if (this.#counters !== null) Atomics.store(this.#counters, REPORT_STARTS, on ? 1 : 0);

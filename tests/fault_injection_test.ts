@@ -1,0 +1,13 @@
+import { ok } from "node:assert/strict";
+import { runFaultInjection } from "./fault_injection.ts";
+
+Deno.test({
+  name: "Fault injection: 2,000 requests with seeded faults each end exactly once, as they should",
+  timeout: 120_000,
+  async fn() {
+    const report = await runFaultInjection(2_000, 20261125);
+    ok(
+      report.byKind.exit! > 0 && report.byKind.timeoutAsync! > 0 && report.byKind.runningAbort! > 0,
+    );
+  },
+});
