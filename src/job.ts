@@ -8,6 +8,9 @@
 import type { ResolvedTask } from "./task.ts";
 import type { WorkerSlot } from "./worker_slot.ts";
 
+/** The transfer list of every request that transfers nothing: one array, not one per request. */
+export const NO_TRANSFER: readonly Transferable[] = Object.freeze([]);
+
 /** Created, not yet accepted (it may be waiting for queue room). */
 export const NEW = 4;
 /** In the queue. */
@@ -33,29 +36,19 @@ export interface Sink {
   reject(job: Job, error: Error): void;
 }
 
-/** Settles one promise: the sink of a `run()` call. */
-export class PromiseSink implements Sink {
-  /** Unused: a run() call has one job. */
-  running = 0;
-  readonly #resolve: (value: unknown) => void;
-  readonly #reject: (error: Error) => void;
-
-  /** Wraps the two functions of a promise. */
-  constructor(resolve: (value: unknown) => void, reject: (error: Error) => void) {
-    this.#resolve = resolve;
-    this.#reject = reject;
-  }
-
-  /** Resolves the promise. */
-  resolve(_job: Job, value: unknown): void {
-    this.#resolve(value);
-  }
-
-  /** Rejects the promise. */
-  reject(_job: Job, error: Error): void {
-    this.#reject(error);
-  }
-}
+/**
+ * The sink of every `run()` call: each job's token is its promise's
+ * resolvers, so a call costs no sink object of its own.
+ */
+export const promiseSink: Sink = {
+  running: 0,
+  resolve(job: Job, value: unknown): void {
+    (job.token as PromiseWithResolvers<unknown>).resolve(value);
+  },
+  reject(job: Job, error: Error): void {
+    (job.token as PromiseWithResolvers<unknown>).reject(error);
+  },
+};
 
 /** A producer waiting for queue room, with the job it will queue (if any). */
 export interface RoomWaiter {

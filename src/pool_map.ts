@@ -6,6 +6,7 @@
  */
 
 import { assertClonable } from "./clonable.ts";
+import { NO_TRANSFER } from "./job.ts";
 import { MapSink } from "./map_sink.ts";
 import { cancelLimits, type MapOptions } from "./options.ts";
 import type { ChunkOutcome } from "./protocol.ts";
@@ -54,8 +55,8 @@ export async function* mapTasks(
         }
         if (calls.length === 0) break;
         const job = chunkSize === 1
-          ? scheduler.job(task, calls[0]!, [], sink, sent, false, limits)
-          : scheduler.job(task, calls, [], sink, sent, true, limits);
+          ? scheduler.job(task, calls[0]!, NO_TRANSFER, sink, sent, false, limits)
+          : scheduler.job(task, calls, NO_TRANSFER, sink, sent, true, limits);
         sink.jobs.set(sent++, job);
         await scheduler.admit(job, true, undefined);
       }

@@ -4,6 +4,7 @@
  * @module
  */
 
+import { NO_TRANSFER } from "./job.ts";
 import type { CancelOptions } from "./options.ts";
 import type { TaskSpec } from "./task.ts";
 
@@ -114,7 +115,7 @@ export class WorkRequest<R = unknown> {
     this.args = args;
     this.callback = options.callback ?? null;
     this.excCallback = options.excCallback === undefined ? printException : options.excCallback;
-    this.transfer = options.transfer ?? [];
+    this.transfer = options.transfer ?? NO_TRANSFER;
     this.signal = options.signal;
     this.timeout = options.timeout;
   }
