@@ -44,3 +44,14 @@ Deno.test("examples/cpu_bound.ts prints a speedup for each pool", async () => {
   match(stdout, /sequential, this thread: \d+ ms/);
   match(stdout, /pool of 1: \d+ ms, speedup \d+\.\d+×/);
 });
+
+Deno.test("examples/cancel_and_timeout.ts shows abort, timeout and a cooperative loop", async () => {
+  const { code, stdout, stderr } = await run("cancel_and_timeout.ts");
+  equal(code, 0, stderr);
+  match(stdout, /1\. aborted: no longer needed/);
+  match(stdout, /2\. signal timeout: TimeoutError/);
+  match(stdout, /3\. timeout: true after \d+ ms; workers abandoned so far: 0/);
+  match(stdout, /4\. TaskTimeoutError/);
+  match(stdout, /workers abandoned: 1, pool size: 1/);
+  match(stdout, /5\. finished: 9592 primes/);
+});
