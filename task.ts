@@ -17,3 +17,4 @@
  */
 
 export { isCancelled, taskSignal, throwIfCancelled } from "./src/task_signal.ts";
+export { transfer } from "./src/transfer.ts";

@@ -54,11 +54,15 @@ export type ToWorker =
   | { t: "cancel"; id: number; timeout: boolean }
   | { t: "dismiss" };
 
+/** One task's outcome. */
+export type WireResult =
+  | { id: number; ok: true; value: unknown }
+  | { id: number; ok: false; error: WireError };
+
 /** From a worker to the pool. */
 export type FromWorker =
   | { t: "ready" }
-  | { t: "done"; id: number; ok: true; value: unknown }
-  | { t: "done"; id: number; ok: false; error: WireError }
+  | { t: "done"; results: WireResult[] }
   | { t: "started"; id?: number }
   | { t: "returned"; ids: number[] }
   | { t: "fatal"; error: WireError }

@@ -25,6 +25,11 @@ import type { FromWorker, WireTask } from "./protocol.ts";
 import type { ResolvedTask } from "./task.ts";
 import { type SlotHost, WorkerSlot } from "./worker_slot.ts";
 
+/** Tasks handed ahead to a worker: as many as it runs in about this long. */
+const PREFETCH_BUDGET_MS = 1;
+/** And never more than this many. */
+const MAX_PREFETCH = 64;
+
 /** What the scheduler is built with; checked by `ThreadPool`. */
 export interface SchedulerOptions {
   maxQueue: number;
@@ -52,6 +57,7 @@ export class Scheduler implements SlotHost, JobOwner {
   #nextSlot = 0;
   #abandoned = 0;
   #recycled = 0;
+  #dispatchQueued = false;
   #changed: PromiseWithResolvers<void> | null = null;
 
   /** Creates a scheduler with no workers. */
@@ -298,29 +304,67 @@ export class Scheduler implements SlotHost, JobOwner {
     return this.#changed.promise;
   }
 
-  /** Sends queued jobs to the least loaded workers that have capacity. */
+  /**
+   * Sends queued jobs to the least loaded workers that have room, one message
+   * per worker. Requests made in one burst (one synchronous run of the
+   * caller) are sent together: dispatch runs once, in a microtask.
+   */
   dispatch(): void {
+    if (this.#dispatchQueued || this.#queued === 0) return;
+    this.#dispatchQueued = true;
+    queueMicrotask(this.#dispatchNow);
+  }
+
+  readonly #dispatchNow = (): void => {
+    this.#dispatchQueued = false;
+    const batches = new Map<WorkerSlot, Job[]>();
+    const { maxTasksPerWorker } = this.#options;
     while (this.#queued > 0) {
       let best: WorkerSlot | undefined;
-      const { maxTasksPerWorker } = this.#options;
       for (const slot of this.#slots) {
         const load = slot.load;
-        if (load >= this.#capacity || (best !== undefined && load >= best.load)) continue;
+        if (load >= this.#capacityOf(slot) || (best !== undefined && load >= best.load)) continue;
         // A thread due for recycling takes nothing more; it is replaced once idle.
         if (maxTasksPerWorker > 0 && slot.thread !== null && slot.sent >= maxTasksPerWorker) {
           continue;
         }
         best = slot;
       }
-      if (best === undefined) return;
+      if (best === undefined) break;
       const job = this.#queue.shift()!;
       if (job.state !== QUEUED) continue;
       if (job.sink.mayStart !== undefined && !job.sink.mayStart()) {
         this.#queue.unshift(job);
-        return;
+        break;
       }
-      this.#send(best, job);
+      if (best.thread === null) this.#startThread(best);
+      if (best.load === 0) best.busySince = performance.now();
+      this.#queued--;
+      job.state = SENT;
+      job.slot = best;
+      job.seq = best.sent++;
+      best.inflight.set(job.id, job);
+      job.sink.running++;
+      let batch = batches.get(best);
+      if (batch === undefined) batches.set(best, batch = []);
+      batch.push(job);
     }
+    for (const [slot, jobs] of batches) this.#post(slot, jobs);
+  };
+
+  /**
+   * How many tasks a worker may hold: its concurrency, plus tasks handed
+   * ahead so that it never waits for this thread between them. How many is
+   * learnt: as many as the worker gets through in about a millisecond, so
+   * tiny tasks travel in batches and long ones one at a time (no worker sits
+   * on work another could start).
+   */
+  #capacityOf(slot: WorkerSlot): number {
+    const { concurrency, prefetch } = this.#options;
+    const learnt = slot.serviceTime > 0
+      ? Math.min(MAX_PREFETCH, Math.floor(PREFETCH_BUDGET_MS / slot.serviceTime))
+      : 0;
+    return concurrency + Math.max(prefetch, learnt);
   }
 
   /**
@@ -354,18 +398,20 @@ export class Scheduler implements SlotHost, JobOwner {
   onMessage(slot: WorkerSlot, message: FromWorker): void {
     switch (message.t) {
       case "done": {
-        const job = slot.inflight.get(message.id);
-        if (job !== undefined) {
-          if (message.ok) this.#settle(job, true, message.value);
-          else this.#settle(job, false, taskError(message.error, job.task));
-        } else if (slot.zombies.has(message.id)) {
-          // A cancelled task answered (finished, or skipped): it holds its thread no more.
-          clearTimeout(slot.zombies.get(message.id)!.timer);
-          slot.zombies.delete(message.id);
-          this.#notify();
-        } else {
-          return;
+        const { results } = message;
+        for (const result of results) {
+          const job = slot.inflight.get(result.id);
+          if (job !== undefined) {
+            if (result.ok) this.#settle(job, true, result.value);
+            else this.#settle(job, false, taskError(result.error, job.task));
+          } else if (slot.zombies.has(result.id)) {
+            // A cancelled task answered (finished, or skipped): it holds its thread no more.
+            clearTimeout(slot.zombies.get(result.id)!.timer);
+            slot.zombies.delete(result.id);
+            this.#notify();
+          }
         }
+        slot.learn(results.length);
         this.#afterProgress(slot);
         return;
       }
@@ -457,31 +503,42 @@ export class Scheduler implements SlotHost, JobOwner {
     for (const slot of this.#slots) slot.reportStarts(false);
   }
 
-  #send(slot: WorkerSlot, job: Job): void {
-    if (slot.thread === null) this.#startThread(slot);
-    const { id, task, args, chunk } = job;
-    const wire: WireTask = { id, module: task.href, name: task.name, args: args as unknown[] };
-    if (chunk) wire.chunk = true;
-    if (job.timeout !== undefined) wire.notify = true;
-    try {
-      slot.post({ t: "run", tasks: [wire] }, job.transfer as Transferable[]);
-    } catch (error) {
-      const reason = error instanceof Error ? error.message : String(error);
-      this.#settle(
-        job,
-        false,
-        new TypeError(`Cannot send the arguments of task "${task.name}" to a worker: ${reason}`, {
-          cause: error,
-        }),
-      );
+  /** Posts a batch; if it cannot be sent whole, sends what can be, one by one. */
+  #post(slot: WorkerSlot, jobs: Job[]): void {
+    if (jobs.length === 1) {
+      const job = jobs[0]!;
+      try {
+        slot.post({ t: "run", tasks: [wire(job)] }, job.transfer as Transferable[]);
+      } catch (error) {
+        slot.sent--;
+        this.#refuse(job, error);
+      }
       return;
     }
-    this.#queued--;
-    job.state = SENT;
-    job.slot = slot;
-    job.seq = slot.sent++;
-    slot.inflight.set(id, job);
-    job.sink.running++;
+    const transfer: Transferable[] = [];
+    for (const job of jobs) for (const item of job.transfer) transfer.push(item);
+    try {
+      slot.post({ t: "run", tasks: jobs.map(wire) }, transfer);
+      return;
+    } catch {
+      // Some job's arguments cannot be cloned: find it, and keep the others.
+    }
+    slot.sent -= jobs.length;
+    for (const job of jobs) {
+      try {
+        slot.post({ t: "run", tasks: [wire(job)] }, job.transfer as Transferable[]);
+        job.seq = slot.sent++;
+      } catch (error) {
+        this.#refuse(job, error);
+      }
+    }
+  }
+
+  /** A job whose arguments could not be sent fails with a TypeError. */
+  #refuse(job: Job, error: unknown): void {
+    const reason = error instanceof Error ? error.message : String(error);
+    const message = `Cannot send the arguments of task "${job.task.name}" to a worker: ${reason}`;
+    this.#settle(job, false, new TypeError(message, { cause: error }));
   }
 
   #settle(job: Job, ok: boolean, value: unknown): void {
@@ -590,6 +647,19 @@ export class Scheduler implements SlotHost, JobOwner {
     this.#changed = null;
     changed?.resolve();
   }
+}
+
+/** A job as the worker receives it. */
+function wire(job: Job): WireTask {
+  const task: WireTask = {
+    id: job.id,
+    module: job.task.href,
+    name: job.task.name,
+    args: job.args as unknown[],
+  };
+  if (job.chunk) task.chunk = true;
+  if (job.timeout !== undefined) task.notify = true;
+  return task;
 }
 
 /** Rebuilds a task's error on this thread, wrapped so callers can tell it apart. */

@@ -20,8 +20,10 @@ import {
   REPORT_STARTS,
   STARTED,
   type ToWorker,
+  type WireResult,
   type WireTask,
 } from "./protocol.ts";
+import { unwrapTransfer } from "./transfer.ts";
 import { publishContext, type RunningTask, type WorkerContext } from "./task_context.ts";
 
 // `self.onmessage` does not type-check under the default lib, and publishing
@@ -37,11 +39,27 @@ interface WorkerScope {
 }
 
 type TaskFunction = (...args: unknown[]) => unknown;
+
+/** Results held at most this long before they leave, when more tasks follow. */
+const FLUSH_AFTER_MS = 1;
+/**
+ * Results wait only in front of a task known to take less than this: one
+ * that is slower, or not yet measured, could hang and be abandoned, and must
+ * not take earlier results with it.
+ */
+const TINY_MS = 0.05;
+/** And at most this many in one message. */
+const MAX_BATCH = 256;
 type Task = WireTask & RunningTask;
 
 const scope = globalThis as unknown as WorkerScope;
-const functions = new Map<string, TaskFunction>();
-const loading = new Map<string, Promise<TaskFunction>>();
+/** A loaded task function and how long its calls take, smoothed (ms). */
+interface Loaded {
+  fn: TaskFunction;
+  time: number;
+}
+const functions = new Map<string, Loaded>();
+const loading = new Map<string, Promise<Loaded>>();
 const waiting: WireTask[] = [];
 const active: Task[] = [];
 const startable: Task[] = [];
@@ -50,6 +68,12 @@ let next = 0;
 let concurrency = 1;
 let dying = false;
 let launching = false;
+// Results wait here and leave together: one message for a run of tasks.
+let outbox: WireResult[] = [];
+let outboxNames: string[] = [];
+let outboxTransfer: Transferable[] = [];
+let outboxSince = 0;
+let flushQueued = false;
 
 publishContext(context);
 
@@ -98,7 +122,7 @@ function take(): Task | undefined {
     const seq = Atomics.add(context.counters, STARTED, 1);
     if (Atomics.load(context.counters, CANCELS + seq % CANCEL_SLOTS) === seq + 1) {
       const skipped = new DOMException("Cancelled before it started", "AbortError");
-      post({ t: "done", id: task.id, ok: false, error: toWireError(skipped) });
+      deliver({ id: task.id, ok: false, error: toWireError(skipped) });
       continue;
     }
     (task as { seq: number }).seq = seq;
@@ -122,31 +146,41 @@ function launch(task: Task): void {
   if (launching) return;
   launching = true;
   try {
-    for (let next = startable.shift(); next !== undefined; next = startable.shift()) start(next);
+    for (let next = startable.shift(); next !== undefined; next = startable.shift()) {
+      if (outbox.length > 0) {
+        const time = functions.get(key(next))?.time ?? Infinity;
+        if (time > TINY_MS || performance.now() - outboxSince > FLUSH_AFTER_MS) flush();
+      }
+      start(next);
+    }
   } finally {
     launching = false;
   }
 }
 
 function start(task: Task): void {
-  const fn = functions.get(key(task));
-  if (fn === undefined) {
+  const loaded = functions.get(key(task));
+  if (loaded === undefined) {
     load(task).then((loaded) => invoke(task, loaded), (error) => finish(task, false, error));
   } else {
-    invoke(task, fn);
+    invoke(task, loaded);
   }
 }
 
-function invoke(task: Task, fn: TaskFunction): void {
+function invoke(task: Task, loaded: Loaded): void {
   let value: unknown;
   context.current = task;
+  const begun = performance.now();
   try {
-    value = task.chunk ? runChunk(fn, task.args as unknown[][]) : fn(...task.args);
+    value = task.chunk ? runChunk(loaded.fn, task.args as unknown[][]) : loaded.fn(...task.args);
   } catch (error) {
     finish(task, false, error);
     return;
   } finally {
     context.current = null;
+    // The synchronous part is what can hold results back; learn how long it takes.
+    const took = performance.now() - begun;
+    loaded.time = loaded.time === Infinity ? took : loaded.time * 0.8 + took * 0.2;
   }
   if (isThenable(value)) {
     value.then((result) => finish(task, true, result), (error) => finish(task, false, error));
@@ -185,19 +219,53 @@ function finish(task: Task, ok: boolean, value: unknown): void {
   // pool's view of "started" is current when the result reaches it.
   const following = take();
   if (ok) {
-    try {
-      scope.postMessage({ t: "done", id: task.id, ok: true, value });
-    } catch (error) {
-      const reason = new TypeError(
-        `The result of task "${task.name}" could not be sent back: ${describeError(error)}`,
-        { cause: error },
-      );
-      post({ t: "done", id: task.id, ok: false, error: toWireError(reason) });
-    }
+    const [result, transfer] = unwrapTransfer(value);
+    deliver({ id: task.id, ok: true, value: result }, transfer, task.name);
   } else {
-    post({ t: "done", id: task.id, ok: false, error: toWireError(value) });
+    deliver({ id: task.id, ok: false, error: toWireError(value) });
   }
   if (following !== undefined) launch(following);
+}
+
+/** Queues a result for the next flush. */
+function deliver(result: WireResult, transfer?: Transferable[], name = ""): void {
+  if (outbox.length === 0) outboxSince = performance.now();
+  outbox.push(result);
+  outboxNames.push(name);
+  if (transfer !== undefined) { for (const item of transfer) outboxTransfer.push(item); }
+  if (outbox.length >= MAX_BATCH) flush();
+  else if (!flushQueued) {
+    flushQueued = true;
+    queueMicrotask(flush);
+  }
+}
+
+function flush(): void {
+  flushQueued = false;
+  if (outbox.length === 0) return;
+  const results = outbox;
+  const names = outboxNames;
+  const transfer = outboxTransfer;
+  outbox = [];
+  outboxNames = [];
+  outboxTransfer = [];
+  try {
+    scope.postMessage({ t: "done", results }, transfer);
+    return;
+  } catch {
+    // Some result cannot be cloned: send them one by one, and fail just those.
+  }
+  for (const [i, result] of results.entries()) {
+    try {
+      scope.postMessage({ t: "done", results: [result] });
+    } catch (error) {
+      const reason = new TypeError(
+        `The result of task "${names[i]}" could not be sent back: ${describeError(error)}`,
+        { cause: error },
+      );
+      post({ t: "done", results: [{ id: result.id, ok: false, error: toWireError(reason) }] });
+    }
+  }
 }
 
 /** Returns the tasks not begun to the pool. */
@@ -208,7 +276,7 @@ function handBack(): void {
   post({ t: "returned", ids });
 }
 
-function load(task: WireTask): Promise<TaskFunction> {
+function load(task: WireTask): Promise<Loaded> {
   const id = key(task);
   let promise = loading.get(id);
   if (promise === undefined) {
@@ -222,8 +290,9 @@ function load(task: WireTask): Promise<TaskFunction> {
             `; its exported functions are: ${has.join(", ") || "none"}`,
         );
       }
-      functions.set(id, fn as TaskFunction);
-      return fn as TaskFunction;
+      const loaded: Loaded = { fn: fn as TaskFunction, time: Infinity };
+      functions.set(id, loaded);
+      return loaded;
     });
     loading.set(id, promise);
     // A failed import is not cached, so a module fixed on disk can load later.
@@ -255,6 +324,7 @@ function post(message: FromWorker): void {
 function die(error: unknown): void {
   if (dying) return;
   dying = true;
+  flush();
   post({ t: "fatal", error: toWireError(error) });
   close();
 }
@@ -270,12 +340,14 @@ scope.addEventListener("unhandledrejection", (event) => {
 // `Deno.exit()` in a worker gives the parent no event at all; `unload` still
 // runs and may post (see deno-platform.md).
 scope.addEventListener("unload", () => {
+  flush();
   if (!dying) post({ t: "exit", how: "the task called Deno.exit()" });
   dying = true;
 });
 // `self.close()` is silent too, and fires no `unload`.
 const close = scope.close.bind(scope);
 scope.close = () => {
+  flush();
   if (!dying) post({ t: "exit", how: "the task called self.close()" });
   dying = true;
   close();

@@ -61,6 +61,14 @@ export class WorkerSlot {
   dismissed = false;
   /** Resolves when a dismissed worker's thread is gone. */
   readonly exited: PromiseWithResolvers<void> = Promise.withResolvers();
+  /**
+   * Milliseconds the worker takes per task, smoothed; 0 until it has been
+   * measured. Measured from the results: while the worker is busy, the time
+   * since the previous answer, shared among the results that arrive at once.
+   */
+  serviceTime = 0;
+  /** When the worker last answered, or became busy. */
+  busySince = 0;
   /** When the worker last became idle, and its idle timer, if armed. */
   idleSince = 0;
   idleTimer: ReturnType<typeof setTimeout> | undefined;
@@ -114,6 +122,14 @@ export class WorkerSlot {
     let ahead = this.sent - started;
     for (const zombie of this.zombies.values()) if (zombie.seq >= started) ahead--;
     return ahead;
+  }
+
+  /** Learns from `count` results that just arrived. */
+  learn(count: number): void {
+    const now = performance.now();
+    const sample = (now - this.busySince) / count;
+    this.busySince = now;
+    this.serviceTime = this.serviceTime === 0 ? sample : this.serviceTime * 0.8 + sample * 0.2;
   }
 
   /** Tasks the thread holds: sent and unsettled, or cancelled and unanswered. */
