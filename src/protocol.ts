@@ -28,21 +28,26 @@ export const COUNTERS = CANCELS + CANCEL_SLOTS;
 /** The global key under which a worker publishes the running task to the task API. */
 export const CONTEXT_KEY: unique symbol = Symbol.for("@scope/threadpool/context") as never;
 
-/** One task as sent to a worker. */
-export interface WireTask {
-  /** The pool's id for the request. */
-  id: number;
-  /** The task module's absolute URL. */
-  module: string;
-  /** The export to call. */
-  name: string;
-  /** The arguments, or with `chunk` a list of argument lists. */
-  args: unknown[];
-  /** Run `args` as several calls and answer with one outcome per call. */
-  chunk?: true;
-  /** Report the start of this task (its timeout clock starts then). */
-  notify?: true;
-}
+/**
+ * One task as sent to a worker: a tuple, because the hot path clones one per
+ * task and an object would carry its keys each time. `fn` indexes the
+ * thread's function table, filled by the `defs` of earlier `run` messages.
+ */
+export type WireTask = [id: number, fn: number, args: unknown[], flags: number];
+
+/** Flag: `args` holds several calls; answer with one outcome per call. */
+export const CHUNK = 1;
+/** Flag: report the start of this task (its timeout clock starts then). */
+export const NOTIFY = 2;
+
+/** A function table entry: `[fn, module URL, export name]`. */
+export type WireDef = [fn: number, module: string, name: string];
+
+/**
+ * Outcomes, flat: `[id, 1, value, id, 0, error, …]`, three slots per task
+ * (1: it returned `value`; 0: it failed with the `WireError` `error`).
+ */
+export type WireResults = unknown[];
 
 /** The outcome of one call of a chunk. */
 export type ChunkOutcome = [ok: true, value: unknown] | [ok: false, error: WireError];
@@ -50,19 +55,14 @@ export type ChunkOutcome = [ok: true, value: unknown] | [ok: false, error: WireE
 /** From the pool to a worker. */
 export type ToWorker =
   | { t: "init"; counters: SharedArrayBuffer; concurrency: number }
-  | { t: "run"; tasks: WireTask[] }
+  | { t: "run"; defs?: WireDef[]; tasks: WireTask[] }
   | { t: "cancel"; id: number; timeout: boolean }
   | { t: "dismiss" };
-
-/** One task's outcome. */
-export type WireResult =
-  | { id: number; ok: true; value: unknown }
-  | { id: number; ok: false; error: WireError };
 
 /** From a worker to the pool. */
 export type FromWorker =
   | { t: "ready" }
-  | { t: "done"; results: WireResult[] }
+  | { t: "done"; results: WireResults }
   | { t: "started"; id?: number }
   | { t: "returned"; ids: number[] }
   | { t: "fatal"; error: WireError }

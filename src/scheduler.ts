@@ -21,7 +21,7 @@ import {
   SETTLED,
   type Sink,
 } from "./job.ts";
-import type { FromWorker, WireTask } from "./protocol.ts";
+import { CHUNK, type FromWorker, NOTIFY, type WireDef, type WireTask } from "./protocol.ts";
 import type { ResolvedTask } from "./task.ts";
 import { type SlotHost, WorkerSlot } from "./worker_slot.ts";
 
@@ -399,19 +399,20 @@ export class Scheduler implements SlotHost, JobOwner {
     switch (message.t) {
       case "done": {
         const { results } = message;
-        for (const result of results) {
-          const job = slot.inflight.get(result.id);
+        for (let i = 0; i < results.length; i += 3) {
+          const id = results[i] as number;
+          const job = slot.inflight.get(id);
           if (job !== undefined) {
-            if (result.ok) this.#settle(job, true, result.value);
-            else this.#settle(job, false, taskError(result.error, job.task));
-          } else if (slot.zombies.has(result.id)) {
+            if (results[i + 1] === 1) this.#settle(job, true, results[i + 2]);
+            else this.#settle(job, false, taskError(results[i + 2] as WireError, job.task));
+          } else if (slot.zombies.has(id)) {
             // A cancelled task answered (finished, or skipped): it holds its thread no more.
-            clearTimeout(slot.zombies.get(result.id)!.timer);
-            slot.zombies.delete(result.id);
+            clearTimeout(slot.zombies.get(id)!.timer);
+            slot.zombies.delete(id);
             this.#notify();
           }
         }
-        slot.learn(results.length);
+        slot.learn(results.length / 3);
         this.#afterProgress(slot);
         return;
       }
@@ -505,32 +506,57 @@ export class Scheduler implements SlotHost, JobOwner {
 
   /** Posts a batch; if it cannot be sent whole, sends what can be, one by one. */
   #post(slot: WorkerSlot, jobs: Job[]): void {
-    if (jobs.length === 1) {
-      const job = jobs[0]!;
-      try {
-        slot.post({ t: "run", tasks: [wire(job)] }, job.transfer as Transferable[]);
-      } catch (error) {
-        slot.sent--;
-        this.#refuse(job, error);
-      }
-      return;
-    }
-    const transfer: Transferable[] = [];
-    for (const job of jobs) for (const item of job.transfer) transfer.push(item);
+    const base = slot.sent - jobs.length;
     try {
-      slot.post({ t: "run", tasks: jobs.map(wire) }, transfer);
+      if (this.#postRun(slot, jobs)) return;
+    } catch (error) {
+      // A lone job whose arguments cannot be cloned.
+      slot.sent = base;
+      this.#refuse(jobs[0]!, error);
       return;
-    } catch {
-      // Some job's arguments cannot be cloned: find it, and keep the others.
     }
-    slot.sent -= jobs.length;
+    // Some job's arguments cannot be cloned: find it, and keep the others.
+    slot.sent = base;
     for (const job of jobs) {
       try {
-        slot.post({ t: "run", tasks: [wire(job)] }, job.transfer as Transferable[]);
+        if (!this.#postRun(slot, [job])) throw new TypeError("it could not be cloned");
         job.seq = slot.sent++;
       } catch (error) {
         this.#refuse(job, error);
       }
+    }
+  }
+
+  /**
+   * Sends jobs in one `run` message, with the function table entries the
+   * thread does not have yet. On failure nothing was sent, and the table is
+   * as it was; the error is rethrown for a lone job.
+   */
+  #postRun(slot: WorkerSlot, jobs: Job[]): boolean {
+    const defs: WireDef[] = [];
+    const tasks: WireTask[] = [];
+    let transfer = jobs.length === 1 ? jobs[0]!.transfer as Transferable[] : undefined;
+    for (const job of jobs) {
+      let fn = slot.fns.get(job.task.key);
+      if (fn === undefined) {
+        fn = slot.fns.size;
+        slot.fns.set(job.task.key, fn);
+        defs.push([fn, job.task.href, job.task.name]);
+      }
+      const flags = (job.chunk ? CHUNK : 0) | (job.timeout !== undefined ? NOTIFY : 0);
+      tasks.push([job.id, fn, job.args as unknown[], flags]);
+      if (transfer === undefined && job.transfer.length > 0) transfer = [];
+    }
+    if (transfer !== undefined && jobs.length > 1) {
+      for (const job of jobs) for (const item of job.transfer) transfer.push(item);
+    }
+    try {
+      slot.post(defs.length > 0 ? { t: "run", defs, tasks } : { t: "run", tasks }, transfer);
+      return true;
+    } catch (error) {
+      for (const [, href, name] of defs) slot.fns.delete(`${name}@${href}`);
+      if (jobs.length === 1) throw error;
+      return false;
     }
   }
 
@@ -647,19 +673,6 @@ export class Scheduler implements SlotHost, JobOwner {
     this.#changed = null;
     changed?.resolve();
   }
-}
-
-/** A job as the worker receives it. */
-function wire(job: Job): WireTask {
-  const task: WireTask = {
-    id: job.id,
-    module: job.task.href,
-    name: job.task.name,
-    args: job.args as unknown[],
-  };
-  if (job.chunk) task.chunk = true;
-  if (job.timeout !== undefined) task.notify = true;
-  return task;
 }
 
 /** Rebuilds a task's error on this thread, wrapped so callers can tell it apart. */

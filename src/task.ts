@@ -81,6 +81,8 @@ export interface ResolvedTask {
   readonly href: string;
   /** The export's name. */
   readonly name: string;
+  /** Both, as one key: what a worker's function table is indexed by. */
+  readonly key: string;
 }
 
 const resolvedHrefs = new Map<string, string>();
@@ -102,7 +104,7 @@ export function resolveTask(task: unknown): ResolvedTask {
   if (typeof name !== "string") {
     throw new TypeError(`Cannot use task name ${describe(name)}: it must be a string`);
   }
-  if (module instanceof URL) return { href: module.href, name };
+  if (module instanceof URL) return { href: module.href, name, key: `${name}@${module.href}` };
   if (typeof module !== "string") {
     throw new TypeError(
       `Cannot use task module ${describe(module)}: it must be a URL or an absolute URL string`,
@@ -119,7 +121,7 @@ export function resolveTask(task: unknown): ResolvedTask {
     href = new URL(module).href;
     if (resolvedHrefs.size < 1024) resolvedHrefs.set(module, href);
   }
-  return { href, name };
+  return { href, name, key: `${name}@${href}` };
 }
 
 function describe(value: unknown): string {

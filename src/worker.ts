@@ -13,18 +13,19 @@ import { toWireError } from "./error_wire.ts";
 import {
   CANCEL_SLOTS,
   CANCELS,
+  CHUNK,
   type ChunkOutcome,
   COUNTERS,
   DISMISSED,
   type FromWorker,
+  NOTIFY,
   REPORT_STARTS,
   STARTED,
   type ToWorker,
-  type WireResult,
   type WireTask,
 } from "./protocol.ts";
-import { unwrapTransfer } from "./transfer.ts";
 import { publishContext, type RunningTask, type WorkerContext } from "./task_context.ts";
+import { unwrapTransfer } from "./transfer.ts";
 
 // `self.onmessage` does not type-check under the default lib, and publishing
 // bans `/// <reference lib="deno.worker" />`, so the scope is typed here.
@@ -40,6 +41,23 @@ interface WorkerScope {
 
 type TaskFunction = (...args: unknown[]) => unknown;
 
+/** An entry of the function table: a task function, once loaded, and its timing. */
+interface Def {
+  readonly module: string;
+  readonly name: string;
+  fn: TaskFunction | null;
+  loading: Promise<TaskFunction> | null;
+  /** How long its calls' synchronous part takes, smoothed (ms); Infinity: not yet known. */
+  time: number;
+}
+
+/** A task as this worker runs it. */
+interface Task extends RunningTask {
+  readonly def: Def;
+  readonly args: unknown[];
+  readonly flags: number;
+}
+
 /** Results held at most this long before they leave, when more tasks follow. */
 const FLUSH_AFTER_MS = 1;
 /**
@@ -48,18 +66,11 @@ const FLUSH_AFTER_MS = 1;
  * not take earlier results with it.
  */
 const TINY_MS = 0.05;
-/** And at most this many in one message. */
+/** And at most this many go in one message. */
 const MAX_BATCH = 256;
-type Task = WireTask & RunningTask;
 
 const scope = globalThis as unknown as WorkerScope;
-/** A loaded task function and how long its calls take, smoothed (ms). */
-interface Loaded {
-  fn: TaskFunction;
-  time: number;
-}
-const functions = new Map<string, Loaded>();
-const loading = new Map<string, Promise<Loaded>>();
+const defs: Def[] = [];
 const waiting: WireTask[] = [];
 const active: Task[] = [];
 const startable: Task[] = [];
@@ -69,7 +80,7 @@ let concurrency = 1;
 let dying = false;
 let launching = false;
 // Results wait here and leave together: one message for a run of tasks.
-let outbox: WireResult[] = [];
+let outbox: unknown[] = [];
 let outboxNames: string[] = [];
 let outboxTransfer: Transferable[] = [];
 let outboxSince = 0;
@@ -85,6 +96,11 @@ scope.onmessage = (event) => {
       concurrency = message.concurrency;
       return;
     case "run":
+      if (message.defs !== undefined) {
+        for (const [fn, module, name] of message.defs) {
+          defs[fn] = { module, name, fn: null, loading: null, time: Infinity };
+        }
+      }
       for (const task of message.tasks) waiting.push(task);
       for (let task = take(); task !== undefined; task = take()) launch(task);
       return;
@@ -117,19 +133,17 @@ function take(): Task | undefined {
       handBack();
       return undefined;
     }
-    const task = waiting[next++] as Task;
+    const [id, fn, args, flags] = waiting[next++]!;
     if (next === waiting.length) waiting.length = next = 0;
     const seq = Atomics.add(context.counters, STARTED, 1);
     if (Atomics.load(context.counters, CANCELS + seq % CANCEL_SLOTS) === seq + 1) {
       const skipped = new DOMException("Cancelled before it started", "AbortError");
-      deliver({ id: task.id, ok: false, error: toWireError(skipped) });
+      deliver(id, 0, toWireError(skipped), undefined, "");
       continue;
     }
-    (task as { seq: number }).seq = seq;
-    task.controller = null;
-    task.reason = null;
+    const task: Task = { id, seq, def: defs[fn]!, args, flags, controller: null, reason: null };
     active.push(task);
-    if (task.notify) post({ t: "started", id: task.id });
+    if (flags & NOTIFY) post({ t: "started", id });
     else if (Atomics.load(context.counters, REPORT_STARTS) !== 0) post({ t: "started" });
     return task;
   }
@@ -147,9 +161,11 @@ function launch(task: Task): void {
   launching = true;
   try {
     for (let next = startable.shift(); next !== undefined; next = startable.shift()) {
-      if (outbox.length > 0) {
-        const time = functions.get(key(next))?.time ?? Infinity;
-        if (time > TINY_MS || performance.now() - outboxSince > FLUSH_AFTER_MS) flush();
+      if (
+        outbox.length > 0 &&
+        (next.def.time > TINY_MS || performance.now() - outboxSince > FLUSH_AFTER_MS)
+      ) {
+        flush();
       }
       start(next);
     }
@@ -159,20 +175,17 @@ function launch(task: Task): void {
 }
 
 function start(task: Task): void {
-  const loaded = functions.get(key(task));
-  if (loaded === undefined) {
-    load(task).then((loaded) => invoke(task, loaded), (error) => finish(task, false, error));
-  } else {
-    invoke(task, loaded);
-  }
+  const { def } = task;
+  if (def.fn !== null) invoke(task, def.fn);
+  else load(def).then((fn) => invoke(task, fn), (error) => finish(task, false, error));
 }
 
-function invoke(task: Task, loaded: Loaded): void {
+function invoke(task: Task, fn: TaskFunction): void {
   let value: unknown;
   context.current = task;
   const begun = performance.now();
   try {
-    value = task.chunk ? runChunk(loaded.fn, task.args as unknown[][]) : loaded.fn(...task.args);
+    value = task.flags & CHUNK ? runChunk(fn, task.args as unknown[][]) : fn(...task.args);
   } catch (error) {
     finish(task, false, error);
     return;
@@ -180,7 +193,8 @@ function invoke(task: Task, loaded: Loaded): void {
     context.current = null;
     // The synchronous part is what can hold results back; learn how long it takes.
     const took = performance.now() - begun;
-    loaded.time = loaded.time === Infinity ? took : loaded.time * 0.8 + took * 0.2;
+    const { def } = task;
+    def.time = def.time === Infinity ? took : def.time * 0.8 + took * 0.2;
   }
   if (isThenable(value)) {
     value.then((result) => finish(task, true, result), (error) => finish(task, false, error));
@@ -196,6 +210,7 @@ async function runChunk(fn: TaskFunction, calls: unknown[][]): Promise<ChunkOutc
     context.current = task;
     try {
       let value = fn(...args);
+      context.current = null;
       if (isThenable(value)) value = await value;
       outcomes.push([true, value]);
     } catch (error) {
@@ -220,20 +235,26 @@ function finish(task: Task, ok: boolean, value: unknown): void {
   const following = take();
   if (ok) {
     const [result, transfer] = unwrapTransfer(value);
-    deliver({ id: task.id, ok: true, value: result }, transfer, task.name);
+    deliver(task.id, 1, result, transfer, task.def.name);
   } else {
-    deliver({ id: task.id, ok: false, error: toWireError(value) });
+    deliver(task.id, 0, toWireError(value), undefined, task.def.name);
   }
   if (following !== undefined) launch(following);
 }
 
-/** Queues a result for the next flush. */
-function deliver(result: WireResult, transfer?: Transferable[], name = ""): void {
+/** Queues an outcome for the next flush. */
+function deliver(
+  id: number,
+  ok: 0 | 1,
+  value: unknown,
+  transfer: Transferable[] | undefined,
+  name: string,
+): void {
   if (outbox.length === 0) outboxSince = performance.now();
-  outbox.push(result);
+  outbox.push(id, ok, value);
   outboxNames.push(name);
   if (transfer !== undefined) { for (const item of transfer) outboxTransfer.push(item); }
-  if (outbox.length >= MAX_BATCH) flush();
+  if (outboxNames.length >= MAX_BATCH) flush();
   else if (!flushQueued) {
     flushQueued = true;
     queueMicrotask(flush);
@@ -255,15 +276,16 @@ function flush(): void {
   } catch {
     // Some result cannot be cloned: send them one by one, and fail just those.
   }
-  for (const [i, result] of results.entries()) {
+  for (let i = 0; i < results.length; i += 3) {
+    const [id, ok, value] = results.slice(i, i + 3) as [number, 0 | 1, unknown];
     try {
-      scope.postMessage({ t: "done", results: [result] });
+      scope.postMessage({ t: "done", results: [id, ok, value] });
     } catch (error) {
       const reason = new TypeError(
-        `The result of task "${names[i]}" could not be sent back: ${describeError(error)}`,
+        `The result of task "${names[i / 3]}" could not be sent back: ${describeError(error)}`,
         { cause: error },
       );
-      post({ t: "done", results: [{ id: result.id, ok: false, error: toWireError(reason) }] });
+      post({ t: "done", results: [id, 0, toWireError(reason)] });
     }
   }
 }
@@ -271,38 +293,30 @@ function flush(): void {
 /** Returns the tasks not begun to the pool. */
 function handBack(): void {
   if (next >= waiting.length) return;
-  const ids = waiting.slice(next).map((task) => task.id);
+  const ids = waiting.slice(next).map(([id]) => id);
   waiting.length = next = 0;
   post({ t: "returned", ids });
 }
 
-function load(task: WireTask): Promise<Loaded> {
-  const id = key(task);
-  let promise = loading.get(id);
-  if (promise === undefined) {
-    promise = import(task.module).then((exports: Record<string, unknown>) => {
-      const fn = exports[task.name];
+function load(def: Def): Promise<TaskFunction> {
+  if (def.loading === null) {
+    def.loading = import(def.module).then((exports: Record<string, unknown>) => {
+      const fn = exports[def.name];
       if (typeof fn !== "function") {
         const has = Object.keys(exports).filter((name) => typeof exports[name] === "function");
         throw new TypeError(
-          `Module ${task.module} has no exported function "${task.name}"` +
+          `Module ${def.module} has no exported function "${def.name}"` +
             (fn === undefined ? "" : ` (it is ${typeof fn})`) +
             `; its exported functions are: ${has.join(", ") || "none"}`,
         );
       }
-      const loaded: Loaded = { fn: fn as TaskFunction, time: Infinity };
-      functions.set(id, loaded);
-      return loaded;
+      def.fn = fn as TaskFunction;
+      return def.fn;
     });
-    loading.set(id, promise);
-    // A failed import is not cached, so a module fixed on disk can load later.
-    promise.catch(() => loading.delete(id));
+    // A failed import is not kept, so a module fixed on disk can load later.
+    def.loading.catch(() => def.loading = null);
   }
-  return promise;
-}
-
-function key(task: WireTask): string {
-  return `${task.name}@${task.module}`;
+  return def.loading;
 }
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {

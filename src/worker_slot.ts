@@ -50,6 +50,8 @@ export class WorkerSlot {
   ready = false;
   /** Tasks sent to the current thread so far: the next task's sequence number. */
   sent = 0;
+  /** The current thread's function table: task key → index. */
+  readonly fns: Map<string, number> = new Map();
   /** Tasks sent and not settled, by id, in the order they were sent. */
   readonly inflight: Map<number, Job> = new Map();
   /**
@@ -87,6 +89,7 @@ export class WorkerSlot {
     this.#counters = new Int32Array(shared);
     this.ready = false;
     this.sent = 0;
+    this.fns.clear();
     thread.onmessage = (event: MessageEvent<FromWorker>) => {
       if (this.thread === thread) host.onMessage(this, event.data);
     };

@@ -5,10 +5,12 @@ Deno.test("resolveTask() accepts URLs and absolute URL strings, defaulting to th
   deepEqual(resolveTask({ module: new URL("file:///a/b.ts") }), {
     href: "file:///a/b.ts",
     name: "default",
+    key: "default@file:///a/b.ts",
   });
   deepEqual(resolveTask({ module: "https://example.com/t.js", name: "f" }), {
     href: "https://example.com/t.js",
     name: "f",
+    key: "f@https://example.com/t.js",
   });
   equal(resolveTask({ module: "data:text/javascript,export default 1" }).name, "default");
 });
