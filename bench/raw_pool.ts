@@ -5,14 +5,14 @@
  */
 export class RawPool {
   readonly #workers: Worker[];
-  readonly #waiting = new Map<number, (value: number) => void>();
+  readonly #waiting = new Map<number, (value: unknown) => void>();
   #next = 0;
   #id = 0;
 
   private constructor(size: number) {
     this.#workers = Array.from({ length: size }, () => {
       const worker = new Worker(new URL("./raw_worker.ts", import.meta.url), { type: "module" });
-      worker.onmessage = ({ data: [id, value] }: MessageEvent<[number, number]>) => {
+      worker.onmessage = ({ data: [id, value] }: MessageEvent<[number, unknown]>) => {
         this.#waiting.get(id)!(value);
         this.#waiting.delete(id);
       };
@@ -28,17 +28,22 @@ export class RawPool {
   }
 
   /** Runs one task on the next worker in turn. */
-  run(name: string, args: number[]): Promise<number> {
+  run(name: string, args: unknown[], transfer: Transferable[] = []): Promise<unknown> {
     const index = this.#next;
     this.#next = (index + 1) % this.#workers.length;
-    return this.#on(index, name, args);
+    return this.#on(index, name, args, transfer);
   }
 
-  #on(index: number, name: string, args: number[]): Promise<number> {
+  #on(
+    index: number,
+    name: string,
+    args: unknown[],
+    transfer: Transferable[] = [],
+  ): Promise<unknown> {
     const id = this.#id++;
-    const { promise, resolve } = Promise.withResolvers<number>();
+    const { promise, resolve } = Promise.withResolvers<unknown>();
     this.#waiting.set(id, resolve);
-    this.#workers[index]!.postMessage([id, name, args]);
+    this.#workers[index]!.postMessage([id, name, args], transfer);
     return promise;
   }
 

@@ -1,11 +1,18 @@
 /** The baseline's worker: one message in, one message out, nothing else. */
 import { add, fib } from "./bench_tasks.ts";
 
-const functions: Record<string, (...args: number[]) => number> = { add, fib };
 const scope = globalThis as unknown as {
-  onmessage: (event: MessageEvent<[number, string, number[]]>) => void;
-  postMessage(message: [number, number]): void;
+  onmessage: (event: MessageEvent<[number, string, unknown[]]>) => void;
+  postMessage(message: [number, unknown], transfer?: Transferable[]): void;
 };
 scope.onmessage = ({ data: [id, name, args] }) => {
-  scope.postMessage([id, functions[name]!(...args)]);
+  if (name === "echoBytes") {
+    const bytes = args[0] as Uint8Array<ArrayBuffer>;
+    scope.postMessage([id, bytes], [bytes.buffer]);
+  } else {
+    scope.postMessage([
+      id,
+      name === "add" ? add(args[0] as number, args[1] as number) : fib(args[0] as number),
+    ]);
+  }
 };

@@ -22,8 +22,16 @@ export const DISMISSED = 2;
 export const CANCELS = 3;
 /** How many cancel slots each worker has. */
 export const CANCEL_SLOTS = 64;
+/**
+ * First of the steal slots, laid out like the cancel slots: the pool writes
+ * `seq + 1` there to take back a task it handed ahead and the worker has not
+ * begun, for an idle worker. The worker skips such a task as it skips a
+ * cancelled one, but the task API never reads these: a task that did start
+ * is never told it was cancelled.
+ */
+export const STEALS = CANCELS + CANCEL_SLOTS;
 /** How many Int32 counters each worker shares with the pool. */
-export const COUNTERS = CANCELS + CANCEL_SLOTS;
+export const COUNTERS = STEALS + CANCEL_SLOTS;
 
 /** The global key under which a worker publishes the running task to the task API. */
 export const CONTEXT_KEY: unique symbol = Symbol.for("@scope/threadpool/context") as never;

@@ -361,8 +361,11 @@ export class Scheduler implements SlotHost, JobOwner {
    */
   #capacityOf(slot: WorkerSlot): number {
     const { concurrency, prefetch } = this.#options;
+    // Once measured, at least one task waits ahead: a worker never idles while
+    // this thread (busy, or not even scheduled when the workers fill every
+    // core) gets round to sending the next one. An idle worker steals it back.
     const learnt = slot.serviceTime > 0
-      ? Math.min(MAX_PREFETCH, Math.floor(PREFETCH_BUDGET_MS / slot.serviceTime))
+      ? Math.max(1, Math.min(MAX_PREFETCH, Math.floor(PREFETCH_BUDGET_MS / slot.serviceTime)))
       : 0;
     return concurrency + Math.max(prefetch, learnt);
   }
@@ -585,6 +588,7 @@ export class Scheduler implements SlotHost, JobOwner {
   }
 
   #afterProgress(slot: WorkerSlot): void {
+    if (slot.load === 0 && this.#queued === 0 && !slot.dismissed) this.#steal();
     if (slot.load === 0) {
       const { maxTasksPerWorker } = this.#options;
       if (slot.dismissed) {
@@ -599,6 +603,23 @@ export class Scheduler implements SlotHost, JobOwner {
     }
     this.dispatch();
     if (this.#roomWaiters.length > 0) this.#wakeRoom();
+  }
+
+  /**
+   * With nothing queued, takes back tasks handed ahead to busy workers and
+   * not begun, so that they run on the idle ones instead of waiting.
+   */
+  #steal(): void {
+    for (const victim of this.#slots) {
+      if (victim.load <= this.#options.concurrency || victim.handedAhead() === 0) continue;
+      // The last handed is the one that would wait longest.
+      let last: Job | undefined;
+      for (const job of victim.inflight.values()) last = job;
+      if (last === undefined || last.transfer.length > 0 || !victim.steal(last.seq)) continue;
+      // The thread will skip it and answer; until then it holds that capacity.
+      victim.zombies.set(last.id, { seq: last.seq, timer: undefined });
+      this.#requeue(last);
+    }
   }
 
   /** A running task outlived its timeout. */

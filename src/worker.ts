@@ -21,6 +21,7 @@ import {
   NOTIFY,
   REPORT_STARTS,
   STARTED,
+  STEALS,
   type ToWorker,
   type WireTask,
 } from "./protocol.ts";
@@ -136,7 +137,10 @@ function take(): Task | undefined {
     const [id, fn, args, flags] = waiting[next++]!;
     if (next === waiting.length) waiting.length = next = 0;
     const seq = Atomics.add(context.counters, STARTED, 1);
-    if (Atomics.load(context.counters, CANCELS + seq % CANCEL_SLOTS) === seq + 1) {
+    if (
+      Atomics.load(context.counters, CANCELS + seq % CANCEL_SLOTS) === seq + 1 ||
+      Atomics.load(context.counters, STEALS + seq % CANCEL_SLOTS) === seq + 1
+    ) {
       const skipped = new DOMException("Cancelled before it started", "AbortError");
       deliver(id, 0, toWireError(skipped), undefined, "");
       continue;

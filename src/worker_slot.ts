@@ -15,6 +15,7 @@ import {
   type FromWorker,
   REPORT_STARTS,
   STARTED,
+  STEALS,
   type ToWorker,
 } from "./protocol.ts";
 import type { Job } from "./job.ts";
@@ -150,6 +151,16 @@ export class WorkerSlot {
     if (this.#counters === null) return false;
     Atomics.store(this.#counters, CANCELS + seq % CANCEL_SLOTS, seq + 1);
     return seq < Atomics.load(this.#counters, STARTED);
+  }
+
+  /**
+   * Takes back the task with sequence number `seq` if the thread has not
+   * begun it (then it is sure to skip it), and says whether it did.
+   */
+  steal(seq: number): boolean {
+    if (this.#counters === null) return false;
+    Atomics.store(this.#counters, STEALS + seq % CANCEL_SLOTS, seq + 1);
+    return seq >= Atomics.load(this.#counters, STARTED);
   }
 
   /** Whether the cancelled task with sequence number `seq` has ended on the thread. */

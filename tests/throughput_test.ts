@@ -59,3 +59,26 @@ poolTest(
     equal(await blocking, "ok");
   },
 );
+
+poolTest(
+  "An idle worker takes back a task handed ahead to a busy one",
+  { workers: 2, prefetch: 1 },
+  async (pool) => {
+    const first = new Gate();
+    const second = new Gate();
+    const a = pool.run(task("gate"), [first.started, first.release, 1]);
+    const b = pool.run(task("gate"), [second.started, second.release, 2]);
+    await first.whenStarted();
+    await second.whenStarted();
+    // Both workers are busy; this one is handed ahead to the first of them.
+    const c = pool.run(task("add"), [20, 22]);
+    equal(pool.queued, 1);
+    second.open();
+    equal(await b, 2);
+    // The second worker is idle now: it runs c while the first is still blocked.
+    equal(await c, 42);
+    equal(Atomics.load(first.release, 0), 0);
+    first.open();
+    equal(await a, 1);
+  },
+);

@@ -1,0 +1,128 @@
+/**
+ * One measurement of one contender, in a fresh process (bench/compare.ts
+ * starts it): prints a JSON number.
+ *
+ *   deno run -A bench/compare_one.ts <contender> <measure>
+ */
+import { type ContenderName, open } from "./contenders.ts";
+import { fib } from "./bench_tasks.ts";
+
+const [name, measure] = Deno.args as [ContenderName, string];
+const WORKERS = 2;
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[sorted.length >> 1]!;
+}
+
+async function measured(): Promise<number> {
+  switch (measure) {
+    case "first": {
+      // Milliseconds from process start to the first result, module loading included.
+      const pool = await open(name, WORKERS);
+      await pool.run("add", [1, 1]);
+      const at = performance.now();
+      await pool.close();
+      return at;
+    }
+    case "tiny": {
+      // Tiny tasks per second: 100,000 `add` submitted at once.
+      const pool = await open(name, WORKERS);
+      await Promise.all(Array.from({ length: 1_000 }, (_, i) => pool.run("add", [i, 1])));
+      const start = performance.now();
+      await Promise.all(Array.from({ length: 100_000 }, (_, i) => pool.run("add", [i, 1])));
+      const rate = 100_000 / ((performance.now() - start) / 1000);
+      await pool.close();
+      return rate;
+    }
+    case "latency": {
+      // Microseconds for one request when nothing else runs: the median of 2,000.
+      const pool = await open(name, WORKERS);
+      for (let i = 0; i < 200; i++) await pool.run("add", [i, 1]);
+      const samples: number[] = [];
+      for (let i = 0; i < 2_000; i++) {
+        const start = performance.now();
+        await pool.run("add", [i, 1]);
+        samples.push((performance.now() - start) * 1000);
+      }
+      await pool.close();
+      return median(samples);
+    }
+    case "cpu": {
+      // Speedup of 32 × fib(27) on 2 workers over this thread alone.
+      const jobs = 32;
+      for (let i = 0; i < 4; i++) fib(27);
+      let start = performance.now();
+      for (let i = 0; i < jobs; i++) fib(27);
+      const sequential = performance.now() - start;
+      const pool = await open(name, WORKERS);
+      await Promise.all(Array.from({ length: 4 }, () => pool.run("fib", [27])));
+      start = performance.now();
+      await Promise.all(Array.from({ length: jobs }, () => pool.run("fib", [27])));
+      const parallel = performance.now() - start;
+      await pool.close();
+      return sequential / parallel;
+    }
+    case "cpu1": {
+      // The same on 1 worker: what the pool costs when there is no parallelism to gain.
+      const jobs = 32;
+      for (let i = 0; i < 4; i++) fib(27);
+      let start = performance.now();
+      for (let i = 0; i < jobs; i++) fib(27);
+      const sequential = performance.now() - start;
+      const pool = await open(name, 1);
+      await Promise.all(Array.from({ length: 4 }, () => pool.run("fib", [27])));
+      start = performance.now();
+      await Promise.all(Array.from({ length: jobs }, () => pool.run("fib", [27])));
+      const parallel = performance.now() - start;
+      await pool.close();
+      return sequential / parallel;
+    }
+    case "transfer": {
+      // MiB/s moving 64 buffers of 8 MiB to a worker and back, by transfer.
+      const pool = await open(name, WORKERS);
+      const buffers = Array.from({ length: 64 }, () => new Uint8Array(8 * 2 ** 20));
+      const start = performance.now();
+      const back = await Promise.all(
+        buffers.map((bytes) => pool.run("echoBytes", [bytes], [bytes.buffer])),
+      );
+      const elapsed = performance.now() - start;
+      await pool.close();
+      const moved = (back as Uint8Array[]).every((bytes, i) =>
+        bytes.byteLength === 8 * 2 ** 20 && buffers[i]!.byteLength === 0
+      );
+      if (!moved) throw new Error("the buffers were copied, not moved");
+      return (64 * 8 * 2) / (elapsed / 1000);
+    }
+    case "rss": {
+      // Peak resident MiB with 100,000 tiny tasks queued at once.
+      const pool = await open(name, WORKERS);
+      let peak = Deno.memoryUsage().rss;
+      const sampler = setInterval(() => peak = Math.max(peak, Deno.memoryUsage().rss), 5);
+      const runs = Array.from({ length: 100_000 }, (_, i) => pool.run("add", [i, 1]));
+      peak = Math.max(peak, Deno.memoryUsage().rss);
+      await Promise.all(runs);
+      clearInterval(sampler);
+      peak = Math.max(peak, Deno.memoryUsage().rss);
+      await pool.close();
+      return peak / 2 ** 20;
+    }
+    case "io1":
+    case "io8": {
+      // Async I/O tasks (a 10 ms sleep) per second, at concurrency 1 or 8 per worker.
+      const concurrency = measure === "io8" ? 8 : 1;
+      const pool = await open(name, WORKERS, { concurrency });
+      await pool.run("sleep", [1]);
+      const start = performance.now();
+      await Promise.all(Array.from({ length: 160 }, () => pool.run("sleep", [10])));
+      const rate = 160 / ((performance.now() - start) / 1000);
+      await pool.close();
+      return rate;
+    }
+  }
+  throw new Error(`unknown measure ${measure}`);
+}
+
+console.log(JSON.stringify(await measured()));
+// Peers' threads may linger; the measurement is done.
+Deno.exit(0);

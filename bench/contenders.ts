@@ -1,0 +1,79 @@
+/**
+ * The pools bench/compare.ts measures, behind one small interface: this
+ * module's ThreadPool, the raw Web Worker floor, and two peers from npm.
+ */
+import { taskModule, ThreadPool } from "../mod.ts";
+import { RawPool } from "./raw_pool.ts";
+
+/** A pool as the comparison drives it. */
+export interface Contender {
+  run(
+    name: "add" | "fib" | "echoBytes" | "sleep",
+    args: unknown[],
+    transfer?: ArrayBuffer[],
+  ): Promise<unknown>;
+  close(): Promise<void>;
+}
+
+/** Every contender's name; the first is the floor the others are measured against. */
+export const CONTENDERS = ["raw", "threadpool", "piscina", "workerpool"] as const;
+export type ContenderName = (typeof CONTENDERS)[number];
+
+const tasks = taskModule<typeof import("./bench_tasks.ts")>(
+  new URL("./bench_tasks.ts", import.meta.url),
+);
+
+/** Starts `workers` workers of the named pool. */
+export async function open(
+  name: ContenderName,
+  workers: number,
+  options: { concurrency?: number } = {},
+): Promise<Contender> {
+  switch (name) {
+    case "raw": {
+      const raw = await RawPool.start(workers);
+      return {
+        run: (task, args, transfer) => raw.run(task, args, transfer),
+        close: () => Promise.resolve(raw.close()),
+      };
+    }
+    case "threadpool": {
+      const pool = new ThreadPool(workers, { concurrency: options.concurrency ?? 1 });
+      return {
+        run: (task, args, transfer) =>
+          pool.run(tasks(task), args as never, transfer ? { transfer } : {}),
+        close: () => pool.close(),
+      };
+    }
+    case "piscina": {
+      const { Piscina } = await import("npm:piscina@5.3.2");
+      const pool = new Piscina({
+        filename: new URL("./peers/piscina_worker.mjs", import.meta.url).href,
+        minThreads: workers,
+        maxThreads: workers,
+        concurrentTasksPerWorker: options.concurrency ?? 1,
+      });
+      return {
+        run: (task, args, transfer) =>
+          pool.run({ name: task, args }, transfer ? { transferList: transfer } : {}),
+        close: () => pool.destroy(),
+      };
+    }
+    case "workerpool": {
+      const { default: workerpool } = await import("npm:workerpool@10.0.3");
+      const pool = workerpool.pool(
+        new URL("./peers/workerpool_worker.cjs", import.meta.url).pathname,
+        {
+          minWorkers: workers,
+          maxWorkers: workers,
+          workerType: "thread",
+        },
+      );
+      return {
+        run: (task, args, transfer) =>
+          pool.exec(task, args, transfer ? { transfer } : {}) as Promise<unknown>,
+        close: async () => void await pool.terminate(),
+      };
+    }
+  }
+}
