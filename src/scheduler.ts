@@ -58,6 +58,7 @@ export class Scheduler implements SlotHost, JobOwner {
   #abandoned = 0;
   #recycled = 0;
   #dispatchQueued = false;
+  readonly #batches = new Map<WorkerSlot, Job[]>();
   #changed: PromiseWithResolvers<void> | null = null;
 
   /** Creates a scheduler with no workers. */
@@ -317,7 +318,7 @@ export class Scheduler implements SlotHost, JobOwner {
 
   readonly #dispatchNow = (): void => {
     this.#dispatchQueued = false;
-    const batches = new Map<WorkerSlot, Job[]>();
+    const batches = this.#batches;
     const { maxTasksPerWorker } = this.#options;
     while (this.#queued > 0) {
       let best: WorkerSlot | undefined;
@@ -350,6 +351,7 @@ export class Scheduler implements SlotHost, JobOwner {
       batch.push(job);
     }
     for (const [slot, jobs] of batches) this.#post(slot, jobs);
+    batches.clear();
   };
 
   /**

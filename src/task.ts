@@ -85,10 +85,15 @@ export interface ResolvedTask {
   readonly key: string;
 }
 
-const resolvedHrefs = new Map<string, string>();
+/** Canonical resolved tasks by module (a URL object, or its text) and name. */
+const resolvedByURL = new WeakMap<URL, Map<string, ResolvedTask>>();
+const resolvedByText = new Map<string, Map<string, ResolvedTask>>();
+const MAX_CACHED_MODULES = 1024;
 
 /**
- * Checks a task spec and returns its module URL and export name.
+ * Checks a task spec and returns its module URL and export name. The same
+ * spec (the same URL object or text, and name) gives the same object, so the
+ * hot path allocates nothing for a task it has seen.
  *
  * @throws {TypeError} When the spec is not an object, its name is not a
  * string, or its module is not an absolute URL.
@@ -104,24 +109,35 @@ export function resolveTask(task: unknown): ResolvedTask {
   if (typeof name !== "string") {
     throw new TypeError(`Cannot use task name ${describe(name)}: it must be a string`);
   }
-  if (module instanceof URL) return { href: module.href, name, key: `${name}@${module.href}` };
-  if (typeof module !== "string") {
+  let byName: Map<string, ResolvedTask> | undefined;
+  if (module instanceof URL) {
+    byName = resolvedByURL.get(module);
+    if (byName === undefined) resolvedByURL.set(module, byName = new Map());
+  } else if (typeof module === "string") {
+    byName = resolvedByText.get(module);
+    if (byName === undefined) {
+      if (!URL.canParse(module)) {
+        throw new TypeError(
+          `Cannot use task module "${module}": it is not an absolute URL, and a worker cannot ` +
+            `know what a relative one is relative to; pass new URL("${module}", import.meta.url)`,
+        );
+      }
+      byName = new Map();
+      if (resolvedByText.size < MAX_CACHED_MODULES) resolvedByText.set(module, byName);
+    }
+  } else {
     throw new TypeError(
       `Cannot use task module ${describe(module)}: it must be a URL or an absolute URL string`,
     );
   }
-  let href = resolvedHrefs.get(module);
-  if (href === undefined) {
-    if (!URL.canParse(module)) {
-      throw new TypeError(
-        `Cannot use task module "${module}": it is not an absolute URL, and a worker cannot ` +
-          `know what a relative one is relative to; pass new URL("${module}", import.meta.url)`,
-      );
-    }
-    href = new URL(module).href;
-    if (resolvedHrefs.size < 1024) resolvedHrefs.set(module, href);
+  let resolved = byName.get(name);
+  if (resolved === undefined) {
+    // A URL object's href is read when first seen: URL objects are not meant to change.
+    const href = module instanceof URL ? module.href : new URL(module).href;
+    resolved = { href, name, key: `${name}@${href}` };
+    byName.set(name, resolved);
   }
-  return { href, name, key: `${name}@${href}` };
+  return resolved;
 }
 
 function describe(value: unknown): string {
