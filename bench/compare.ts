@@ -6,6 +6,7 @@
  * against the floor, and an SVG bar chart is written beside it.
  *
  *   deno run -A bench/compare.ts [rounds=3]
+ *   deno run -A bench/compare.ts --from bench/results/compare.json   (render saved numbers)
  *
  * -A: the npm peers read the environment and system facts; the measurements
  * need to start processes and read their own memory use.
@@ -44,9 +45,10 @@ const MEASURES: Measure[] = [
   },
 ];
 
-const rounds = Number(Deno.args[0] ?? 3);
+const from = Deno.args[0] === "--from" ? Deno.args[1] : undefined;
+const rounds = from === undefined ? Number(Deno.args[0] ?? 3) : 0;
 const here = new URL(".", import.meta.url);
-const results = new Map<string, number[]>();
+let results = new Map<string, number[]>();
 
 async function measure(contender: ContenderName, id: string): Promise<number> {
   const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
@@ -68,26 +70,43 @@ function median(values: number[]): number {
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
-const cpu = (await Deno.readTextFile("/proc/cpuinfo").catch(() => ""))
-  .match(/model name\s*:\s*(.+)/)?.[1] ?? "unknown CPU";
-const machine = `${navigator.hardwareConcurrency} vCPU ${cpu}, ` +
-  `${(Deno.systemMemoryInfo().total / 2 ** 30).toFixed(0)} GiB, Deno ${Deno.version.deno}, ` +
-  `${Deno.build.os} ${Deno.osRelease()}`;
-const date = new Date().toISOString().slice(0, 10);
-console.error(`bench:compare on ${machine}, ${date}: ${rounds} rounds`);
+interface Saved {
+  date: string;
+  machine: string;
+  rounds: number;
+  results: Record<string, number[]>;
+}
 
-for (let round = 0; round < rounds; round++) {
-  for (const m of MEASURES) {
-    const who = m.only ?? [...CONTENDERS];
-    // Interleaved: each round starts with a different contender.
-    const order = who.map((_, i) => who[(i + round) % who.length]!);
-    for (const contender of order) {
-      const value = await measure(contender, m.id);
-      const key = `${contender} ${m.id}`;
-      results.set(key, [...(results.get(key) ?? []), value]);
-      console.error(
-        `  round ${round + 1}: ${contender.padEnd(10)} ${m.id.padEnd(8)} ${value.toFixed(1)}`,
-      );
+let date: string;
+let machine: string;
+let roundsRun: number;
+if (from !== undefined) {
+  const saved: Saved = JSON.parse(await Deno.readTextFile(from));
+  ({ date, machine } = saved);
+  roundsRun = saved.rounds;
+  results = new Map(Object.entries(saved.results));
+} else {
+  const cpu = (await Deno.readTextFile("/proc/cpuinfo").catch(() => ""))
+    .match(/model name\s*:\s*(.+)/)?.[1] ?? "unknown CPU";
+  machine = `${navigator.hardwareConcurrency} vCPU ${cpu}, ` +
+    `${(Deno.systemMemoryInfo().total / 2 ** 30).toFixed(0)} GiB, Deno ${Deno.version.deno}, ` +
+    `${Deno.build.os} ${Deno.osRelease()}`;
+  date = new Date().toISOString().slice(0, 10);
+  roundsRun = rounds;
+  console.error(`bench:compare on ${machine}, ${date}: ${rounds} rounds`);
+  for (let round = 0; round < rounds; round++) {
+    for (const m of MEASURES) {
+      const who = m.only ?? [...CONTENDERS];
+      // Interleaved: each round starts with a different contender.
+      const order = who.map((_, i) => who[(i + round) % who.length]!);
+      for (const contender of order) {
+        const value = await measure(contender, m.id);
+        const key = `${contender} ${m.id}`;
+        results.set(key, [...(results.get(key) ?? []), value]);
+        console.error(
+          `  round ${round + 1}: ${contender.padEnd(10)} ${m.id.padEnd(8)} ${value.toFixed(1)}`,
+        );
+      }
     }
   }
 }
@@ -112,7 +131,7 @@ const ratio = (m: Measure, contender: string) => {
 };
 
 const lines = [
-  `Measured ${date} on ${machine}; ${rounds} fresh processes per contender and measure, medians.`,
+  `Measured ${date} on ${machine}; ${roundsRun} fresh processes per contender and measure, medians.`,
   `Ratio: against the raw Web Worker floor measured in the same run, oriented so that above 1 is better than the floor.`,
   "",
   `| measure | unit | ${CONTENDERS.join(" | ")} | threadpool ÷ floor | best peer ÷ floor |`,
@@ -144,7 +163,7 @@ const colors: Record<string, string> = {
   workerpool: "#10b981",
 };
 const rowHeight = 16, groupGap = 18, left = 300, width = 760, scaleMax = 4;
-const height = 60 + shown.length * (CONTENDERS.length * rowHeight + groupGap);
+const height = 60 + shown.length * ((CONTENDERS.length + 1) * rowHeight + groupGap);
 const x = (r: number) => left + Math.min(r, scaleMax) / scaleMax * (width - left - 70);
 let svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" ` +
   `font-family="sans-serif" font-size="12">\n<rect width="100%" height="100%" fill="white"/>\n` +
@@ -153,6 +172,7 @@ let svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${he
 let y = 56;
 for (const m of shown) {
   svg += `<text x="10" y="${y + 12}" font-weight="bold">${m.title}</text>\n`;
+  y += rowHeight;
   for (const contender of CONTENDERS) {
     const r = ratio(m, contender) ?? 0;
     svg += `<text x="${left - 8}" y="${y + 12}" text-anchor="end">${contender}</text>` +
@@ -170,4 +190,11 @@ svg +=
 await Deno.mkdir(new URL("results/", here), { recursive: true });
 await Deno.writeTextFile(new URL("results/compare.svg", here), svg);
 await Deno.writeTextFile(new URL("results/compare.md", here), table + "\n");
-console.error("wrote bench/results/compare.md and bench/results/compare.svg");
+if (from === undefined) {
+  const saved: Saved = { date, machine, rounds: roundsRun, results: Object.fromEntries(results) };
+  await Deno.writeTextFile(
+    new URL("results/compare.json", here),
+    JSON.stringify(saved, null, 2) + "\n",
+  );
+}
+console.error("wrote bench/results/compare.md, .svg and .json");
