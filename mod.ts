@@ -48,6 +48,8 @@ export {
 export { taskModule } from "./src/task.ts";
 export type { FunctionExports, TaskArgs, TaskFunction, TaskResult, TaskSpec } from "./src/task.ts";
 export { ThreadPool } from "./src/thread_pool.ts";
+export type { WorkerExitDetail } from "./src/thread_pool.ts";
+export type { WorkerExitReason } from "./src/scheduler.ts";
 export type {
   CancelOptions,
   CloseOptions,

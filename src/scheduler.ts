@@ -30,6 +30,21 @@ const PREFETCH_BUDGET_MS = 1;
 /** And never more than this many. */
 const MAX_PREFETCH = 64;
 
+/** Why a worker's thread stopped. */
+export type WorkerExitReason = "idle" | "dismissed" | "recycled" | "lost" | "abandoned" | "closed";
+
+/** What the scheduler tells its pool, which turns it into events. */
+export interface SchedulerEvents {
+  /** The last queued or running job has ended. */
+  idle(): void;
+  /** A bounded queue that was found full has room again. */
+  drain(): void;
+  /** A worker's thread stopped. */
+  workerExit(worker: number, reason: WorkerExitReason, error?: Error): void;
+  /** Something went wrong that belongs to no request. */
+  error(error: Error): void;
+}
+
 /** What the scheduler is built with; checked by `ThreadPool`. */
 export interface SchedulerOptions {
   maxQueue: number;
@@ -41,6 +56,7 @@ export interface SchedulerOptions {
   timeout: number | undefined;
   cancelGrace: number;
   maxTasksPerWorker: number;
+  events: SchedulerEvents;
 }
 
 /** Queues jobs, hands them to workers, and settles each exactly once. */
@@ -58,6 +74,7 @@ export class Scheduler implements SlotHost, JobOwner {
   #abandoned = 0;
   #recycled = 0;
   #dispatchQueued = false;
+  #full = false; // a producer found the bounded queue full, and no drain has followed
   readonly #batches = new Map<WorkerSlot, Job[]>();
   #changed: PromiseWithResolvers<void> | null = null;
 
@@ -194,6 +211,8 @@ export class Scheduler implements SlotHost, JobOwner {
       this.#enqueue(job);
       return;
     }
+    this.#full = true;
+    for (const slot of this.#slots) slot.reportStarts(true);
     if (!block) {
       return Promise.reject(
         new QueueFullError(
@@ -297,6 +316,7 @@ export class Scheduler implements SlotHost, JobOwner {
     this.#active--;
     this.#wakeRoom();
     this.#notify();
+    if (this.#active === 0) this.#options.events.idle();
   }
 
   /** Resolves at the next change of state: a job settled, a worker came or went. */
@@ -378,7 +398,7 @@ export class Scheduler implements SlotHost, JobOwner {
    */
   async shutdown(): Promise<void> {
     while (this.#active > 0 || this.#hasZombies()) await this.changed();
-    for (const slot of this.#slots) slot.stop();
+    for (const slot of this.#slots) this.#stop(slot, "closed");
     for (const slot of this.#dismissed) this.#retire(slot);
     this.#notify();
   }
@@ -393,7 +413,7 @@ export class Scheduler implements SlotHost, JobOwner {
       if (slot.zombies.size > 0 || jobs.some((job) => job.seq < slot.started())) {
         this.#abandoned++;
       }
-      slot.stop();
+      this.#stop(slot, "closed");
       for (const job of jobs) this.#settle(job, false, error());
     }
     this.#notify();
@@ -460,12 +480,12 @@ export class Scheduler implements SlotHost, JobOwner {
    * before it ever loaded fails everything it was handed, or a worker that
    * cannot start would be retried forever.
    */
-  onLost(slot: WorkerSlot, how: string, error?: Error): void {
+  onLost(slot: WorkerSlot, how: string, error?: Error, reason: WorkerExitReason = "lost"): void {
     const started = slot.started();
     const loaded = slot.ready;
     const jobs = [...slot.inflight.values()];
-    slot.stop();
     const cause = error ?? new Error(how);
+    this.#stop(slot, reason, cause);
     const requeue: Job[] = [];
     for (const job of jobs) {
       // Transferred arguments went with the dead thread: they cannot be sent again.
@@ -478,6 +498,11 @@ export class Scheduler implements SlotHost, JobOwner {
       }
     }
     for (let i = requeue.length - 1; i >= 0; i--) this.#requeue(requeue[i]!);
+    if (reason === "lost" && jobs.length === requeue.length) {
+      // Nothing was running: no request can carry this error.
+      const lost = new WorkerLostError(`Worker #${slot.id} was lost while idle: ${how}`, { cause });
+      this.#options.events.error(lost);
+    }
     if (slot.dismissed) this.#retire(slot);
     this.dispatch();
     this.#wakeRoom();
@@ -507,6 +532,10 @@ export class Scheduler implements SlotHost, JobOwner {
       this.#roomWaiters.shift();
     }
     for (const slot of this.#slots) slot.reportStarts(false);
+    if (this.#full && this.queued < this.#options.maxQueue) {
+      this.#full = false;
+      this.#options.events.drain();
+    }
   }
 
   /** Posts a batch; if it cannot be sent whole, sends what can be, one by one. */
@@ -587,6 +616,7 @@ export class Scheduler implements SlotHost, JobOwner {
     if (ok) job.sink.resolve(job, value);
     else job.sink.reject(job, value as Error);
     this.#notify();
+    if (this.#active === 0) this.#options.events.idle();
   }
 
   #afterProgress(slot: WorkerSlot): void {
@@ -597,14 +627,14 @@ export class Scheduler implements SlotHost, JobOwner {
         this.#retire(slot);
       } else if (maxTasksPerWorker > 0 && slot.sent >= maxTasksPerWorker) {
         // Web Workers have no memory limit: replacing the thread is how leaks are contained.
-        slot.stop();
+        this.#stop(slot, "recycled");
         this.#recycled++;
       } else {
         this.#armIdle(slot);
       }
     }
     this.dispatch();
-    if (this.#roomWaiters.length > 0) this.#wakeRoom();
+    if (this.#roomWaiters.length > 0 || this.#full) this.#wakeRoom();
   }
 
   /**
@@ -643,7 +673,12 @@ export class Scheduler implements SlotHost, JobOwner {
     const grace = this.#options.cancelGrace;
     // terminate() cannot stop a thread stuck in synchronous code (denoland/deno#35657
     // is open); the pool stops waiting for it and starts a replacement.
-    this.onLost(slot, `it was terminated: a cancelled task did not stop within ${grace} ms`);
+    this.onLost(
+      slot,
+      `it was terminated: a cancelled task did not stop within ${grace} ms`,
+      undefined,
+      "abandoned",
+    );
   }
 
   #hasZombies(): boolean {
@@ -667,9 +702,16 @@ export class Scheduler implements SlotHost, JobOwner {
   }
 
   #retire(slot: WorkerSlot): void {
-    slot.stop();
+    this.#stop(slot, "dismissed");
     slot.exited.resolve();
     this.#notify();
+  }
+
+  /** Stops a slot's thread, and says so if it had one. */
+  #stop(slot: WorkerSlot, reason: WorkerExitReason, error?: Error): void {
+    const had = slot.thread !== null;
+    slot.stop();
+    if (had) this.#options.events.workerExit(slot.id, reason, error);
   }
 
   /** Stops the slot's thread once it has been idle for `idleTimeout`. */
@@ -685,7 +727,7 @@ export class Scheduler implements SlotHost, JobOwner {
       if (slot.thread === null || slot.load > 0) return;
       const left = slot.idleSince + this.#options.idleTimeout - performance.now();
       if (left > 1) this.#idleTimerFor(slot, left);
-      else slot.stop();
+      else this.#stop(slot, "idle");
     }, delay);
     // The timer must not itself keep the process alive.
     Deno.unrefTimer(slot.idleTimer as unknown as number);

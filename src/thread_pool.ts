@@ -23,13 +23,19 @@ import {
 } from "./options.ts";
 import { mapTasks } from "./pool_map.ts";
 import { ResultChannel, type Settled } from "./result_channel.ts";
-import { Scheduler } from "./scheduler.ts";
+import { Scheduler, type WorkerExitReason } from "./scheduler.ts";
 import { resolveTask, type TaskArgs, type TaskResult, type TaskSpec } from "./task.ts";
 import { takenRequests, WorkRequest } from "./work_request.ts";
 import type { WorkerSlot } from "./worker_slot.ts";
 
 /**
  * A pool of Web Workers running tasks named by module URL and export.
+ *
+ * The pool is an `EventTarget`. Events: `idle` (the last queued or running
+ * request has ended), `drain` (a bounded queue that a producer found full
+ * has room again), `workerexit` (a `CustomEvent` whose `detail` is a
+ * {@linkcode WorkerExitDetail}), and `error` (an `ErrorEvent` for a problem
+ * that belongs to no request, such as a worker dying while it ran nothing).
  *
  * @example Run a task
  * ```ts
@@ -61,7 +67,7 @@ import type { WorkerSlot } from "./worker_slot.ts";
  * deepEqual(results.sort(), [1, 4, 9]);
  * ```
  */
-export class ThreadPool implements AsyncDisposable {
+export class ThreadPool extends EventTarget implements AsyncDisposable {
   readonly #scheduler: Scheduler;
   readonly #channel: ResultChannel;
   #closing: Promise<void> | null = null;
@@ -74,6 +80,7 @@ export class ThreadPool implements AsyncDisposable {
    * @throws {RangeError} When `numWorkers` or an option is out of range.
    */
   constructor(numWorkers: number = navigator.hardwareConcurrency, options: ThreadPoolOptions = {}) {
+    super();
     const action = "create the pool";
     nonNegativeInteger(action, "numWorkers", numWorkers);
     const concurrency = nonNegativeInteger(action, "concurrency", options.concurrency ?? 1);
@@ -97,6 +104,18 @@ export class ThreadPool implements AsyncDisposable {
         "maxTasksPerWorker",
         options.maxTasksPerWorker ?? 0,
       ),
+      events: {
+        idle: () => this.dispatchEvent(new Event("idle")),
+        drain: () => this.dispatchEvent(new Event("drain")),
+        workerExit: (worker, reason, error) =>
+          this.dispatchEvent(
+            new CustomEvent<WorkerExitDetail>("workerexit", {
+              detail: error === undefined ? { worker, reason } : { worker, reason, error },
+            }),
+          ),
+        error: (error) =>
+          this.dispatchEvent(new ErrorEvent("error", { error, message: error.message })),
+      },
     });
     this.#channel = new ResultChannel(
       nonNegativeInteger(action, "maxResults", options.maxResults ?? 0),
@@ -409,6 +428,21 @@ export class ThreadPool implements AsyncDisposable {
   #assertOpen(action: string): void {
     if (this.#closing !== null) throw new PoolClosedError(`Cannot ${action}: the pool is closed`);
   }
+}
+
+/** The `detail` of a `workerexit` event. */
+export interface WorkerExitDetail {
+  /** The worker's number in the pool. */
+  worker: number;
+  /**
+   * Why its thread stopped: `idle` (after `idleTimeout`; it starts again on
+   * demand), `dismissed`, `recycled` (after `maxTasksPerWorker` tasks),
+   * `lost` (it died), `abandoned` (a cancelled task did not stop within
+   * `cancelGrace`), or `closed`.
+   */
+  reason: WorkerExitReason;
+  /** For `lost` and `abandoned`: what happened. */
+  error?: Error;
 }
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
