@@ -60,5 +60,6 @@ export type {
   ThreadPoolOptions,
 } from "./src/options.ts";
 export type { Settled } from "./src/result_channel.ts";
+export type { Percentiles, ThreadPoolStats } from "./src/stats.ts";
 export { makeRequests, printException, WorkRequest } from "./src/work_request.ts";
 export type { Callback, ExcCallback, RequestID, WorkRequestOptions } from "./src/work_request.ts";

@@ -86,6 +86,11 @@ export class Job implements EventListenerObject {
   seq = 0;
   /** Its timeout timer, while running with a timeout. */
   timer: ReturnType<typeof setTimeout> | undefined = undefined;
+  /** When it was accepted, and when it was sent to a worker (performance.now()). */
+  queuedAt = 0;
+  sentAt = 0;
+  /** Set when its own signal ended it, for the statistics. */
+  aborted = false;
   /** Its place among the producers waiting for queue room, while it waits. */
   waiter: RoomWaiter | null = null;
 

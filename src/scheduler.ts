@@ -23,6 +23,7 @@ import {
 } from "./job.ts";
 import { CHUNK, type FromWorker, NOTIFY, type WireDef, type WireTask } from "./protocol.ts";
 import type { ResolvedTask } from "./task.ts";
+import { TimingWindow } from "./stats.ts";
 import { type SlotHost, WorkerSlot } from "./worker_slot.ts";
 
 /** Tasks handed ahead to a worker: as many as it runs in about this long. */
@@ -75,6 +76,10 @@ export class Scheduler implements SlotHost, JobOwner {
   #recycled = 0;
   #dispatchQueued = false;
   #full = false; // a producer found the bounded queue full, and no drain has followed
+  /** Outcome counters and timings, for stats(). */
+  readonly counts = { completed: 0, failed: 0, cancelled: 0, timedOut: 0, lost: 0 };
+  readonly waitTimes: TimingWindow = new TimingWindow();
+  readonly runTimes: TimingWindow = new TimingWindow();
   readonly #batches = new Map<WorkerSlot, Job[]>();
   #changed: PromiseWithResolvers<void> | null = null;
 
@@ -120,6 +125,23 @@ export class Scheduler implements SlotHost, JobOwner {
   /** Threads replaced after `maxTasksPerWorker` tasks. */
   get recycled(): number {
     return this.#recycled;
+  }
+
+  /** Requests running on a worker now. */
+  get running(): number {
+    let running = 0;
+    for (const slot of this.#slots) running += slot.inflight.size - slot.handedAhead();
+    for (const slot of this.#dismissed) running += slot.inflight.size - slot.handedAhead();
+    return Math.max(0, running);
+  }
+
+  /** Each live worker's share of its life spent with work. */
+  utilisation(): number[] {
+    const now = performance.now();
+    return this.#slots.map((slot) => {
+      const busy = slot.busyTotal + (slot.busyFrom >= 0 ? now - slot.busyFrom : 0);
+      return Math.min(1, busy / Math.max(now - slot.createdAt, 1e-9));
+    });
   }
 
   /** Threads running now. */
@@ -258,6 +280,7 @@ export class Scheduler implements SlotHost, JobOwner {
 
   /** The job's signal aborted: it ends now with the signal's reason. */
   abort(job: Job): void {
+    job.aborted = true;
     this.cancel(job, job.signal!.reason, false);
   }
 
@@ -311,6 +334,7 @@ export class Scheduler implements SlotHost, JobOwner {
   drop(job: Job): void {
     if (job.state !== QUEUED) return;
     job.state = DROPPED;
+    this.counts.cancelled++;
     job.signal?.removeEventListener("abort", job);
     this.#queued--;
     this.#active--;
@@ -339,6 +363,7 @@ export class Scheduler implements SlotHost, JobOwner {
   readonly #dispatchNow = (): void => {
     this.#dispatchQueued = false;
     const batches = this.#batches;
+    const now = performance.now();
     const { maxTasksPerWorker } = this.#options;
     while (this.#queued > 0) {
       let best: WorkerSlot | undefined;
@@ -359,7 +384,12 @@ export class Scheduler implements SlotHost, JobOwner {
         break;
       }
       if (best.thread === null) this.#startThread(best);
-      if (best.load === 0) best.busySince = performance.now();
+      if (best.load === 0) {
+        best.busySince = now;
+        if (best.busyFrom < 0) best.busyFrom = now;
+      }
+      job.sentAt = now;
+      this.waitTimes.add(now - job.queuedAt);
       this.#queued--;
       job.state = SENT;
       job.slot = best;
@@ -485,6 +515,7 @@ export class Scheduler implements SlotHost, JobOwner {
     const loaded = slot.ready;
     const jobs = [...slot.inflight.values()];
     const cause = error ?? new Error(how);
+    if (reason === "lost") this.counts.lost++;
     this.#stop(slot, reason, cause);
     const requeue: Job[] = [];
     for (const job of jobs) {
@@ -511,6 +542,7 @@ export class Scheduler implements SlotHost, JobOwner {
 
   #enqueue(job: Job): void {
     job.state = QUEUED;
+    job.queuedAt = performance.now();
     this.#queue.push(job);
     this.#queued++;
     this.#active++;
@@ -607,7 +639,12 @@ export class Scheduler implements SlotHost, JobOwner {
     if (job.state === SENT) {
       job.slot!.inflight.delete(job.id);
       job.sink.running--;
+      this.runTimes.add(performance.now() - job.sentAt);
     }
+    if (ok) this.counts.completed++;
+    else if (job.aborted) this.counts.cancelled++;
+    else if (value instanceof TaskTimeoutError) this.counts.timedOut++;
+    else this.counts.failed++;
     job.state = SETTLED;
     job.slot = null;
     job.signal?.removeEventListener("abort", job);
@@ -621,6 +658,10 @@ export class Scheduler implements SlotHost, JobOwner {
 
   #afterProgress(slot: WorkerSlot): void {
     if (slot.load === 0 && this.#queued === 0 && !slot.dismissed) this.#steal();
+    if (slot.load === 0 && slot.busyFrom >= 0) {
+      slot.busyTotal += performance.now() - slot.busyFrom;
+      slot.busyFrom = -1;
+    }
     if (slot.load === 0) {
       const { maxTasksPerWorker } = this.#options;
       if (slot.dismissed) {

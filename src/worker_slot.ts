@@ -72,6 +72,10 @@ export class WorkerSlot {
   serviceTime = 0;
   /** When the worker last answered, or became busy. */
   busySince = 0;
+  /** When the slot was created, how long it has had work, and since when it has now. */
+  readonly createdAt: number = performance.now();
+  busyTotal = 0;
+  busyFrom = -1;
   /** When the worker last became idle, and its idle timer, if armed. */
   idleSince = 0;
   idleTimer: ReturnType<typeof setTimeout> | undefined;

@@ -1,0 +1,77 @@
+/**
+ * What `ThreadPool.stats()` reports, and the bounded window of timings it
+ * computes percentiles from.
+ *
+ * @module
+ */
+
+/** Percentiles of a timing, in milliseconds, over the last requests. */
+export interface Percentiles {
+  /** Half the requests took this long or less. */
+  p50: number;
+  /** 90 % of the requests took this long or less. */
+  p90: number;
+  /** 99 % of the requests took this long or less. */
+  p99: number;
+  /** The longest. */
+  max: number;
+  /** How many requests the figures cover (at most the window, 1,024). */
+  count: number;
+}
+
+/** A snapshot of the pool. */
+export interface ThreadPoolStats {
+  /** Requests waiting to start, as `pool.queued`. */
+  queued: number;
+  /** Requests running on a worker now. */
+  running: number;
+  /** Requests that ended with their result, since the pool was created. */
+  completed: number;
+  /** Requests that ended with an error (task error, lost worker, closed pool, bad arguments). */
+  failed: number;
+  /** Requests cancelled by their signal, or dropped by a `map()` left early. */
+  cancelled: number;
+  /** Requests that ran past their timeout. */
+  timedOut: number;
+  /** The workers. */
+  workers: {
+    /** Live workers, as `pool.size`. */
+    live: number;
+    /** Dismissed workers not yet joined. */
+    dismissed: number;
+    /** Threads that died and were replaced. */
+    lost: number;
+    /** Threads terminated while a task still ran on them. */
+    abandoned: number;
+    /** Threads replaced after `maxTasksPerWorker` tasks. */
+    recycled: number;
+  };
+  /** From a request's acceptance until it was sent to a worker. */
+  waitTime: Percentiles;
+  /** From being sent to a worker until the request ended. */
+  runTime: Percentiles;
+  /** For each live worker: the share of its life it has spent with work, 0 to 1. */
+  utilisation: number[];
+}
+
+const WINDOW = 1024;
+
+/** The last `WINDOW` timings of one kind, in a ring. */
+export class TimingWindow {
+  readonly #values = new Float64Array(WINDOW);
+  #count = 0;
+
+  /** Records one timing. */
+  add(ms: number): void {
+    this.#values[this.#count++ % WINDOW] = ms;
+  }
+
+  /** The percentiles of what the window holds. */
+  percentiles(): Percentiles {
+    const count = Math.min(this.#count, WINDOW);
+    if (count === 0) return { p50: 0, p90: 0, p99: 0, max: 0, count: 0 };
+    const sorted = this.#values.slice(0, count).sort();
+    const at = (q: number) => sorted[Math.min(count - 1, Math.ceil(q * count) - 1)]!;
+    return { p50: at(0.5), p90: at(0.9), p99: at(0.99), max: sorted[count - 1]!, count };
+  }
+}
