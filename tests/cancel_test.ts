@@ -64,42 +64,31 @@ poolTest(
   },
 );
 
-poolTest(
-  "A running sync task sees the abort through taskSignal() and its worker is kept",
-  { workers: 1 },
-  async (pool) => {
-    const shared = flags();
-    const controller = new AbortController();
-    const running = pool.run(cancellable("cooperativeSpin"), [shared], {
-      signal: controller.signal,
-    });
-    await raised(shared);
-    controller.abort(reason);
-    await rejects(running, (error) => error === reason);
-    await raised(shared, 1);
-    // The next task runs on the same, live worker: its thread was not abandoned.
-    equal(await pool.run(task("add"), [1, 1]), 2);
-    equal(pool.abandoned, 0);
-  },
-);
+const cooperative: [fixture: string, how: string][] = [
+  ["cooperativeSpin", "a sync loop that reads isCancelled()"],
+  ["cooperativeWait", "an async task that listens to taskSignal()"],
+  ["cooperativeSpinAfterAwait", "a sync loop after an await that reads isCancelled(signal)"],
+];
 
-poolTest(
-  "A running async task gets the abort event from taskSignal()",
-  { workers: 1 },
-  async (pool) => {
-    const shared = flags();
-    const controller = new AbortController();
-    const running = pool.run(cancellable("cooperativeWait"), [shared], {
-      signal: controller.signal,
-    });
-    await raised(shared);
-    controller.abort();
-    await rejects(running, (error: Error) => error.name === "AbortError");
-    await raised(shared, 1);
-    equal(await pool.run(task("add"), [1, 1]), 2);
-    equal(pool.abandoned, 0);
-  },
-);
+for (const [fixture, how] of cooperative) {
+  poolTest(
+    `A running task that stops when told (${how}) rejects at once and keeps its worker`,
+    { workers: 1 },
+    async (pool) => {
+      const shared = flags();
+      const controller = new AbortController();
+      const running = pool.run(cancellable(fixture), [shared], { signal: controller.signal });
+      await raised(shared);
+      controller.abort(reason);
+      await rejects(running, (error) => error === reason);
+      // The task saw the cancellation and stopped.
+      await raised(shared, 1);
+      // The next task runs on the same, live worker: its thread was not abandoned.
+      equal(await pool.run(task("add"), [1, 1]), 2);
+      equal(pool.abandoned, 0);
+    },
+  );
+}
 
 poolTest(
   "A running task that ignores the abort is abandoned after cancelGrace and its worker replaced",
@@ -219,24 +208,6 @@ Deno.test("A signal used for 10,000 requests has no listener left once they sett
   await pool.close();
   equal(pool.liveThreads, 0);
 });
-
-poolTest(
-  "A sync loop after an await sees the abort through isCancelled(signal)",
-  { workers: 1 },
-  async (pool) => {
-    const shared = flags();
-    const controller = new AbortController();
-    const running = pool.run(cancellable("cooperativeSpinAfterAwait"), [shared], {
-      signal: controller.signal,
-    });
-    await raised(shared);
-    controller.abort(reason);
-    await rejects(running, (error) => error === reason);
-    await raised(shared, 1);
-    equal(await pool.run(task("add"), [1, 1]), 2);
-    equal(pool.abandoned, 0);
-  },
-);
 
 Deno.test("taskSignal() and isCancelled() outside a pool task throw a clear error", () => {
   throws(() => taskSignal(), /must be called by a task running on a ThreadPool worker/);

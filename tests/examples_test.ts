@@ -1,17 +1,10 @@
 import { equal, match, ok } from "node:assert/strict";
+import { runDeno } from "./helpers.ts";
 
 const root = new URL("../", import.meta.url);
 
-async function run(example: string) {
-  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-read", `examples/${example}`],
-    cwd: root,
-    stdout: "piped",
-    stderr: "piped",
-    signal: AbortSignal.timeout(60_000),
-  }).output();
-  const text = new TextDecoder();
-  return { code, stdout: text.decode(stdout), stderr: text.decode(stderr) };
+function run(example: string) {
+  return runDeno(["--allow-read", `examples/${example}`], { cwd: root });
 }
 
 Deno.test("examples/quick_start.ts runs as the README says, and the README quotes it whole", async () => {

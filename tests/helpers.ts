@@ -88,3 +88,20 @@ export async function raised(flags: Int32Array<SharedArrayBuffer>, index = 0): P
 export function cancellable(name: string): { module: URL; name: string } {
   return { module: new URL("./fixtures/cancellable.ts", import.meta.url), name };
 }
+
+/** Runs `deno run` with `args` in a new process; a process that hangs fails after `timeout` ms. */
+export async function runDeno(
+  args: string[],
+  options: { cwd?: URL; timeout?: number } = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["run", ...args],
+    ...(options.cwd && { cwd: options.cwd }),
+    stdout: "piped",
+    stderr: "piped",
+    // A process that never exits fails its test instead of hanging it.
+    signal: AbortSignal.timeout(options.timeout ?? 60_000),
+  }).output();
+  const text = new TextDecoder();
+  return { code, stdout: text.decode(stdout), stderr: text.decode(stderr) };
+}

@@ -1,16 +1,9 @@
 import { equal, match, ok } from "node:assert/strict";
+import { runDeno } from "./helpers.ts";
 
-async function runScript(name: string, permissions: string[]) {
+function runScript(name: string, permissions: string[]) {
   const script = new URL(`./fixtures/scripts/${name}`, import.meta.url);
-  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: ["run", ...permissions, script.pathname],
-    stdout: "piped",
-    stderr: "piped",
-    // A script that never exits fails the test here instead of hanging it.
-    signal: AbortSignal.timeout(20_000),
-  }).output();
-  const decoder = new TextDecoder();
-  return { code, stdout: decoder.decode(stdout), stderr: decoder.decode(stderr) };
+  return runDeno([...permissions, script.pathname], { timeout: 20_000 });
 }
 
 Deno.test("A script that never calls close() still exits by itself", async () => {
