@@ -48,3 +48,10 @@ Deno.test("examples/cancel_and_timeout.ts shows abort, timeout and a cooperative
   match(stdout, /workers abandoned: 1, pool size: 1/);
   match(stdout, /5\. finished: 9592 primes/);
 });
+
+Deno.test("examples/progress.ts maps thousands of inputs with a progress line", async () => {
+  const { code, stdout, stderr } = await run("progress.ts");
+  equal(code, 0, stderr);
+  match(stdout, /5000\/5000 done, 0 running, 0 queued/);
+  match(stdout, /5000 results \(sum \d+\) in \d+ ms on \d+ workers/);
+});
