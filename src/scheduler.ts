@@ -67,7 +67,6 @@ export class Scheduler implements SlotHost, JobOwner {
   readonly #queue = new Deque<Job>();
   readonly #roomWaiters = new Deque<RoomWaiter>();
   readonly #options: SchedulerOptions;
-  readonly #capacity: number;
   #queued = 0; // jobs in #queue that are still QUEUED
   #active = 0; // jobs accepted and not yet settled or dropped
   #nextJob = 0;
@@ -86,7 +85,6 @@ export class Scheduler implements SlotHost, JobOwner {
   /** Creates a scheduler with no workers. */
   constructor(options: SchedulerOptions) {
     this.#options = options;
-    this.#capacity = options.concurrency + options.prefetch;
   }
 
   /** Live workers. */
