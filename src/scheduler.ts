@@ -71,12 +71,18 @@ export class Scheduler implements SlotHost, JobOwner {
   #active = 0; // jobs accepted and not yet settled or dropped
   #nextJob = 0;
   #nextSlot = 0;
-  #abandoned = 0;
-  #recycled = 0;
   #dispatchQueued = false;
   #full = false; // a producer found the bounded queue full, and no drain has followed
-  /** Outcome counters and timings, for stats(). */
-  readonly counts = { completed: 0, failed: 0, cancelled: 0, timedOut: 0, lost: 0 };
+  /** Counters of outcomes and of threads replaced, for stats(). */
+  readonly counts = {
+    completed: 0,
+    failed: 0,
+    cancelled: 0,
+    timedOut: 0,
+    lost: 0,
+    abandoned: 0,
+    recycled: 0,
+  };
   readonly waitTimes: TimingWindow = new TimingWindow();
   readonly runTimes: TimingWindow = new TimingWindow();
   readonly #batches = new Map<WorkerSlot, Job[]>();
@@ -105,24 +111,9 @@ export class Scheduler implements SlotHost, JobOwner {
     return this.#options.concurrency;
   }
 
-  /** Jobs accepted and not yet in a final state. */
-  get active(): number {
-    return this.#active;
-  }
-
   /** Dismissed workers not yet forgotten. */
   get dismissed(): readonly WorkerSlot[] {
     return this.#dismissed;
-  }
-
-  /** Threads terminated while a task was still running on them. */
-  get abandoned(): number {
-    return this.#abandoned;
-  }
-
-  /** Threads replaced after `maxTasksPerWorker` tasks. */
-  get recycled(): number {
-    return this.#recycled;
   }
 
   /** Requests running on a worker now. */
@@ -136,10 +127,7 @@ export class Scheduler implements SlotHost, JobOwner {
   /** Each live worker's share of its life spent with work. */
   utilisation(): number[] {
     const now = performance.now();
-    return this.#slots.map((slot) => {
-      const busy = slot.busyTotal + (slot.busyFrom >= 0 ? now - slot.busyFrom : 0);
-      return Math.min(1, busy / Math.max(now - slot.createdAt, 1e-9));
-    });
+    return this.#slots.map((slot) => slot.utilisation(now));
   }
 
   /** Threads running now. */
@@ -225,12 +213,12 @@ export class Scheduler implements SlotHost, JobOwner {
   admit(job: Job, block: boolean, timeout: number | undefined): Promise<void> | void {
     const { signal } = job;
     if (signal?.aborted) return Promise.reject(signal.reason);
-    const { maxQueue } = this.#options;
-    if (maxQueue === 0 || (this.#roomWaiters.length === 0 && this.queued < maxQueue)) {
+    if (this.#hasRoom()) {
       signal?.addEventListener("abort", job, { once: true });
       this.#enqueue(job);
       return;
     }
+    const { maxQueue } = this.#options;
     this.#full = true;
     for (const slot of this.#slots) slot.reportStarts(true);
     if (!block) {
@@ -248,11 +236,13 @@ export class Scheduler implements SlotHost, JobOwner {
 
   /** Resolves when the queue has room under `maxQueue` (at once without a bound). */
   room(): Promise<void> {
+    return this.#hasRoom() ? Promise.resolve() : this.#waitForRoom(null, undefined);
+  }
+
+  /** Whether a new request may be queued now: no bound, or room and nobody waiting ahead. */
+  #hasRoom(): boolean {
     const { maxQueue } = this.#options;
-    if (maxQueue === 0 || (this.#roomWaiters.length === 0 && this.queued < maxQueue)) {
-      return Promise.resolve();
-    }
-    return this.#waitForRoom(null, undefined);
+    return maxQueue === 0 || (this.#roomWaiters.length === 0 && this.queued < maxQueue);
   }
 
   #waitForRoom(job: Job | null, timeout: number | undefined): Promise<void> {
@@ -333,12 +323,10 @@ export class Scheduler implements SlotHost, JobOwner {
     if (job.state !== QUEUED) return;
     job.state = DROPPED;
     this.counts.cancelled++;
-    job.signal?.removeEventListener("abort", job);
     this.#queued--;
-    this.#active--;
+    this.#release(job);
     this.#wakeRoom();
-    this.#notify();
-    if (this.#active === 0) this.#options.events.idle();
+    this.#ended();
   }
 
   /** Resolves at the next change of state: a job settled, a worker came or went. */
@@ -362,16 +350,13 @@ export class Scheduler implements SlotHost, JobOwner {
     this.#dispatchQueued = false;
     const batches = this.#batches;
     const now = performance.now();
-    const { maxTasksPerWorker } = this.#options;
     while (this.#queued > 0) {
       let best: WorkerSlot | undefined;
       for (const slot of this.#slots) {
         const load = slot.load;
         if (load >= this.#capacityOf(slot) || (best !== undefined && load >= best.load)) continue;
         // A thread due for recycling takes nothing more; it is replaced once idle.
-        if (maxTasksPerWorker > 0 && slot.thread !== null && slot.sent >= maxTasksPerWorker) {
-          continue;
-        }
+        if (slot.thread !== null && this.#dueForRecycling(slot)) continue;
         best = slot;
       }
       if (best === undefined) break;
@@ -382,10 +367,7 @@ export class Scheduler implements SlotHost, JobOwner {
         break;
       }
       if (best.thread === null) this.#startThread(best);
-      if (best.load === 0) {
-        best.busySince = now;
-        if (best.busyFrom < 0) best.busyFrom = now;
-      }
+      if (best.load === 0) best.beginBusy(now);
       job.sentAt = now;
       this.waitTimes.add(now - job.queuedAt);
       this.#queued--;
@@ -439,7 +421,7 @@ export class Scheduler implements SlotHost, JobOwner {
     for (const slot of [...this.#slots, ...this.#dismissed]) {
       const jobs = [...slot.inflight.values()];
       if (slot.zombies.size > 0 || jobs.some((job) => job.seq < slot.started())) {
-        this.#abandoned++;
+        this.counts.abandoned++;
       }
       this.#stop(slot, "closed");
       for (const job of jobs) this.#settle(job, false, error());
@@ -570,20 +552,20 @@ export class Scheduler implements SlotHost, JobOwner {
 
   /** Posts a batch; if it cannot be sent whole, sends what can be, one by one. */
   #post(slot: WorkerSlot, jobs: Job[]): void {
-    const base = slot.sent - jobs.length;
     try {
-      if (this.#postRun(slot, jobs)) return;
-    } catch (error) {
-      // A lone job whose arguments cannot be cloned.
-      slot.sent = base;
-      this.#refuse(jobs[0]!, error);
+      this.#postRun(slot, jobs);
       return;
+    } catch (error) {
+      slot.sent -= jobs.length;
+      if (jobs.length === 1) {
+        this.#refuse(jobs[0]!, error);
+        return;
+      }
     }
     // Some job's arguments cannot be cloned: find it, and keep the others.
-    slot.sent = base;
     for (const job of jobs) {
       try {
-        if (!this.#postRun(slot, [job])) throw new TypeError("it could not be cloned");
+        this.#postRun(slot, [job]);
         job.seq = slot.sent++;
       } catch (error) {
         this.#refuse(job, error);
@@ -593,34 +575,32 @@ export class Scheduler implements SlotHost, JobOwner {
 
   /**
    * Sends jobs in one `run` message, with the function table entries the
-   * thread does not have yet. On failure nothing was sent, and the table is
-   * as it was; the error is rethrown for a lone job.
+   * thread does not have yet. If it throws, nothing was sent and the table
+   * is as it was.
    */
-  #postRun(slot: WorkerSlot, jobs: Job[]): boolean {
+  #postRun(slot: WorkerSlot, jobs: Job[]): void {
     const defs: WireDef[] = [];
+    const added: string[] = [];
     const tasks: WireTask[] = [];
-    let transfer = jobs.length === 1 ? jobs[0]!.transfer as Transferable[] : undefined;
+    const transfer: Transferable[] = [];
     for (const job of jobs) {
-      let fn = slot.fns.get(job.task.key);
+      const { key, href, name } = job.task;
+      let fn = slot.fns.get(key);
       if (fn === undefined) {
         fn = slot.fns.size;
-        slot.fns.set(job.task.key, fn);
-        defs.push([fn, job.task.href, job.task.name]);
+        slot.fns.set(key, fn);
+        defs.push([fn, href, name]);
+        added.push(key);
       }
       const flags = (job.chunk ? CHUNK : 0) | (job.timeout !== undefined ? NOTIFY : 0);
       tasks.push([job.id, fn, job.args as unknown[], flags]);
-      if (transfer === undefined && job.transfer.length > 0) transfer = [];
-    }
-    if (transfer !== undefined && jobs.length > 1) {
-      for (const job of jobs) for (const item of job.transfer) transfer.push(item);
+      for (const item of job.transfer) transfer.push(item);
     }
     try {
       slot.post(defs.length > 0 ? { t: "run", defs, tasks } : { t: "run", tasks }, transfer);
-      return true;
     } catch (error) {
-      for (const [, href, name] of defs) slot.fns.delete(`${name}@${href}`);
-      if (jobs.length === 1) throw error;
-      return false;
+      for (const key of added) slot.fns.delete(key);
+      throw error;
     }
   }
 
@@ -645,35 +625,49 @@ export class Scheduler implements SlotHost, JobOwner {
     else this.counts.failed++;
     job.state = SETTLED;
     job.slot = null;
+    this.#release(job);
+    if (ok) job.sink.resolve(job, value);
+    else job.sink.reject(job, value as Error);
+    this.#ended();
+  }
+
+  /** What every job gives up when it reaches its final state. */
+  #release(job: Job): void {
     job.signal?.removeEventListener("abort", job);
     if (job.timer !== undefined) clearTimeout(job.timer);
     this.#active--;
-    if (ok) job.sink.resolve(job, value);
-    else job.sink.reject(job, value as Error);
+  }
+
+  /** After a job's final state: wake whoever waits for a change, and say when all is done. */
+  #ended(): void {
     this.#notify();
     if (this.#active === 0) this.#options.events.idle();
   }
 
   #afterProgress(slot: WorkerSlot): void {
-    if (slot.load === 0 && this.#queued === 0 && !slot.dismissed) this.#steal();
-    if (slot.load === 0 && slot.busyFrom >= 0) {
-      slot.busyTotal += performance.now() - slot.busyFrom;
-      slot.busyFrom = -1;
-    }
     if (slot.load === 0) {
-      const { maxTasksPerWorker } = this.#options;
+      slot.endBusy();
       if (slot.dismissed) {
         this.#retire(slot);
-      } else if (maxTasksPerWorker > 0 && slot.sent >= maxTasksPerWorker) {
-        // Web Workers have no memory limit: replacing the thread is how leaks are contained.
-        this.#stop(slot, "recycled");
-        this.#recycled++;
       } else {
-        this.#armIdle(slot);
+        if (this.#queued === 0) this.#steal();
+        if (this.#dueForRecycling(slot)) {
+          // Web Workers have no memory limit: replacing the thread is how leaks are contained.
+          this.#stop(slot, "recycled");
+          this.counts.recycled++;
+        } else {
+          this.#armIdle(slot);
+        }
       }
     }
     this.dispatch();
     if (this.#roomWaiters.length > 0 || this.#full) this.#wakeRoom();
+  }
+
+  /** Whether the slot's thread has run its `maxTasksPerWorker` tasks. */
+  #dueForRecycling(slot: WorkerSlot): boolean {
+    const { maxTasksPerWorker } = this.#options;
+    return maxTasksPerWorker > 0 && slot.sent >= maxTasksPerWorker;
   }
 
   /**
@@ -708,7 +702,7 @@ export class Scheduler implements SlotHost, JobOwner {
     // Stopped in time: its answer is on the way, and will clear the zombie.
     if (zombie === undefined || slot.endedAfterCancel(zombie.seq)) return;
     slot.zombies.delete(id);
-    this.#abandoned++;
+    this.counts.abandoned++;
     const grace = this.#options.cancelGrace;
     // terminate() cannot stop a thread stuck in synchronous code (denoland/deno#35657
     // is open); the pool stops waiting for it and starts a replacement.

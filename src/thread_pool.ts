@@ -151,12 +151,12 @@ export class ThreadPool extends EventTarget implements AsyncDisposable {
    * running after `terminate()` in Deno until its loop ends.
    */
   get abandoned(): number {
-    return this.#scheduler.abandoned;
+    return this.#scheduler.counts.abandoned;
   }
 
   /** Worker threads replaced after `maxTasksPerWorker` tasks. */
   get recycled(): number {
-    return this.#scheduler.recycled;
+    return this.#scheduler.counts.recycled;
   }
 
   /** Worker threads of this pool that are running now; 0 after `close()`. */
@@ -364,7 +364,7 @@ export class ThreadPool extends EventTarget implements AsyncDisposable {
    */
   stats(): ThreadPoolStats {
     const scheduler = this.#scheduler;
-    const { completed, failed, cancelled, timedOut } = scheduler.counts;
+    const { completed, failed, cancelled, timedOut, lost, abandoned, recycled } = scheduler.counts;
     return {
       queued: scheduler.queued,
       running: scheduler.running,
@@ -375,9 +375,9 @@ export class ThreadPool extends EventTarget implements AsyncDisposable {
       workers: {
         live: scheduler.size,
         dismissed: scheduler.dismissed.length,
-        lost: scheduler.counts.lost,
-        abandoned: scheduler.abandoned,
-        recycled: scheduler.recycled,
+        lost,
+        abandoned,
+        recycled,
       },
       waitTime: scheduler.waitTimes.percentiles(),
       runTime: scheduler.runTimes.percentiles(),

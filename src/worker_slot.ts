@@ -70,12 +70,11 @@ export class WorkerSlot {
    * since the previous answer, shared among the results that arrive at once.
    */
   serviceTime = 0;
-  /** When the worker last answered, or became busy. */
+  /** When the worker last answered, or became busy: what `learn` measures from. */
   busySince = 0;
-  /** When the slot was created, how long it has had work, and since when it has now. */
-  readonly createdAt: number = performance.now();
-  busyTotal = 0;
-  busyFrom = -1;
+  readonly #createdAt: number = performance.now();
+  #busyTotal = 0;
+  #busyFrom = -1; // when the current busy spell began; -1: idle
   /** When the worker last became idle, and its idle timer, if armed. */
   idleSince = 0;
   idleTimer: ReturnType<typeof setTimeout> | undefined;
@@ -130,6 +129,25 @@ export class WorkerSlot {
     let ahead = this.sent - started;
     for (const zombie of this.zombies.values()) if (zombie.seq >= started) ahead--;
     return ahead;
+  }
+
+  /** The worker got work after having none. */
+  beginBusy(now: number): void {
+    this.busySince = now;
+    if (this.#busyFrom < 0) this.#busyFrom = now;
+  }
+
+  /** The worker has no work left, or its thread stopped. */
+  endBusy(): void {
+    if (this.#busyFrom < 0) return;
+    this.#busyTotal += performance.now() - this.#busyFrom;
+    this.#busyFrom = -1;
+  }
+
+  /** The share of the slot's life spent with work, up to `now`. */
+  utilisation(now: number): number {
+    const busy = this.#busyTotal + (this.#busyFrom >= 0 ? now - this.#busyFrom : 0);
+    return Math.min(1, busy / Math.max(now - this.#createdAt, 1e-9));
   }
 
   /** Learns from `count` results that just arrived. */
@@ -188,6 +206,7 @@ export class WorkerSlot {
 
   /** Terminates the current thread, if any. */
   stop(): void {
+    this.endBusy();
     if (this.idleTimer !== undefined) clearTimeout(this.idleTimer);
     this.idleTimer = undefined;
     for (const zombie of this.zombies.values()) clearTimeout(zombie.timer);
