@@ -52,10 +52,20 @@ export const NOTIFY = 2;
 export type WireDef = [fn: number, module: string, name: string];
 
 /**
- * Outcomes, flat: `[id, 1, value, id, 0, error, …]`, three slots per task
- * (1: it returned `value`; 0: it failed with the `WireError` `error`).
+ * Outcomes, flat: `[id, seq, code, value, …]`, four slots per task. `seq` is
+ * the task's sequence number on the thread, which tells two copies of one
+ * request apart (a stolen task can be sent to the same thread again). Code
+ * `RETURNED`: `value` is the result; `FAILED`: `value` is a `WireError`;
+ * `SKIPPED`: the task was cancelled or stolen before it began, no value.
  */
 export type WireResults = unknown[];
+
+/** Result code: the task returned a value. */
+export const RETURNED = 1;
+/** Result code: the task failed. */
+export const FAILED = 0;
+/** Result code: the task was cancelled or stolen before it began. */
+export const SKIPPED = 2;
 
 /** The outcome of one call of a chunk. */
 export type ChunkOutcome = [ok: true, value: unknown] | [ok: false, error: WireError];

@@ -21,7 +21,15 @@ import {
   SETTLED,
   type Sink,
 } from "./job.ts";
-import { CHUNK, type FromWorker, NOTIFY, type WireDef, type WireTask } from "./protocol.ts";
+import {
+  CHUNK,
+  FAILED,
+  type FromWorker,
+  NOTIFY,
+  RETURNED,
+  type WireDef,
+  type WireTask,
+} from "./protocol.ts";
 import type { ResolvedTask } from "./task.ts";
 import { TimingWindow } from "./stats.ts";
 import { type SlotHost, WorkerSlot } from "./worker_slot.ts";
@@ -299,10 +307,9 @@ export class Scheduler implements SlotHost, JobOwner {
         this.#settle(job, false, error);
         slot.post({ t: "cancel", id: job.id, timeout: timedOut });
         const { cancelGrace } = this.#options;
-        const timer = running
-          ? setTimeout(() => this.#abandon(slot, job.id), cancelGrace)
-          : undefined;
-        slot.zombies.set(job.id, { seq: job.seq, timer });
+        const { seq } = job;
+        const timer = running ? setTimeout(() => this.#abandon(slot, seq), cancelGrace) : undefined;
+        slot.zombies.set(seq, timer);
         return;
       }
     }
@@ -434,20 +441,30 @@ export class Scheduler implements SlotHost, JobOwner {
     switch (message.t) {
       case "done": {
         const { results } = message;
-        for (let i = 0; i < results.length; i += 3) {
-          const id = results[i] as number;
-          const job = slot.inflight.get(id);
-          if (job !== undefined) {
-            if (results[i + 1] === 1) this.#settle(job, true, results[i + 2]);
-            else this.#settle(job, false, taskError(results[i + 2] as WireError, job.task));
-          } else if (slot.zombies.has(id)) {
-            // A cancelled task answered (finished, or skipped): it holds its thread no more.
-            clearTimeout(slot.zombies.get(id)!.timer);
-            slot.zombies.delete(id);
+        for (let i = 0; i < results.length; i += 4) {
+          const seq = results[i + 1] as number;
+          const code = results[i + 2];
+          // Matched by id and seq: an answer for an earlier copy of a stolen
+          // request must not settle the copy sent again.
+          const job = slot.inflight.get(results[i] as number);
+          if (job !== undefined && job.seq === seq) {
+            if (code === RETURNED) {
+              this.#settle(job, true, results[i + 3]);
+            } else if (code === FAILED) {
+              this.#settle(job, false, taskError(results[i + 3] as WireError, job.task));
+            } else {
+              // Skipped while still ours: a steal that lost the race to the start,
+              // yet was seen by the worker. It never ran: it goes back to the queue.
+              this.#requeue(job);
+            }
+          } else if (slot.zombies.has(seq)) {
+            // The thread is done with a task the pool had let go: it holds capacity no more.
+            clearTimeout(slot.zombies.get(seq));
+            slot.zombies.delete(seq);
             this.#notify();
           }
         }
-        slot.learn(results.length / 3);
+        slot.learn(results.length / 4);
         this.#afterProgress(slot);
         return;
       }
@@ -682,7 +699,7 @@ export class Scheduler implements SlotHost, JobOwner {
       for (const job of victim.inflight.values()) last = job;
       if (last === undefined || last.transfer.length > 0 || !victim.steal(last.seq)) continue;
       // The thread will skip it and answer; until then it holds that capacity.
-      victim.zombies.set(last.id, { seq: last.seq, timer: undefined });
+      victim.zombies.set(last.seq, undefined);
       this.#requeue(last);
     }
   }
@@ -697,11 +714,10 @@ export class Scheduler implements SlotHost, JobOwner {
   }
 
   /** A cancelled task did not stop within `cancelGrace`: give up on its thread. */
-  #abandon(slot: WorkerSlot, id: number): void {
-    const zombie = slot.zombies.get(id);
+  #abandon(slot: WorkerSlot, seq: number): void {
     // Stopped in time: its answer is on the way, and will clear the zombie.
-    if (zombie === undefined || slot.endedAfterCancel(zombie.seq)) return;
-    slot.zombies.delete(id);
+    if (!slot.zombies.has(seq) || slot.endedAfterCancel(seq)) return;
+    slot.zombies.delete(seq);
     this.counts.abandoned++;
     const grace = this.#options.cancelGrace;
     // terminate() cannot stop a thread stuck in synchronous code (denoland/deno#35657

@@ -17,9 +17,12 @@ import {
   type ChunkOutcome,
   COUNTERS,
   DISMISSED,
+  FAILED,
   type FromWorker,
   NOTIFY,
   REPORT_STARTS,
+  RETURNED,
+  SKIPPED,
   STARTED,
   STEALS,
   type ToWorker,
@@ -141,8 +144,8 @@ function take(): Task | undefined {
       Atomics.load(context.counters, CANCELS + seq % CANCEL_SLOTS) === seq + 1 ||
       Atomics.load(context.counters, STEALS + seq % CANCEL_SLOTS) === seq + 1
     ) {
-      const skipped = new DOMException("Cancelled before it started", "AbortError");
-      deliver(id, 0, toWireError(skipped), undefined, "");
+      // Answered all the same, so the pool knows the thread holds it no more.
+      deliver(id, seq, SKIPPED, null, undefined, "");
       continue;
     }
     const task: Task = { id, seq, def: defs[fn]!, args, flags, controller: null, reason: null };
@@ -239,9 +242,9 @@ function finish(task: Task, ok: boolean, value: unknown): void {
   const following = take();
   if (ok) {
     const [result, transfer] = unwrapTransfer(value);
-    deliver(task.id, 1, result, transfer, task.def.name);
+    deliver(task.id, task.seq, RETURNED, result, transfer, task.def.name);
   } else {
-    deliver(task.id, 0, toWireError(value), undefined, task.def.name);
+    deliver(task.id, task.seq, FAILED, toWireError(value), undefined, task.def.name);
   }
   if (following !== undefined) launch(following);
 }
@@ -249,13 +252,14 @@ function finish(task: Task, ok: boolean, value: unknown): void {
 /** Queues an outcome for the next flush. */
 function deliver(
   id: number,
-  ok: 0 | 1,
+  seq: number,
+  code: number,
   value: unknown,
   transfer: Transferable[] | undefined,
   name: string,
 ): void {
   if (outbox.length === 0) outboxSince = performance.now();
-  outbox.push(id, ok, value);
+  outbox.push(id, seq, code, value);
   outboxNames.push(name);
   if (transfer !== undefined) { for (const item of transfer) outboxTransfer.push(item); }
   if (outboxNames.length >= MAX_BATCH) flush();
@@ -280,16 +284,16 @@ function flush(): void {
   } catch {
     // Some result cannot be cloned: send them one by one, and fail just those.
   }
-  for (let i = 0; i < results.length; i += 3) {
-    const [id, ok, value] = results.slice(i, i + 3) as [number, 0 | 1, unknown];
+  for (let i = 0; i < results.length; i += 4) {
+    const one = results.slice(i, i + 4);
     try {
-      scope.postMessage({ t: "done", results: [id, ok, value] });
+      scope.postMessage({ t: "done", results: one });
     } catch (error) {
       const reason = new TypeError(
-        `The result of task "${names[i / 3]}" could not be sent back: ${describeError(error)}`,
+        `The result of task "${names[i / 4]}" could not be sent back: ${describeError(error)}`,
         { cause: error },
       );
-      post({ t: "done", results: [id, 0, toWireError(reason)] });
+      post({ t: "done", results: [one[0], one[1], FAILED, toWireError(reason)] });
     }
   }
 }

@@ -33,14 +33,6 @@ export interface SlotHost {
   onLost(slot: WorkerSlot, how: string, error?: Error): void;
 }
 
-/** A task settled early that its thread has not answered for yet. */
-export interface Zombie {
-  /** Its sequence number on the thread. */
-  readonly seq: number;
-  /** For a task that was running: abandons the thread if it does not stop in time. */
-  readonly timer: ReturnType<typeof setTimeout> | undefined;
-}
-
 /** One of the pool's workers. */
 export class WorkerSlot {
   /** A number unique in the pool, for messages and worker names. */
@@ -56,10 +48,12 @@ export class WorkerSlot {
   /** Tasks sent and not settled, by id, in the order they were sent. */
   readonly inflight: Map<number, Job> = new Map();
   /**
-   * Tasks settled early (cancelled, timed out) that the thread has not yet
-   * answered for, by id. They hold capacity until it does.
+   * Tasks the thread has not answered for although the pool is done with
+   * them (cancelled, timed out, or stolen back), by sequence number, each
+   * with the timer that abandons the thread if a running one does not stop
+   * in time. They hold capacity until the thread answers.
    */
-  readonly zombies: Map<number, Zombie> = new Map();
+  readonly zombies: Map<number, ReturnType<typeof setTimeout> | undefined> = new Map();
   /** Set once the pool has dismissed this worker. */
   dismissed = false;
   /** Resolves when a dismissed worker's thread is gone. */
@@ -127,7 +121,7 @@ export class WorkerSlot {
   handedAhead(): number {
     const started = this.started();
     let ahead = this.sent - started;
-    for (const zombie of this.zombies.values()) if (zombie.seq >= started) ahead--;
+    for (const seq of this.zombies.keys()) if (seq >= started) ahead--;
     return ahead;
   }
 
@@ -177,7 +171,10 @@ export class WorkerSlot {
 
   /**
    * Takes back the task with sequence number `seq` if the thread has not
-   * begun it (then it is sure to skip it), and says whether it did.
+   * begun it, and says whether it did. When it says yes, the thread is sure to
+   * skip the task. When it says no, the thread may still skip it (its check of
+   * the flag can follow this write): the pool then hears of a skipped task it
+   * still holds, and queues it again.
    */
   steal(seq: number): boolean {
     if (this.#counters === null) return false;
@@ -209,7 +206,7 @@ export class WorkerSlot {
     this.endBusy();
     if (this.idleTimer !== undefined) clearTimeout(this.idleTimer);
     this.idleTimer = undefined;
-    for (const zombie of this.zombies.values()) clearTimeout(zombie.timer);
+    for (const timer of this.zombies.values()) clearTimeout(timer);
     this.zombies.clear();
     this.thread?.terminate();
     this.thread = null;

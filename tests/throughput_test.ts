@@ -84,3 +84,28 @@ poolTest(
     equal(await a, 1);
   },
 );
+
+poolTest(
+  "A stolen task sent back to the same worker settles once, with its result",
+  { workers: 2, prefetch: 2 },
+  async (pool) => {
+    const first = new Gate();
+    const second = new Gate();
+    const a = pool.run(task("gate"), [first.started, first.release, 1]);
+    const b = pool.run(task("gate"), [second.started, second.release, 2]);
+    await first.whenStarted();
+    await second.whenStarted();
+    // Handed ahead to the first worker, behind a.
+    const c = pool.run(task("add"), [20, 22]);
+    // When b ends, its worker steals c back; dismissing that worker before c is
+    // dispatched sends c to the first worker again, while the first copy of c
+    // still waits there to be skipped.
+    const dismissed = b.then(() => pool.dismissWorkers(1));
+    second.open();
+    await dismissed;
+    first.open();
+    equal(await a, 1);
+    equal(await c, 42, "the skipped first copy did not settle the second");
+    equal(pool.size, 1);
+  },
+);
