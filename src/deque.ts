@@ -52,13 +52,6 @@ export class Deque<T> {
     return this.#length === 0 ? undefined : this.#items[this.#head];
   }
 
-  /** Removes every item and returns them, front first. */
-  drain(): T[] {
-    const items: T[] = [];
-    for (let item = this.shift(); item !== undefined; item = this.shift()) items.push(item);
-    return items;
-  }
-
   #grow(): void {
     const old = this.#items;
     const items = new Array<T | undefined>(old.length * 2);

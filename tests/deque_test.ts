@@ -22,7 +22,9 @@ Deno.test("Deque keeps FIFO order through growth and wrap-around", () => {
     equal(deque.length, model.length);
     equal(deque.peek(), model[0]);
   }
-  deepEqual(deque.drain(), model);
+  const rest: number[] = [];
+  for (let item = deque.shift(); item !== undefined; item = deque.shift()) rest.push(item);
+  deepEqual(rest, model);
   equal(deque.length, 0);
   equal(deque.shift(), undefined);
   equal(deque.peek(), undefined);
