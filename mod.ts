@@ -43,6 +43,7 @@ export {
   QueueFullError,
   TaskError,
   TaskTimeoutError,
+  UnstableFlagError,
   WorkerLostError,
 } from "./src/errors.ts";
 export { taskModule } from "./src/task.ts";

@@ -157,3 +157,49 @@ export class TaskTimeoutError extends Error {
     this.name = "TaskTimeoutError";
   }
 }
+
+const FLAG = "--unstable-worker-options";
+
+/**
+ * Thrown by `new ThreadPool()` when the `permissions` option is used but Deno
+ * does not run with `--unstable-worker-options`, or the pool cannot see that
+ * it does. Without this check Deno would end the process (exit code 70) when
+ * the pool starts its first worker.
+ *
+ * @example Usage
+ * ```ts
+ * import { UnstableFlagError } from "@scope/threadpool";
+ * import { equal, match } from "node:assert/strict";
+ *
+ * const error = new UnstableFlagError(false, "Deno was started without it");
+ * equal(error.name, "UnstableFlagError");
+ * match(error.message, /--unstable-worker-options/);
+ * match(error.message, /"unstable": \["worker-options"\]/);
+ * ```
+ */
+export class UnstableFlagError extends TypeError {
+  /** The flag that is missing. */
+  readonly flag: string = FLAG;
+
+  /**
+   * Creates the error.
+   *
+   * @param enabled `false` when the flag is known to be off, `undefined` when the pool cannot tell.
+   * @param how Where the pool looked, for the message.
+   */
+  constructor(enabled: boolean | undefined, how: string, options?: ErrorOptions) {
+    const fix = `Run Deno with ${FLAG}, or add "unstable": ["worker-options"] ` +
+      `to your deno.json`;
+    super(
+      enabled === false
+        ? `The 'permissions' option needs Deno's ${FLAG} flag, but ${how}. ` +
+          `Without it Deno would exit (code 70) when the pool starts a worker. ${fix}.`
+        : `The 'permissions' option needs Deno's ${FLAG} flag, and the pool ` +
+          `cannot tell whether it is on: ${how}. Without it Deno would exit (code 70) when the ` +
+          `pool starts a worker. ${fix}; or, if Deno does run with the flag, pass ` +
+          `'unstableWorkerOptions: true' to the pool.`,
+      options,
+    );
+    this.name = "UnstableFlagError";
+  }
+}

@@ -65,6 +65,31 @@ export interface ThreadPoolOptions {
    */
   maxTasksPerWorker?: number;
   /**
+   * What the workers may do, in Deno's terms: `"inherit"` (what this thread
+   * may do), `"none"`, or an object granting each of `env`, `ffi`, `import`,
+   * `net`, `read`, `run`, `sys`, `write` as `"inherit"`, `true`/`false` or a
+   * list (left out: revoked). The pool adds read access to each task module
+   * (and import access to a remote module's host), and nothing else: a task
+   * module's own local imports must be granted too. A task that oversteps
+   * fails with Deno's `NotCapable` as its `TaskError` cause.
+   *
+   * Anything but `"inherit"` needs Deno's `--unstable-worker-options` flag
+   * (or `"unstable": ["worker-options"]` in deno.json): the pool checks, and
+   * throws `UnstableFlagError` rather than let Deno end the process.
+   *
+   * @default {"inherit"}
+   */
+  permissions?: Deno.PermissionOptions;
+  /**
+   * Tells the pool that Deno runs with `--unstable-worker-options` when it
+   * cannot see that for itself (it reads the command line only on Linux with
+   * `--allow-all`, and otherwise looks for the deno.json setting). If Deno
+   * does not, it exits with code 70 when the first worker starts.
+   *
+   * @default {false}
+   */
+  unstableWorkerOptions?: boolean;
+  /**
    * A name for the workers' threads, as seen in stack traces and inspectors.
    *
    * @default {"threadpool"}

@@ -30,6 +30,7 @@ import {
   type WireDef,
   type WireTask,
 } from "./protocol.ts";
+import type { WorkerGrant } from "./permissions.ts";
 import type { ResolvedTask } from "./task.ts";
 import { TimingWindow } from "./stats.ts";
 import { type SlotHost, WorkerSlot } from "./worker_slot.ts";
@@ -65,6 +66,8 @@ export interface SchedulerOptions {
   timeout: number | undefined;
   cancelGrace: number;
   maxTasksPerWorker: number;
+  /** The workers' own permissions; null: they inherit this thread's. */
+  grant: WorkerGrant | null;
   events: SchedulerEvents;
 }
 
@@ -151,8 +154,12 @@ export class Scheduler implements SlotHost, JobOwner {
     for (let i = 0; i < count; i++) {
       const slot = new WorkerSlot(++this.#nextSlot);
       this.#slots.push(slot);
-      this.#startThread(slot);
-      this.#armIdle(slot);
+      // With a grant, a thread starts at the first task, granted its module;
+      // one started now would have to be replaced then. A thread that cannot
+      // start now is tried again when there is work, failing it.
+      if (this.#options.grant === null && this.#startThread(slot) === undefined) {
+        this.#armIdle(slot);
+      }
     }
     this.dispatch();
     this.#notify();
@@ -190,7 +197,12 @@ export class Scheduler implements SlotHost, JobOwner {
     return false;
   }
 
-  /** Makes a job; it is queued by {@linkcode Scheduler.admit}. */
+  /**
+   * Makes a job; it is queued by {@linkcode Scheduler.admit}.
+   *
+   * @throws {Deno.errors.NotCapable} When the workers must be granted the
+   * task's module and this process may not read it.
+   */
   job(
     task: ResolvedTask,
     args: readonly unknown[],
@@ -200,6 +212,7 @@ export class Scheduler implements SlotHost, JobOwner {
     chunk = false,
     limits: JobLimits = {},
   ): Job {
+    this.#options.grant?.admit(task);
     return new Job(
       this,
       ++this.#nextJob,
@@ -363,7 +376,10 @@ export class Scheduler implements SlotHost, JobOwner {
         const load = slot.load;
         if (load >= this.#capacityOf(slot) || (best !== undefined && load >= best.load)) continue;
         // A thread due for recycling takes nothing more; it is replaced once idle.
-        if (slot.thread !== null && this.#dueForRecycling(slot)) continue;
+        if (slot.thread !== null && this.#dueForRecycling(slot)) {
+          if (load > 0) continue;
+          this.#recycle(slot);
+        }
         best = slot;
       }
       if (best === undefined) break;
@@ -373,7 +389,13 @@ export class Scheduler implements SlotHost, JobOwner {
         this.#queue.unshift(job);
         break;
       }
-      if (best.thread === null) this.#startThread(best);
+      if (best.thread === null) {
+        const error = this.#startThread(best);
+        if (error !== undefined) {
+          this.#settle(job, false, error);
+          continue;
+        }
+      }
       if (best.load === 0) best.beginBusy(now);
       job.sentAt = now;
       this.waitTimes.add(now - job.queuedAt);
@@ -669,9 +691,7 @@ export class Scheduler implements SlotHost, JobOwner {
       } else {
         if (this.#queued === 0) this.#steal();
         if (this.#dueForRecycling(slot)) {
-          // Web Workers have no memory limit: replacing the thread is how leaks are contained.
-          this.#stop(slot, "recycled");
-          this.counts.recycled++;
+          this.#recycle(slot);
         } else {
           this.#armIdle(slot);
         }
@@ -681,10 +701,21 @@ export class Scheduler implements SlotHost, JobOwner {
     if (this.#roomWaiters.length > 0 || this.#full) this.#wakeRoom();
   }
 
-  /** Whether the slot's thread has run its `maxTasksPerWorker` tasks. */
+  /**
+   * Whether the slot's thread has run its `maxTasksPerWorker` tasks, or was
+   * started before the grant took in a task module it would have to import.
+   */
   #dueForRecycling(slot: WorkerSlot): boolean {
-    const { maxTasksPerWorker } = this.#options;
-    return maxTasksPerWorker > 0 && slot.sent >= maxTasksPerWorker;
+    const { maxTasksPerWorker, grant } = this.#options;
+    return (maxTasksPerWorker > 0 && slot.sent >= maxTasksPerWorker) ||
+      (grant !== null && slot.grantVersion < grant.version);
+  }
+
+  /** Stops an idle thread for a fresh one, started when there is work. */
+  #recycle(slot: WorkerSlot): void {
+    // Web Workers have no memory limit: replacing the thread is how leaks are contained.
+    this.#stop(slot, "recycled");
+    this.counts.recycled++;
   }
 
   /**
@@ -745,9 +776,18 @@ export class Scheduler implements SlotHost, JobOwner {
     this.#queued++;
   }
 
-  #startThread(slot: WorkerSlot): void {
-    slot.start(this, this.#options.concurrency, this.#options.name);
+  /** Starts the slot's thread; returns why it could not, as the error its jobs get. */
+  #startThread(slot: WorkerSlot): WorkerLostError | undefined {
+    const { concurrency, name, grant } = this.#options;
+    try {
+      slot.start(this, concurrency, name, grant?.options());
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      return new WorkerLostError(`Worker #${slot.id} could not start: ${reason}`, { cause: error });
+    }
+    slot.grantVersion = grant?.version ?? 0;
     if (this.#roomWaiters.length > 0) slot.reportStarts(true);
+    return undefined;
   }
 
   #retire(slot: WorkerSlot): void {

@@ -22,6 +22,7 @@ import {
   type ThreadPoolOptions,
 } from "./options.ts";
 import { mapTasks } from "./pool_map.ts";
+import { checkPermissions } from "./permissions.ts";
 import { ResultChannel, type Settled } from "./result_channel.ts";
 import { Scheduler, type WorkerExitReason } from "./scheduler.ts";
 import type { ThreadPoolStats } from "./stats.ts";
@@ -90,6 +91,7 @@ export class ThreadPool extends EventTarget implements AsyncDisposable {
         "Cannot create the pool as 'concurrency' must be at least 1: current value is 0",
       );
     }
+    const grant = checkPermissions(options.permissions, options.unstableWorkerOptions === true);
     this.#scheduler = new Scheduler({
       maxQueue: nonNegativeInteger(action, "maxQueue", options.maxQueue ?? 0),
       idleTimeout: milliseconds(action, "idleTimeout", options.idleTimeout ?? 250),
@@ -105,6 +107,7 @@ export class ThreadPool extends EventTarget implements AsyncDisposable {
         "maxTasksPerWorker",
         options.maxTasksPerWorker ?? 0,
       ),
+      grant,
       events: {
         idle: () => this.dispatchEvent(new Event("idle")),
         drain: () => this.dispatchEvent(new Event("drain")),

@@ -39,6 +39,8 @@ export class WorkerSlot {
   readonly id: number;
   /** The running thread, or null while the worker is idle and stopped. */
   thread: Worker | null = null;
+  /** The version of the pool's grant the current thread was started with. */
+  grantVersion = 0;
   /** Whether the current thread has loaded and said so. */
   ready = false;
   /** Tasks sent to the current thread so far: the next task's sequence number. */
@@ -79,9 +81,21 @@ export class WorkerSlot {
     this.id = id;
   }
 
-  /** Starts a new thread for this slot. */
-  start(host: SlotHost, concurrency: number, name: string): void {
-    const thread = new Worker(workerURL, { type: "module", name: `${name} #${this.id}` });
+  /**
+   * Starts a new thread for this slot, with its own permissions if given.
+   *
+   * @throws {Deno.errors.NotCapable} When the permissions exceed this thread's.
+   */
+  start(
+    host: SlotHost,
+    concurrency: number,
+    name: string,
+    permissions?: Deno.PermissionOptionsObject,
+  ): void {
+    const options: WorkerOptions = { type: "module", name: `${name} #${this.id}` };
+    // Only with permissions: the option needs --unstable-worker-options.
+    if (permissions !== undefined) Object.assign(options, { deno: { permissions } });
+    const thread = new Worker(workerURL, options);
     const shared = new SharedArrayBuffer(COUNTERS * Int32Array.BYTES_PER_ELEMENT);
     this.thread = thread;
     this.#counters = new Int32Array(shared);
