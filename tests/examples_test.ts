@@ -3,8 +3,8 @@ import { runDeno } from "./helpers.ts";
 
 const root = new URL("../", import.meta.url);
 
-function run(example: string) {
-  return runDeno(["--allow-read", `examples/${example}`], { cwd: root });
+function run(example: string, flags = ["--allow-read"]) {
+  return runDeno([...flags, `examples/${example}`], { cwd: root });
 }
 
 Deno.test("examples/quick_start.ts runs as the README says, and the README quotes it whole", async () => {
@@ -54,4 +54,17 @@ Deno.test("examples/progress.ts maps thousands of inputs with a progress line", 
   equal(code, 0, stderr);
   match(stdout, /5000\/5000 done, 0 running, 0 queued/);
   match(stdout, /5000 results \(sum \d+\) in \d+ ms on \d+ workers/);
+});
+
+Deno.test("examples/sandboxed.ts shows a task refused the network and one granted it", async () => {
+  const flags = ["--allow-read", "--allow-net=127.0.0.1", "--unstable-worker-options"];
+  const { code, stdout, stderr } = await run("sandboxed.ts", flags);
+  equal(code, 0, stderr);
+  match(stdout, /permissions "none":\n {2}count words: 4\n/);
+  match(stdout, / {2}fetch: refused, NotCapable: Requires net access to "127\.0\.0\.1:\d+"\n/);
+  match(
+    stdout,
+    /permissions \{ net: \["127\.0\.0\.1:\d+"\] \}:\n {2}fetch: hello from the server\n/,
+  );
+  equal(stdout.match(/read deno\.json: refused, NotCapable: Requires read access/g)?.length, 2);
 });
