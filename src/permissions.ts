@@ -102,6 +102,7 @@ export class WorkerGrant {
   readonly #base: Partial<Record<Name, Grant>>;
   readonly #reads = new Set<string>();
   readonly #hosts = new Set<string>();
+  readonly #known = new Set<string>(); // module URLs admitted
   #version = 0;
   #current: Deno.PermissionOptionsObject | undefined;
 
@@ -121,29 +122,34 @@ export class WorkerGrant {
    * @throws {Deno.errors.NotCapable} When this process may not read it either.
    */
   admit(task: ResolvedTask): void {
-    const url = new URL(task.href);
-    if (url.protocol === "file:") {
-      if (this.#reads.has(task.href) || this.#base.read === true) return;
+    const { href } = task;
+    if (this.#known.has(href)) return; // the hot path: a module seen before
+    const url = new URL(href);
+    if (url.protocol === "file:" && !covers(this.#base.read)) {
       const path = filePath(url);
       if (Deno.permissions.querySync({ name: "read", path }).state !== "granted") {
         throw new Deno.errors.NotCapable(
           `Cannot grant the workers read access to task module ${path}: this process does not have it`,
         );
       }
-      this.#reads.add(task.href);
+      this.#reads.add(path);
       this.#grow();
-    } else if (url.protocol === "http:" || url.protocol === "https:") {
-      if (this.#hosts.has(url.host) || this.#base.import === true) return;
-      this.#hosts.add(url.host);
-      this.#grow();
+    } else if (
+      (url.protocol === "http:" || url.protocol === "https:") && !covers(this.#base.import)
+    ) {
+      if (!this.#hosts.has(url.host)) {
+        this.#hosts.add(url.host);
+        this.#grow();
+      }
     }
+    this.#known.add(href);
   }
 
   /** What a thread started now is given. */
   options(): Deno.PermissionOptionsObject {
     if (this.#current !== undefined) return this.#current;
     const grant = { ...this.#base } as Record<string, Grant>;
-    const read = extend(grant.read, [...this.#reads].map((href) => filePath(new URL(href))));
+    const read = extend(grant.read, [...this.#reads]);
     const hosts = extend(grant.import, [...this.#hosts]);
     if (read !== undefined) grant.read = read;
     if (hosts !== undefined) grant.import = hosts;
@@ -156,9 +162,17 @@ export class WorkerGrant {
   }
 }
 
-/** A grant with `items` added; `true` and `"inherit"` already cover them. */
+/**
+ * Whether a grant already covers whatever a module needs: `true`, or
+ * `"inherit"` (this process's own, which `admit` checks against anyway).
+ */
+function covers(grant: Grant | undefined): boolean {
+  return grant === true || grant === "inherit";
+}
+
+/** A grant with `items` added, unless it covers them already. */
 function extend(grant: Grant | undefined, items: string[]): Grant | undefined {
-  if (items.length === 0 || grant === true || grant === "inherit") return grant;
+  if (items.length === 0 || covers(grant)) return grant;
   return [...(Array.isArray(grant) ? grant : []), ...items];
 }
 

@@ -6,9 +6,10 @@
  * @module
  */
 
+import { Admission } from "./admission.ts";
 import { Deque } from "./deque.ts";
 import { fromWireError, type WireError } from "./error_wire.ts";
-import { QueueFullError, TaskError, TaskTimeoutError, WorkerLostError } from "./errors.ts";
+import { TaskError, TaskTimeoutError, WorkerLostError } from "./errors.ts";
 import {
   DROPPED,
   Job,
@@ -16,7 +17,6 @@ import {
   type JobOwner,
   NEW,
   QUEUED,
-  type RoomWaiter,
   SENT,
   SETTLED,
   type Sink,
@@ -76,14 +76,13 @@ export class Scheduler implements SlotHost, JobOwner {
   readonly #slots: WorkerSlot[] = [];
   readonly #dismissed: WorkerSlot[] = [];
   readonly #queue = new Deque<Job>();
-  readonly #roomWaiters = new Deque<RoomWaiter>();
   readonly #options: SchedulerOptions;
+  readonly #admission: Admission;
   #queued = 0; // jobs in #queue that are still QUEUED
   #active = 0; // jobs accepted and not yet settled or dropped
   #nextJob = 0;
   #nextSlot = 0;
   #dispatchQueued = false;
-  #full = false; // a producer found the bounded queue full, and no drain has followed
   /** Counters of outcomes and of threads replaced, for stats(). */
   readonly counts = {
     completed: 0,
@@ -102,6 +101,14 @@ export class Scheduler implements SlotHost, JobOwner {
   /** Creates a scheduler with no workers. */
   constructor(options: SchedulerOptions) {
     this.#options = options;
+    this.#admission = new Admission(options.maxQueue, {
+      queued: () => this.queued,
+      enqueue: (job) => this.#enqueue(job),
+      reportStarts: (on) => {
+        for (const slot of this.#slots) slot.reportStarts(on);
+      },
+      drain: () => options.events.drain(),
+    });
   }
 
   /** Live workers. */
@@ -232,59 +239,12 @@ export class Scheduler implements SlotHost, JobOwner {
    * signal has already aborted is refused with the signal's reason.
    */
   admit(job: Job, block: boolean, timeout: number | undefined): Promise<void> | void {
-    const { signal } = job;
-    if (signal?.aborted) return Promise.reject(signal.reason);
-    if (this.#hasRoom()) {
-      signal?.addEventListener("abort", job, { once: true });
-      this.#enqueue(job);
-      return;
-    }
-    const { maxQueue } = this.#options;
-    this.#full = true;
-    for (const slot of this.#slots) slot.reportStarts(true);
-    if (!block) {
-      return Promise.reject(
-        new QueueFullError(
-          `The request queue is full: ${maxQueue} requests are waiting to start`,
-        ),
-      );
-    }
-    signal?.addEventListener("abort", job, { once: true });
-    return this.#waitForRoom(job, timeout).finally(() => {
-      if (job.state === NEW) signal?.removeEventListener("abort", job);
-    });
+    return this.#admission.admit(job, block, timeout);
   }
 
   /** Resolves when the queue has room under `maxQueue` (at once without a bound). */
   room(): Promise<void> {
-    return this.#hasRoom() ? Promise.resolve() : this.#waitForRoom(null, undefined);
-  }
-
-  /** Whether a new request may be queued now: no bound, or room and nobody waiting ahead. */
-  #hasRoom(): boolean {
-    const { maxQueue } = this.#options;
-    return maxQueue === 0 || (this.#roomWaiters.length === 0 && this.queued < maxQueue);
-  }
-
-  #waitForRoom(job: Job | null, timeout: number | undefined): Promise<void> {
-    const { maxQueue } = this.#options;
-    return new Promise<void>((resolve, reject) => {
-      const waiter: RoomWaiter = { job, resolve, reject, timer: undefined, done: false };
-      if (job !== null) job.waiter = waiter;
-      if (timeout !== undefined) {
-        waiter.timer = setTimeout(() => {
-          waiter.done = true;
-          reject(
-            new QueueFullError(
-              `The request queue was still full after ${timeout} ms: ${maxQueue} requests are waiting to start`,
-            ),
-          );
-        }, timeout);
-      }
-      this.#roomWaiters.push(waiter);
-      for (const slot of this.#slots) slot.reportStarts(true);
-      this.#wakeRoom();
-    });
+    return this.#admission.room();
   }
 
   /** The job's signal aborted: it ends now with the signal's reason. */
@@ -302,17 +262,12 @@ export class Scheduler implements SlotHost, JobOwner {
    */
   cancel(job: Job, error: Error, timedOut: boolean): void {
     switch (job.state) {
-      case NEW: {
-        const waiter = job.waiter;
-        if (waiter === null || waiter.done) return;
-        waiter.done = true;
-        clearTimeout(waiter.timer);
-        waiter.reject(error);
+      case NEW:
+        this.#admission.refuse(job, error);
         return;
-      }
       case QUEUED:
         this.#settle(job, false, error);
-        this.#wakeRoom();
+        this.#admission.wake();
         return;
       case SENT: {
         const slot = job.slot!;
@@ -330,12 +285,7 @@ export class Scheduler implements SlotHost, JobOwner {
 
   /** Rejects every producer still waiting for room. */
   rejectWaiters(error: () => Error): void {
-    for (let w = this.#roomWaiters.shift(); w !== undefined; w = this.#roomWaiters.shift()) {
-      if (w.done) continue;
-      clearTimeout(w.timer);
-      w.done = true;
-      w.reject(error());
-    }
+    this.#admission.refuseAll(error);
   }
 
   /** Takes a queued job out for good, its outcome unwanted; a running one runs on. */
@@ -345,7 +295,7 @@ export class Scheduler implements SlotHost, JobOwner {
     this.counts.cancelled++;
     this.#queued--;
     this.#release(job);
-    this.#wakeRoom();
+    this.#admission.wake();
     this.#ended();
   }
 
@@ -495,7 +445,7 @@ export class Scheduler implements SlotHost, JobOwner {
         if (job?.timeout !== undefined) {
           job.timer = setTimeout(() => this.#expire(job), job.timeout);
         }
-        this.#wakeRoom();
+        this.#admission.wake();
         return;
       }
       case "ready":
@@ -555,7 +505,7 @@ export class Scheduler implements SlotHost, JobOwner {
     }
     if (slot.dismissed) this.#retire(slot);
     this.dispatch();
-    this.#wakeRoom();
+    this.#admission.wake();
     this.#notify();
   }
 
@@ -567,26 +517,6 @@ export class Scheduler implements SlotHost, JobOwner {
     this.#active++;
     job.sink.accept?.(job);
     this.dispatch();
-  }
-
-  /** Lets waiting producers in, oldest first, while there is room. */
-  #wakeRoom(): void {
-    while (this.#roomWaiters.length > 0) {
-      const waiter = this.#roomWaiters.peek()!;
-      if (!waiter.done) {
-        if (this.queued >= this.#options.maxQueue) return;
-        clearTimeout(waiter.timer);
-        waiter.done = true;
-        if (waiter.job !== null) this.#enqueue(waiter.job);
-        waiter.resolve();
-      }
-      this.#roomWaiters.shift();
-    }
-    for (const slot of this.#slots) slot.reportStarts(false);
-    if (this.#full && this.queued < this.#options.maxQueue) {
-      this.#full = false;
-      this.#options.events.drain();
-    }
   }
 
   /** Posts a batch; if it cannot be sent whole, sends what can be, one by one. */
@@ -698,7 +628,7 @@ export class Scheduler implements SlotHost, JobOwner {
       }
     }
     this.dispatch();
-    if (this.#roomWaiters.length > 0 || this.#full) this.#wakeRoom();
+    this.#admission.wake();
   }
 
   /**
@@ -786,7 +716,7 @@ export class Scheduler implements SlotHost, JobOwner {
       return new WorkerLostError(`Worker #${slot.id} could not start: ${reason}`, { cause: error });
     }
     slot.grantVersion = grant?.version ?? 0;
-    if (this.#roomWaiters.length > 0) slot.reportStarts(true);
+    if (this.#admission.waiting) slot.reportStarts(true);
     return undefined;
   }
 

@@ -78,8 +78,11 @@ export class ThreadPool extends EventTarget implements AsyncDisposable {
    * Creates a pool and starts its workers.
    *
    * @param numWorkers How many workers to start.
-   * @param options Queue bounds, idle timeout, per-worker concurrency.
+   * @param options Queue bounds, idle timeout, per-worker concurrency, permissions.
    * @throws {RangeError} When `numWorkers` or an option is out of range.
+   * @throws {TypeError} When `permissions` is malformed; `UnstableFlagError` (a
+   * `TypeError`) when it needs Deno's `--unstable-worker-options` and the pool cannot see it on.
+   * @throws {Deno.errors.NotCapable} When `permissions` grants what this process lacks.
    */
   constructor(numWorkers: number = navigator.hardwareConcurrency, options: ThreadPoolOptions = {}) {
     super();
