@@ -9,7 +9,11 @@
  * `NoWorkersAvailable`) and adds promises (`run`), ordered or unordered
  * `map`, and the result channel as an async iterator (`results`).
  *
- * Workers load task modules from disk, so run with `--allow-read`.
+ * Workers load task modules from disk, so run with `--allow-read`. With the
+ * `permissions` option, workers get fewer Deno permissions than the program
+ * (read access to their task modules is granted for them); it needs Deno's
+ * `--unstable-worker-options`, which the pool checks for instead of letting
+ * Deno end the process.
  *
  * @example Promises and callbacks
  * ```ts
@@ -31,6 +35,19 @@
  * }
  * await pool.wait();
  * deepEqual(sums.sort(), [2, 4]);
+ * ```
+ *
+ * @example Workers that may do nothing but run their tasks
+ * ```ts
+ * import { TaskError, ThreadPool } from "@scope/threadpool";
+ * import { rejects } from "node:assert/strict";
+ *
+ * const source = "export function read(path) { return Deno.readTextFileSync(path); }";
+ * const read = { module: `data:text/javascript,${encodeURIComponent(source)}`, name: "read" };
+ *
+ * // Needs --unstable-worker-options, or "unstable": ["worker-options"] in deno.json.
+ * await using pool = new ThreadPool(1, { permissions: "none" });
+ * await rejects(pool.run(read, ["deno.json"]), TaskError); // NotCapable inside the worker
  * ```
  *
  * @module

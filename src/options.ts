@@ -4,7 +4,19 @@
  * @module
  */
 
-/** Options for `ThreadPool`. */
+/**
+ * Options for `ThreadPool`.
+ *
+ * @example A bounded queue and a default timeout
+ * ```ts
+ * import { ThreadPool, type ThreadPoolOptions } from "@scope/threadpool";
+ * import { equal } from "node:assert/strict";
+ *
+ * const options: ThreadPoolOptions = { maxQueue: 100, timeout: 5_000, idleTimeout: 1_000 };
+ * await using pool = new ThreadPool(2, options);
+ * equal(pool.size, 2);
+ * ```
+ */
 export interface ThreadPoolOptions {
   /**
    * How many requests may wait to start (queued, or handed ahead to a worker
@@ -97,7 +109,21 @@ export interface ThreadPoolOptions {
   name?: string;
 }
 
-/** Options for `ThreadPool.putRequest()`. */
+/**
+ * Options for `ThreadPool.putRequest()`.
+ *
+ * @example Refuse at once when the queue is full
+ * ```ts
+ * import { QueueFullError, ThreadPool, WorkRequest } from "@scope/threadpool";
+ * import { rejects } from "node:assert/strict";
+ *
+ * const add = { module: "data:text/javascript,export%20function%20add(a%2C%20b)%20%7B%20return%20a%20%2B%20b%3B%20%7D", name: "add" };
+ * await using pool = new ThreadPool(0, { maxQueue: 1 });
+ * await pool.putRequest(new WorkRequest(add, [1, 1]));
+ * await rejects(pool.putRequest(new WorkRequest(add, [2, 2]), { block: false }), QueueFullError);
+ * await pool.close({ force: true });
+ * ```
+ */
 export interface PutOptions {
   /**
    * Wait while the queue is full; `false` rejects at once with
@@ -115,7 +141,22 @@ export interface PutOptions {
   timeout?: number;
 }
 
-/** Options for `ThreadPool.poll()`. */
+/**
+ * Options for `ThreadPool.poll()`.
+ *
+ * @example Wait for the first result
+ * ```ts
+ * import { ThreadPool, WorkRequest } from "@scope/threadpool";
+ * import { deepEqual } from "node:assert/strict";
+ *
+ * const add = { module: "data:text/javascript,export%20function%20add(a%2C%20b)%20%7B%20return%20a%20%2B%20b%3B%20%7D", name: "add" };
+ * await using pool = new ThreadPool(1);
+ * const sums: number[] = [];
+ * await pool.putRequest(new WorkRequest<number>(add, [1, 2], { callback: (_, sum) => sums.push(sum) }));
+ * await pool.poll({ block: true });
+ * deepEqual(sums, [3]);
+ * ```
+ */
 export interface PollOptions {
   /**
    * Wait until at least one result is there, rather than return at once.
@@ -125,7 +166,20 @@ export interface PollOptions {
   block?: boolean;
 }
 
-/** How a call may end early: shared by `run()`, `map()` and `WorkRequest`. */
+/**
+ * How a call may end early: shared by `run()`, `map()` and `WorkRequest`.
+ *
+ * @example A signal and a timeout on one call
+ * ```ts
+ * import { ThreadPool } from "@scope/threadpool";
+ * import { rejects } from "node:assert/strict";
+ *
+ * const add = { module: "data:text/javascript,export%20function%20add(a%2C%20b)%20%7B%20return%20a%20%2B%20b%3B%20%7D", name: "add" };
+ * await using pool = new ThreadPool(1);
+ * const signal = AbortSignal.abort(new Error("not wanted"));
+ * await rejects(pool.run(add, [1, 2], { signal, timeout: 1_000 }), /not wanted/);
+ * ```
+ */
 export interface CancelOptions {
   /**
    * Cancels the request when it aborts: at once with `signal.reason`,
@@ -143,7 +197,22 @@ export interface CancelOptions {
   timeout?: number;
 }
 
-/** Options for `ThreadPool.run()`. */
+/**
+ * Options for `ThreadPool.run()`.
+ *
+ * @example Transfer a buffer instead of copying it
+ * ```ts
+ * import { ThreadPool } from "@scope/threadpool";
+ * import { equal } from "node:assert/strict";
+ *
+ * const source = "export function size(buffer) { return buffer.byteLength; }";
+ * const size = { module: `data:text/javascript,${encodeURIComponent(source)}`, name: "size" };
+ * await using pool = new ThreadPool(1);
+ * const buffer = new ArrayBuffer(1024);
+ * equal(await pool.run(size, [buffer], { transfer: [buffer] }), 1024);
+ * equal(buffer.byteLength, 0); // moved to the worker
+ * ```
+ */
 export interface RunOptions extends CancelOptions {
   /**
    * Objects in the arguments to transfer, not copy, to the worker.
@@ -153,7 +222,23 @@ export interface RunOptions extends CancelOptions {
   transfer?: Transferable[];
 }
 
-/** Options for `ThreadPool.map()`. */
+/**
+ * Options for `ThreadPool.map()`.
+ *
+ * @example Results as they finish, several inputs per message
+ * ```ts
+ * import { ThreadPool } from "@scope/threadpool";
+ * import { deepEqual } from "node:assert/strict";
+ *
+ * const add = { module: "data:text/javascript,export%20function%20add(a%2C%20b)%20%7B%20return%20a%20%2B%20b%3B%20%7D", name: "add" };
+ * await using pool = new ThreadPool(2);
+ * const sums: number[] = [];
+ * for await (const sum of pool.map(add, [[1, 1], [2, 2], [3, 3]], { ordered: false, chunkSize: 2 })) {
+ *   sums.push(sum as number);
+ * }
+ * deepEqual(sums.sort(), [2, 4, 6]);
+ * ```
+ */
 export interface MapOptions extends CancelOptions {
   /**
    * Yield results in input order; `false` yields them as they finish.
@@ -170,7 +255,21 @@ export interface MapOptions extends CancelOptions {
   chunkSize?: number;
 }
 
-/** Options for `ThreadPool.close()`. */
+/**
+ * Options for `ThreadPool.close()`.
+ *
+ * @example Stop now, failing what is pending
+ * ```ts
+ * import { PoolClosedError, ThreadPool } from "@scope/threadpool";
+ * import { rejects } from "node:assert/strict";
+ *
+ * const add = { module: "data:text/javascript,export%20function%20add(a%2C%20b)%20%7B%20return%20a%20%2B%20b%3B%20%7D", name: "add" };
+ * const pool = new ThreadPool(0);
+ * const pending = pool.run(add, [1, 2]);
+ * await pool.close({ force: true });
+ * await rejects(pending, PoolClosedError);
+ * ```
+ */
 export interface CloseOptions {
   /**
    * Fail every pending request with `PoolClosedError` and stop the

@@ -10,7 +10,23 @@ import { Deque } from "./deque.ts";
 import type { Job, Sink } from "./job.ts";
 import type { WorkRequest } from "./work_request.ts";
 
-/** A put request's outcome, as `results()` yields it. */
+/**
+ * A put request's outcome, as `results()` yields it.
+ *
+ * @example Draining the result channel
+ * ```ts
+ * import { type Settled, ThreadPool, WorkRequest } from "@scope/threadpool";
+ * import { equal } from "node:assert/strict";
+ *
+ * const add = { module: "data:text/javascript,export%20function%20add(a%2C%20b)%20%7B%20return%20a%20%2B%20b%3B%20%7D", name: "add" };
+ * await using pool = new ThreadPool(1);
+ * await pool.putRequest(new WorkRequest(add, [1, 2]));
+ * const outcomes: Settled[] = [];
+ * for await (const outcome of pool.results()) outcomes.push(outcome);
+ * equal(outcomes.length, 1);
+ * equal(outcomes[0]?.ok && outcomes[0].value, 3);
+ * ```
+ */
 export type Settled<R = unknown> =
   | { request: WorkRequest<R>; ok: true; value: R }
   | { request: WorkRequest<R>; ok: false; error: Error };

@@ -40,7 +40,23 @@ const PREFETCH_BUDGET_MS = 1;
 /** And never more than this many. */
 const MAX_PREFETCH = 64;
 
-/** Why a worker's thread stopped. */
+/**
+ * Why a worker's thread stopped.
+ *
+ * @example Counting why threads stopped
+ * ```ts
+ * import { ThreadPool, type WorkerExitDetail, type WorkerExitReason } from "@scope/threadpool";
+ * import { ok } from "node:assert/strict";
+ *
+ * const reasons: WorkerExitReason[] = [];
+ * const pool = new ThreadPool(1);
+ * pool.addEventListener("workerexit", (event) => {
+ *   reasons.push((event as CustomEvent<WorkerExitDetail>).detail.reason);
+ * });
+ * await pool.close();
+ * ok(reasons.every((reason) => reason === "closed"));
+ * ```
+ */
 export type WorkerExitReason = "idle" | "dismissed" | "recycled" | "lost" | "abandoned" | "closed";
 
 /** What the scheduler tells its pool, which turns it into events. */

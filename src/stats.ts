@@ -5,7 +5,22 @@
  * @module
  */
 
-/** Percentiles of a timing, in milliseconds, over the last requests. */
+/**
+ * Percentiles of a timing, in milliseconds, over the last requests.
+ *
+ * @example Run-time percentiles
+ * ```ts
+ * import { type Percentiles, ThreadPool } from "@scope/threadpool";
+ * import { equal, ok } from "node:assert/strict";
+ *
+ * const add = { module: "data:text/javascript,export%20function%20add(a%2C%20b)%20%7B%20return%20a%20%2B%20b%3B%20%7D", name: "add" };
+ * await using pool = new ThreadPool(1);
+ * await pool.run(add, [1, 2]);
+ * const runTime: Percentiles = pool.stats().runTime;
+ * equal(runTime.count, 1);
+ * ok(runTime.p50 <= runTime.max);
+ * ```
+ */
 export interface Percentiles {
   /** Half the requests took this long or less. */
   p50: number;
@@ -19,7 +34,22 @@ export interface Percentiles {
   count: number;
 }
 
-/** A snapshot of the pool. */
+/**
+ * A snapshot of the pool.
+ *
+ * @example Counting outcomes
+ * ```ts
+ * import { ThreadPool, type ThreadPoolStats } from "@scope/threadpool";
+ * import { equal } from "node:assert/strict";
+ *
+ * const add = { module: "data:text/javascript,export%20function%20add(a%2C%20b)%20%7B%20return%20a%20%2B%20b%3B%20%7D", name: "add" };
+ * await using pool = new ThreadPool(1);
+ * await pool.run(add, [1, 2]);
+ * const stats: ThreadPoolStats = pool.stats();
+ * equal(stats.completed, 1);
+ * equal(stats.failed, 0);
+ * ```
+ */
 export interface ThreadPoolStats {
   /** Requests waiting to start, as `pool.queued`. */
   queued: number;

@@ -6,7 +6,18 @@
  * @module
  */
 
-/** Any function a task module may export. */
+/**
+ * Any function a task module may export.
+ *
+ * @example Any exported function is one
+ * ```ts
+ * import type { TaskFunction } from "@scope/threadpool";
+ * import { equal } from "node:assert/strict";
+ *
+ * const add: TaskFunction = (a: number, b: number) => a + b;
+ * equal(add(1, 2), 3);
+ * ```
+ */
 // deno-lint-ignore no-explicit-any
 export type TaskFunction = (...args: any[]) => unknown;
 
@@ -17,6 +28,16 @@ export type TaskFunction = (...args: any[]) => unknown;
  * arguments and the result type at compile time.
  *
  * @typeParam F The task function's type.
+ *
+ * @example A spec by module URL and export name
+ * ```ts
+ * import { type TaskSpec, ThreadPool } from "@scope/threadpool";
+ * import { equal } from "node:assert/strict";
+ *
+ * const add: TaskSpec = { module: "data:text/javascript,export%20function%20add(a%2C%20b)%20%7B%20return%20a%20%2B%20b%3B%20%7D", name: "add" };
+ * await using pool = new ThreadPool(1);
+ * equal(await pool.run(add, [2, 3]), 5);
+ * ```
  */
 export interface TaskSpec<F extends TaskFunction = TaskFunction> {
   /** The module's absolute URL: `new URL("./tasks.ts", import.meta.url)`. */
@@ -34,13 +55,49 @@ export interface TaskSpec<F extends TaskFunction = TaskFunction> {
   readonly "~task"?: F;
 }
 
-/** The arguments a task takes. */
+/**
+ * The arguments a task takes.
+ *
+ * @example The argument list of a typed task
+ * ```ts
+ * import type { TaskArgs, TaskSpec } from "@scope/threadpool";
+ * import { deepEqual } from "node:assert/strict";
+ *
+ * type Add = TaskSpec<(a: number, b: number) => number>;
+ * const args: TaskArgs<Add> = [1, 2];
+ * deepEqual(args, [1, 2]);
+ * ```
+ */
 export type TaskArgs<T> = T extends TaskSpec<infer F> ? Parameters<F> : never;
 
-/** What a task resolves to on the calling thread. */
+/**
+ * What a task resolves to on the calling thread.
+ *
+ * @example A promise's value, not the promise
+ * ```ts
+ * import type { TaskResult, TaskSpec } from "@scope/threadpool";
+ * import { equal } from "node:assert/strict";
+ *
+ * type Fetch = TaskSpec<(url: string) => Promise<string>>;
+ * const text: TaskResult<Fetch> = "a string, as run() resolves to";
+ * equal(typeof text, "string");
+ * ```
+ */
 export type TaskResult<T> = T extends TaskSpec<infer F> ? Awaited<ReturnType<F>> : never;
 
-/** The names of a module's exports that are functions. */
+/**
+ * The names of a module's exports that are functions.
+ *
+ * @example Only the functions of a module
+ * ```ts
+ * import type { FunctionExports } from "@scope/threadpool";
+ * import { equal } from "node:assert/strict";
+ *
+ * const tasks = { add: (a: number, b: number) => a + b, version: "1.0" };
+ * const name: FunctionExports<typeof tasks> = "add"; // "version" would not compile
+ * equal(name, "add");
+ * ```
+ */
 export type FunctionExports<M> =
   & {
     [K in keyof M]: M[K] extends TaskFunction ? K : never;

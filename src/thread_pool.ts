@@ -468,7 +468,24 @@ export class ThreadPool extends EventTarget implements AsyncDisposable {
   }
 }
 
-/** The `detail` of a `workerexit` event. */
+/**
+ * The `detail` of a `workerexit` event.
+ *
+ * @example Listening for lost workers
+ * ```ts
+ * import { ThreadPool, type WorkerExitDetail } from "@scope/threadpool";
+ * import { equal } from "node:assert/strict";
+ *
+ * await using pool = new ThreadPool(1);
+ * const exits: WorkerExitDetail[] = [];
+ * pool.addEventListener("workerexit", (event) => {
+ *   exits.push((event as CustomEvent<WorkerExitDetail>).detail);
+ * });
+ * pool.dismissWorkers(1);
+ * await pool.joinAllDismissedWorkers();
+ * equal(exits[0]?.reason, "dismissed");
+ * ```
+ */
 export interface WorkerExitDetail {
   /** The worker's number in the pool. */
   worker: number;

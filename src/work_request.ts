@@ -8,16 +8,78 @@ import { NO_TRANSFER } from "./job.ts";
 import type { CancelOptions } from "./options.ts";
 import type { TaskSpec } from "./task.ts";
 
-/** A request's id: unique by default, or whatever the caller chose. */
+/**
+ * A request's id: unique by default, or whatever the caller chose.
+ *
+ * @example Your own ids
+ * ```ts
+ * import { type RequestID, WorkRequest } from "@scope/threadpool";
+ * import { equal } from "node:assert/strict";
+ *
+ * const id: RequestID = "invoice-42";
+ * const request = new WorkRequest({ module: "data:text/javascript,export%20function%20add(a%2C%20b)%20%7B%20return%20a%20%2B%20b%3B%20%7D", name: "add" }, [1, 2], { requestID: id });
+ * equal(request.requestID, "invoice-42");
+ * ```
+ */
 export type RequestID = string | number;
 
-/** Called on the thread that polls, with the request and its result. */
+/**
+ * Called on the thread that polls, with the request and its result.
+ *
+ * @example A typed callback
+ * ```ts
+ * import { type Callback, ThreadPool, WorkRequest } from "@scope/threadpool";
+ * import { deepEqual } from "node:assert/strict";
+ *
+ * const sums: number[] = [];
+ * const callback: Callback<number> = (_request, sum) => sums.push(sum);
+ * await using pool = new ThreadPool(1);
+ * await pool.putRequest(new WorkRequest({ module: "data:text/javascript,export%20function%20add(a%2C%20b)%20%7B%20return%20a%20%2B%20b%3B%20%7D", name: "add" }, [1, 2], { callback }));
+ * await pool.wait();
+ * deepEqual(sums, [3]);
+ * ```
+ */
 export type Callback<R = unknown> = (request: WorkRequest, result: R) => unknown;
 
-/** Called on the thread that polls, with the request and its error. */
+/**
+ * Called on the thread that polls, with the request and its error.
+ *
+ * @example Collecting errors instead of printing them
+ * ```ts
+ * import { type ExcCallback, TaskError, ThreadPool, WorkRequest } from "@scope/threadpool";
+ * import { ok } from "node:assert/strict";
+ *
+ * const errors: Error[] = [];
+ * const excCallback: ExcCallback = (_request, error) => errors.push(error);
+ * await using pool = new ThreadPool(1);
+ * await pool.putRequest(new WorkRequest({ module: "data:text/javascript,export%20function%20add(a%2C%20b)%20%7B%20return%20a%20%2B%20b%3B%20%7D", name: "missing" }, [], { excCallback }));
+ * await pool.wait();
+ * ok(errors[0] instanceof TaskError);
+ * ```
+ */
 export type ExcCallback = (request: WorkRequest, error: Error) => unknown;
 
-/** Options for {@linkcode WorkRequest}. */
+/**
+ * Options for {@linkcode WorkRequest}.
+ *
+ * @example A request with its id, callbacks and a timeout
+ * ```ts
+ * import { ThreadPool, WorkRequest, type WorkRequestOptions } from "@scope/threadpool";
+ * import { equal } from "node:assert/strict";
+ *
+ * let answer = 0;
+ * const options: WorkRequestOptions<number> = {
+ *   requestID: 7,
+ *   callback: (_, sum) => answer = sum,
+ *   excCallback: (_, error) => console.error(error),
+ *   timeout: 5_000,
+ * };
+ * await using pool = new ThreadPool(1);
+ * await pool.putRequest(new WorkRequest({ module: "data:text/javascript,export%20function%20add(a%2C%20b)%20%7B%20return%20a%20%2B%20b%3B%20%7D", name: "add" }, [20, 22], options));
+ * await pool.wait();
+ * equal(answer, 42);
+ * ```
+ */
 export interface WorkRequestOptions<R = unknown> extends CancelOptions {
   /**
    * The request's id.
@@ -58,6 +120,20 @@ let lastID = 0;
 /**
  * Prints a failed request's id and error to stderr: the default
  * `excCallback`, as in threadpool.py.
+ *
+ * @example The default excCallback
+ * ```ts
+ * import { printException, ThreadPool, WorkRequest } from "@scope/threadpool";
+ * import { equal } from "node:assert/strict";
+ *
+ * const request = new WorkRequest({ module: "data:text/javascript,export%20function%20add(a%2C%20b)%20%7B%20return%20a%20%2B%20b%3B%20%7D", name: "missing" }, [], {
+ *   excCallback: printException, // what the ancestor did: print and go on
+ * });
+ * await using pool = new ThreadPool(1);
+ * await pool.putRequest(request);
+ * await pool.wait();
+ * equal(request.exception, true);
+ * ```
  */
 export function printException(request: WorkRequest, error: Error): void {
   console.error(`Exception in request #${request.requestID}:`, error);
