@@ -142,6 +142,20 @@ Deno.test('A pool with permissions "inherit" needs no flag', async () => {
   equal(stdout, "sum 5\n");
 });
 
+Deno.test("A call whose task module this process may not read fails with NotCapable, and the pool goes on", async () => {
+  const root = new URL("../", import.meta.url);
+  const own = ["mod.ts", "task.ts", "src/"].map((path) => new URL(path, root).pathname);
+  const script = new URL("./fixtures/scripts/unreadable_module.ts", import.meta.url).pathname;
+  const { code, stdout, stderr } = await runDeno(
+    ["--unstable-worker-options", `--allow-read=${own.join(",")}`, script],
+    { timeout: 20_000 },
+  );
+  equal(code, 0, stderr);
+  match(stdout, /^NotCapable: Cannot grant the workers read access to task module .*tasks\.ts/m);
+  match(stdout, /^data module 3$/m);
+  match(stdout, /^live threads 0$/m);
+});
+
 Deno.test("The flag is read from Deno's own words, not the script's", () => {
   const off = "tests/fixtures/flag_off/main.ts";
   const on = "tests/fixtures/flag_on/deno.json";
