@@ -75,15 +75,23 @@ function check(): FlagCheck {
   // Without the command line, the subcommand is unknown: `deno run` finds its
   // deno.json from the script's folder, `deno test` from the working folder.
   // Only an answer both places agree on is taken.
-  const starts = new Set([Deno.cwd()]);
+  const cwd = Deno.cwd();
   const main = new URL(Deno.mainModule);
-  if (main.protocol === "file:") starts.add(dirname(decodeURIComponent(main.pathname)));
-  const answers = [...starts].map((start) => fromConfig(discover(start)));
-  const on = answers.every((answer) => answer.enabled === true);
-  const where = [...new Set(answers.map((answer) => answer.how))].join("; ");
-  return on ? { enabled: true, how: where } : {
+  const script = main.protocol === "file:" ? dirname(decodeURIComponent(main.pathname)) : cwd;
+  const fromCwd = fromConfig(discover(cwd));
+  const unseen = "the command line cannot be read without --allow-all (and only on Linux)";
+  if (script === cwd) {
+    return fromCwd.enabled === true
+      ? fromCwd
+      : { enabled: undefined, how: `${unseen}, and ${fromCwd.how}` };
+  }
+  const fromScript = fromConfig(discover(script));
+  if (fromCwd.enabled === true && fromScript.enabled === true) return fromScript;
+  return {
     enabled: undefined,
-    how: `the command line cannot be read without --allow-all (and only on Linux), and ${where}`,
+    how:
+      `${unseen}; \`deno test\` would look up from the working directory ${cwd} (${fromCwd.how}), ` +
+      `\`deno run\` from the script's folder ${script} (${fromScript.how})`,
   };
 }
 
