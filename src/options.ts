@@ -117,7 +117,10 @@ export interface ThreadPoolOptions {
  * import { QueueFullError, ThreadPool, WorkRequest } from "@scope/threadpool";
  * import { rejects } from "node:assert/strict";
  *
- * const add = { module: "data:text/javascript,export%20function%20add(a%2C%20b)%20%7B%20return%20a%20%2B%20b%3B%20%7D", name: "add" };
+ * const source = "export function add(a, b) { return a + b; }";
+ * const module = `data:text/javascript,${encodeURIComponent(source)}`;
+ *
+ * const add = { module, name: "add" };
  * await using pool = new ThreadPool(0, { maxQueue: 1 });
  * await pool.putRequest(new WorkRequest(add, [1, 1]));
  * await rejects(pool.putRequest(new WorkRequest(add, [2, 2]), { block: false }), QueueFullError);
@@ -149,7 +152,10 @@ export interface PutOptions {
  * import { ThreadPool, WorkRequest } from "@scope/threadpool";
  * import { deepEqual } from "node:assert/strict";
  *
- * const add = { module: "data:text/javascript,export%20function%20add(a%2C%20b)%20%7B%20return%20a%20%2B%20b%3B%20%7D", name: "add" };
+ * const source = "export function add(a, b) { return a + b; }";
+ * const module = `data:text/javascript,${encodeURIComponent(source)}`;
+ *
+ * const add = { module, name: "add" };
  * await using pool = new ThreadPool(1);
  * const sums: number[] = [];
  * await pool.putRequest(new WorkRequest<number>(add, [1, 2], { callback: (_, sum) => sums.push(sum) }));
@@ -174,7 +180,10 @@ export interface PollOptions {
  * import { ThreadPool } from "@scope/threadpool";
  * import { rejects } from "node:assert/strict";
  *
- * const add = { module: "data:text/javascript,export%20function%20add(a%2C%20b)%20%7B%20return%20a%20%2B%20b%3B%20%7D", name: "add" };
+ * const source = "export function add(a, b) { return a + b; }";
+ * const module = `data:text/javascript,${encodeURIComponent(source)}`;
+ *
+ * const add = { module, name: "add" };
  * await using pool = new ThreadPool(1);
  * const signal = AbortSignal.abort(new Error("not wanted"));
  * await rejects(pool.run(add, [1, 2], { signal, timeout: 1_000 }), /not wanted/);
@@ -230,7 +239,10 @@ export interface RunOptions extends CancelOptions {
  * import { ThreadPool } from "@scope/threadpool";
  * import { deepEqual } from "node:assert/strict";
  *
- * const add = { module: "data:text/javascript,export%20function%20add(a%2C%20b)%20%7B%20return%20a%20%2B%20b%3B%20%7D", name: "add" };
+ * const source = "export function add(a, b) { return a + b; }";
+ * const module = `data:text/javascript,${encodeURIComponent(source)}`;
+ *
+ * const add = { module, name: "add" };
  * await using pool = new ThreadPool(2);
  * const sums: number[] = [];
  * for await (const sum of pool.map(add, [[1, 1], [2, 2], [3, 3]], { ordered: false, chunkSize: 2 })) {
@@ -263,7 +275,10 @@ export interface MapOptions extends CancelOptions {
  * import { PoolClosedError, ThreadPool } from "@scope/threadpool";
  * import { rejects } from "node:assert/strict";
  *
- * const add = { module: "data:text/javascript,export%20function%20add(a%2C%20b)%20%7B%20return%20a%20%2B%20b%3B%20%7D", name: "add" };
+ * const source = "export function add(a, b) { return a + b; }";
+ * const module = `data:text/javascript,${encodeURIComponent(source)}`;
+ *
+ * const add = { module, name: "add" };
  * const pool = new ThreadPool(0);
  * const pending = pool.run(add, [1, 2]);
  * await pool.close({ force: true });

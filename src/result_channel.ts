@@ -18,7 +18,10 @@ import type { WorkRequest } from "./work_request.ts";
  * import { type Settled, ThreadPool, WorkRequest } from "@scope/threadpool";
  * import { equal } from "node:assert/strict";
  *
- * const add = { module: "data:text/javascript,export%20function%20add(a%2C%20b)%20%7B%20return%20a%20%2B%20b%3B%20%7D", name: "add" };
+ * const source = "export function add(a, b) { return a + b; }";
+ * const module = `data:text/javascript,${encodeURIComponent(source)}`;
+ *
+ * const add = { module, name: "add" };
  * await using pool = new ThreadPool(1);
  * await pool.putRequest(new WorkRequest(add, [1, 2]));
  * const outcomes: Settled[] = [];

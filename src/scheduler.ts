@@ -429,6 +429,7 @@ export class Scheduler implements SlotHost, JobOwner {
     switch (message.t) {
       case "done": {
         const { results } = message;
+        const now = performance.now(); // one clock read for the whole batch
         for (let i = 0; i < results.length; i += 4) {
           const seq = results[i + 1] as number;
           const code = results[i + 2];
@@ -437,9 +438,9 @@ export class Scheduler implements SlotHost, JobOwner {
           const job = slot.inflight.get(results[i] as number);
           if (job !== undefined && job.seq === seq) {
             if (code === RETURNED) {
-              this.#settle(job, true, results[i + 3]);
+              this.#settle(job, true, results[i + 3], now);
             } else if (code === FAILED) {
-              this.#settle(job, false, taskError(results[i + 3] as WireError, job.task));
+              this.#settle(job, false, taskError(results[i + 3] as WireError, job.task), now);
             } else {
               // Skipped while still ours: a steal that lost the race to the start,
               // yet was seen by the worker. It never ran: it goes back to the queue.
@@ -452,7 +453,7 @@ export class Scheduler implements SlotHost, JobOwner {
             this.#notify();
           }
         }
-        slot.learn(results.length / 4);
+        slot.learn(results.length / 4, now);
         this.#afterProgress(slot);
         return;
       }
@@ -596,13 +597,13 @@ export class Scheduler implements SlotHost, JobOwner {
     this.#settle(job, false, new TypeError(message, { cause: error }));
   }
 
-  #settle(job: Job, ok: boolean, value: unknown): void {
+  #settle(job: Job, ok: boolean, value: unknown, now?: number): void {
     if (job.state === SETTLED || job.state === DROPPED) return;
     if (job.state === QUEUED) this.#queued--;
     if (job.state === SENT) {
       job.slot!.inflight.delete(job.id);
       job.sink.running--;
-      this.runTimes.add(performance.now() - job.sentAt);
+      this.runTimes.add((now ?? performance.now()) - job.sentAt);
     }
     if (ok) this.counts.completed++;
     else if (job.aborted) this.counts.cancelled++;

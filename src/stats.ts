@@ -13,7 +13,10 @@
  * import { type Percentiles, ThreadPool } from "@scope/threadpool";
  * import { equal, ok } from "node:assert/strict";
  *
- * const add = { module: "data:text/javascript,export%20function%20add(a%2C%20b)%20%7B%20return%20a%20%2B%20b%3B%20%7D", name: "add" };
+ * const source = "export function add(a, b) { return a + b; }";
+ * const module = `data:text/javascript,${encodeURIComponent(source)}`;
+ *
+ * const add = { module, name: "add" };
  * await using pool = new ThreadPool(1);
  * await pool.run(add, [1, 2]);
  * const runTime: Percentiles = pool.stats().runTime;
@@ -42,7 +45,10 @@ export interface Percentiles {
  * import { ThreadPool, type ThreadPoolStats } from "@scope/threadpool";
  * import { equal } from "node:assert/strict";
  *
- * const add = { module: "data:text/javascript,export%20function%20add(a%2C%20b)%20%7B%20return%20a%20%2B%20b%3B%20%7D", name: "add" };
+ * const source = "export function add(a, b) { return a + b; }";
+ * const module = `data:text/javascript,${encodeURIComponent(source)}`;
+ *
+ * const add = { module, name: "add" };
  * await using pool = new ThreadPool(1);
  * await pool.run(add, [1, 2]);
  * const stats: ThreadPoolStats = pool.stats();

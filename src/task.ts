@@ -34,7 +34,10 @@ export type TaskFunction = (...args: any[]) => unknown;
  * import { type TaskSpec, ThreadPool } from "@scope/threadpool";
  * import { equal } from "node:assert/strict";
  *
- * const add: TaskSpec = { module: "data:text/javascript,export%20function%20add(a%2C%20b)%20%7B%20return%20a%20%2B%20b%3B%20%7D", name: "add" };
+ * const source = "export function add(a, b) { return a + b; }";
+ * const module = `data:text/javascript,${encodeURIComponent(source)}`;
+ *
+ * const add: TaskSpec = { module, name: "add" };
  * await using pool = new ThreadPool(1);
  * equal(await pool.run(add, [2, 3]), 5);
  * ```

@@ -16,8 +16,11 @@ import type { TaskSpec } from "./task.ts";
  * import { type RequestID, WorkRequest } from "@scope/threadpool";
  * import { equal } from "node:assert/strict";
  *
+ * const source = "export function add(a, b) { return a + b; }";
+ * const module = `data:text/javascript,${encodeURIComponent(source)}`;
+ *
  * const id: RequestID = "invoice-42";
- * const request = new WorkRequest({ module: "data:text/javascript,export%20function%20add(a%2C%20b)%20%7B%20return%20a%20%2B%20b%3B%20%7D", name: "add" }, [1, 2], { requestID: id });
+ * const request = new WorkRequest({ module, name: "add" }, [1, 2], { requestID: id });
  * equal(request.requestID, "invoice-42");
  * ```
  */
@@ -31,10 +34,13 @@ export type RequestID = string | number;
  * import { type Callback, ThreadPool, WorkRequest } from "@scope/threadpool";
  * import { deepEqual } from "node:assert/strict";
  *
+ * const source = "export function add(a, b) { return a + b; }";
+ * const module = `data:text/javascript,${encodeURIComponent(source)}`;
+ *
  * const sums: number[] = [];
  * const callback: Callback<number> = (_request, sum) => sums.push(sum);
  * await using pool = new ThreadPool(1);
- * await pool.putRequest(new WorkRequest({ module: "data:text/javascript,export%20function%20add(a%2C%20b)%20%7B%20return%20a%20%2B%20b%3B%20%7D", name: "add" }, [1, 2], { callback }));
+ * await pool.putRequest(new WorkRequest({ module, name: "add" }, [1, 2], { callback }));
  * await pool.wait();
  * deepEqual(sums, [3]);
  * ```
@@ -49,10 +55,13 @@ export type Callback<R = unknown> = (request: WorkRequest, result: R) => unknown
  * import { type ExcCallback, TaskError, ThreadPool, WorkRequest } from "@scope/threadpool";
  * import { ok } from "node:assert/strict";
  *
+ * const source = "export function add(a, b) { return a + b; }";
+ * const module = `data:text/javascript,${encodeURIComponent(source)}`;
+ *
  * const errors: Error[] = [];
  * const excCallback: ExcCallback = (_request, error) => errors.push(error);
  * await using pool = new ThreadPool(1);
- * await pool.putRequest(new WorkRequest({ module: "data:text/javascript,export%20function%20add(a%2C%20b)%20%7B%20return%20a%20%2B%20b%3B%20%7D", name: "missing" }, [], { excCallback }));
+ * await pool.putRequest(new WorkRequest({ module, name: "missing" }, [], { excCallback }));
  * await pool.wait();
  * ok(errors[0] instanceof TaskError);
  * ```
@@ -67,6 +76,9 @@ export type ExcCallback = (request: WorkRequest, error: Error) => unknown;
  * import { ThreadPool, WorkRequest, type WorkRequestOptions } from "@scope/threadpool";
  * import { equal } from "node:assert/strict";
  *
+ * const source = "export function add(a, b) { return a + b; }";
+ * const module = `data:text/javascript,${encodeURIComponent(source)}`;
+ *
  * let answer = 0;
  * const options: WorkRequestOptions<number> = {
  *   requestID: 7,
@@ -75,7 +87,7 @@ export type ExcCallback = (request: WorkRequest, error: Error) => unknown;
  *   timeout: 5_000,
  * };
  * await using pool = new ThreadPool(1);
- * await pool.putRequest(new WorkRequest({ module: "data:text/javascript,export%20function%20add(a%2C%20b)%20%7B%20return%20a%20%2B%20b%3B%20%7D", name: "add" }, [20, 22], options));
+ * await pool.putRequest(new WorkRequest({ module, name: "add" }, [20, 22], options));
  * await pool.wait();
  * equal(answer, 42);
  * ```
@@ -126,7 +138,10 @@ let lastID = 0;
  * import { printException, ThreadPool, WorkRequest } from "@scope/threadpool";
  * import { equal } from "node:assert/strict";
  *
- * const request = new WorkRequest({ module: "data:text/javascript,export%20function%20add(a%2C%20b)%20%7B%20return%20a%20%2B%20b%3B%20%7D", name: "missing" }, [], {
+ * const source = "export function add(a, b) { return a + b; }";
+ * const module = `data:text/javascript,${encodeURIComponent(source)}`;
+ *
+ * const request = new WorkRequest({ module, name: "missing" }, [], {
  *   excCallback: printException, // what the ancestor did: print and go on
  * });
  * await using pool = new ThreadPool(1);

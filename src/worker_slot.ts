@@ -159,8 +159,7 @@ export class WorkerSlot {
   }
 
   /** Learns from `count` results that just arrived. */
-  learn(count: number): void {
-    const now = performance.now();
+  learn(count: number, now: number = performance.now()): void {
     const sample = (now - this.busySince) / count;
     this.busySince = now;
     this.serviceTime = this.serviceTime === 0 ? sample : this.serviceTime * 0.8 + sample * 0.2;
