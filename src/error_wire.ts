@@ -47,9 +47,19 @@ export function toWireError(thrown: unknown, depth = 0): WireError {
   return wire;
 }
 
+/**
+ * The class to rebuild an error with: a built-in, or one of `Deno.errors`
+ * (`NotCapable`, `NotFound`, ...), so that `instanceof` works on this thread.
+ */
+function classOf(name: string): ErrorConstructor {
+  if (Object.hasOwn(builtins, name)) return builtins[name]!;
+  const errors = Deno.errors as unknown as Record<string, ErrorConstructor>;
+  return Object.hasOwn(errors, name) ? errors[name]! : Error;
+}
+
 /** Rebuilds an error sent by {@linkcode toWireError}. */
 export function fromWireError(wire: WireError): Error {
-  const Ctor = builtins[wire.name] ?? Error;
+  const Ctor = classOf(wire.name);
   const options = wire.cause === undefined
     ? undefined
     : { cause: "value" in wire.cause ? wire.cause.value : fromWireError(wire.cause) };

@@ -24,3 +24,12 @@ Deno.test("toWireError() turns an uncloneable cause and a non-Error into text", 
   equal(thrown.name, "NonError");
   equal(thrown.message, "{ code: 1 }");
 });
+
+Deno.test("fromWireError() rebuilds Deno's own errors as their classes, and nothing from a prototype", () => {
+  const denied = fromWireError(toWireError(new Deno.errors.NotCapable("no read")));
+  ok(denied instanceof Deno.errors.NotCapable);
+  equal(denied.message, "no read");
+  const odd = fromWireError({ name: "constructor", message: "m" });
+  equal(Object.getPrototypeOf(odd), Error.prototype);
+  equal(odd.name, "constructor");
+});

@@ -1,13 +1,14 @@
 /**
  * Fault injection: many requests through a small pool, a seeded random mix of
  * normal tasks, errors, rejections, worker deaths, unclonable results, aborts
- * (queued and running) and timeouts (async hangs and cooperative spins).
+ * (queued and running) and timeouts (async hangs and cooperative spins); with
+ * `sandboxed`, workers without permissions and tasks that overstep them.
  * Every request must end exactly once, in the outcome class its fault calls
  * for; every normal result must be right; the pool must keep its size and
  * leave no thread alive after close().
  *
  * The test runs it with a modest count; to run it large:
- *   deno run --allow-read tests/fault_injection_large.ts 100000 [seed]
+ *   deno run --allow-read tests/fault_injection_large.ts 100000 [seed] [sandboxed]
  */
 import { equal, ok } from "node:assert/strict";
 import { TaskError, TaskTimeoutError, ThreadPool, WorkerLostError, WorkRequest } from "../mod.ts";
@@ -38,9 +39,9 @@ function random(seed: number): () => number {
   };
 }
 
-function pick(next: () => number): Fault {
-  let r = next() * 100;
-  for (const [kind, weight] of mix) {
+function pick(next: () => number, sandboxed: boolean): Fault {
+  let r = next() * (sandboxed ? 105 : 100);
+  for (const [kind, weight] of sandboxed ? [...mix, ["denied", 5] as const] : mix) {
     if ((r -= weight) < 0) return kind;
   }
   return "ok";
@@ -54,11 +55,22 @@ export interface FaultReport {
   milliseconds: number;
 }
 
-/** Runs `count` requests with faults drawn from `seed`, asserting every outcome. */
-export async function runFaultInjection(count: number, seed: number): Promise<FaultReport> {
+/**
+ * Runs `count` requests with faults drawn from `seed`, asserting every
+ * outcome; `sandboxed` runs them on workers with no permissions.
+ */
+export async function runFaultInjection(
+  count: number,
+  seed: number,
+  sandboxed = false,
+): Promise<FaultReport> {
   const start = performance.now();
   const workers = 2;
-  const pool = new ThreadPool(workers, { cancelGrace: 20, maxQueue: 64 });
+  const pool = new ThreadPool(workers, {
+    cancelGrace: 20,
+    maxQueue: 64,
+    ...(sandboxed && { permissions: "none" as const }),
+  });
   const next = random(seed);
   const started = new Int32Array(new SharedArrayBuffer(4 * count));
   const settledTimes = new Int32Array(count);
@@ -91,6 +103,12 @@ export async function runFaultInjection(count: number, seed: number): Promise<Fa
       case "unclonable":
         ok(error instanceof TaskError, `${where}: ${error}`);
         break;
+      case "denied":
+        ok(
+          error instanceof TaskError && error.cause instanceof Deno.errors.NotCapable,
+          `${where}: ${error}`,
+        );
+        break;
       case "exit":
       case "close":
         ok(error instanceof WorkerLostError, `${where}: ${error}`);
@@ -107,7 +125,7 @@ export async function runFaultInjection(count: number, seed: number): Promise<Fa
   };
 
   for (let i = 0; i < count; i++) {
-    const kind = pick(next);
+    const kind = pick(next, sandboxed);
     byKind[kind] = (byKind[kind] ?? 0) + 1;
     const value = Math.floor(next() * 1000);
     const controller = kind.endsWith("Abort") ? new AbortController() : undefined;

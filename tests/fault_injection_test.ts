@@ -11,3 +11,12 @@ Deno.test({
     );
   },
 });
+
+Deno.test({
+  name: "Fault injection on workers without permissions: 1,000 requests, denials among the faults",
+  timeout: 120_000,
+  async fn() {
+    const report = await runFaultInjection(1_000, 20261126, true);
+    ok(report.byKind.denied! > 0 && report.byKind.exit! > 0 && report.byKind.timeoutAsync! > 0);
+  },
+});
