@@ -658,9 +658,12 @@ export class Scheduler implements SlotHost, JobOwner {
       (grant !== null && slot.grantVersion < grant.version);
   }
 
-  /** Stops an idle thread for a fresh one, started when there is work. */
+  /**
+   * Stops an idle thread for a fresh one, started when there is work. Web
+   * Workers have no memory limit: a fresh thread is how leaks are contained;
+   * and a thread's permissions are fixed when it starts.
+   */
   #recycle(slot: WorkerSlot): void {
-    // Web Workers have no memory limit: replacing the thread is how leaks are contained.
     this.#stop(slot, "recycled");
     this.counts.recycled++;
   }

@@ -79,7 +79,7 @@ export interface ThreadPoolStats {
     lost: number;
     /** Threads terminated while a task still ran on them. */
     abandoned: number;
-    /** Threads replaced after `maxTasksPerWorker` tasks. */
+    /** Threads replaced fresh: after `maxTasksPerWorker` tasks, or to grant a new task module. */
     recycled: number;
   };
   /** From a request's acceptance until it was sent to a worker. */

@@ -160,7 +160,10 @@ export class ThreadPool extends EventTarget implements AsyncDisposable {
     return this.#scheduler.counts.abandoned;
   }
 
-  /** Worker threads replaced after `maxTasksPerWorker` tasks. */
+  /**
+   * Worker threads replaced fresh: after `maxTasksPerWorker` tasks, or to be
+   * granted a task module (with `permissions`).
+   */
   get recycled(): number {
     return this.#scheduler.counts.recycled;
   }
@@ -491,8 +494,8 @@ export interface WorkerExitDetail {
   worker: number;
   /**
    * Why its thread stopped: `idle` (after `idleTimeout`; it starts again on
-   * demand), `dismissed`, `recycled` (after `maxTasksPerWorker` tasks),
-   * `lost` (it died), `abandoned` (a cancelled task did not stop within
+   * demand), `dismissed`, `recycled` (after `maxTasksPerWorker` tasks, or to
+   * grant a new task module), `lost` (it died), `abandoned` (a cancelled task did not stop within
    * `cancelGrace`), or `closed`.
    */
   reason: WorkerExitReason;
