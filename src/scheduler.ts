@@ -21,15 +21,7 @@ import {
   SETTLED,
   type Sink,
 } from "./job.ts";
-import {
-  CHUNK,
-  FAILED,
-  type FromWorker,
-  NOTIFY,
-  RETURNED,
-  type WireDef,
-  type WireTask,
-} from "./protocol.ts";
+import { FAILED, type FromWorker, RETURNED } from "./protocol.ts";
 import type { WorkerGrant } from "./permissions.ts";
 import type { ResolvedTask } from "./task.ts";
 import { TimingWindow } from "./stats.ts";
@@ -539,7 +531,7 @@ export class Scheduler implements SlotHost, JobOwner {
   /** Posts a batch; if it cannot be sent whole, sends what can be, one by one. */
   #post(slot: WorkerSlot, jobs: Job[]): void {
     try {
-      this.#postRun(slot, jobs);
+      slot.sendTasks(jobs);
       return;
     } catch (error) {
       slot.sent -= jobs.length;
@@ -551,42 +543,11 @@ export class Scheduler implements SlotHost, JobOwner {
     // Some job's arguments cannot be cloned: find it, and keep the others.
     for (const job of jobs) {
       try {
-        this.#postRun(slot, [job]);
+        slot.sendTasks([job]);
         job.seq = slot.sent++;
       } catch (error) {
         this.#refuse(job, error);
       }
-    }
-  }
-
-  /**
-   * Sends jobs in one `run` message, with the function table entries the
-   * thread does not have yet. If it throws, nothing was sent and the table
-   * is as it was.
-   */
-  #postRun(slot: WorkerSlot, jobs: Job[]): void {
-    const defs: WireDef[] = [];
-    const added: string[] = [];
-    const tasks: WireTask[] = [];
-    const transfer: Transferable[] = [];
-    for (const job of jobs) {
-      const { key, href, name } = job.task;
-      let fn = slot.fns.get(key);
-      if (fn === undefined) {
-        fn = slot.fns.size;
-        slot.fns.set(key, fn);
-        defs.push([fn, href, name]);
-        added.push(key);
-      }
-      const flags = (job.chunk ? CHUNK : 0) | (job.timeout !== undefined ? NOTIFY : 0);
-      tasks.push([job.id, fn, job.args as unknown[], flags]);
-      for (const item of job.transfer) transfer.push(item);
-    }
-    try {
-      slot.post(defs.length > 0 ? { t: "run", defs, tasks } : { t: "run", tasks }, transfer);
-    } catch (error) {
-      for (const key of added) slot.fns.delete(key);
-      throw error;
     }
   }
 

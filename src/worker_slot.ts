@@ -10,13 +10,17 @@
 import {
   CANCEL_SLOTS,
   CANCELS,
+  CHUNK,
   COUNTERS,
   DISMISSED,
   type FromWorker,
+  NOTIFY,
   REPORT_STARTS,
   STARTED,
   STEALS,
   type ToWorker,
+  type WireDef,
+  type WireTask,
 } from "./protocol.ts";
 import type { Job } from "./job.ts";
 // Pulls the worker script into the static module graph so that `deno cache`
@@ -120,6 +124,37 @@ export class WorkerSlot {
   /** Sends a message to the current thread. */
   post(message: ToWorker, transfer: Transferable[] = []): void {
     this.thread!.postMessage(message, transfer);
+  }
+
+  /**
+   * Sends jobs in one `run` message, with the function table entries the
+   * thread does not have yet. If it throws (an argument cannot be cloned),
+   * nothing was sent and the table is as it was.
+   */
+  sendTasks(jobs: readonly Job[]): void {
+    const defs: WireDef[] = [];
+    const added: string[] = [];
+    const tasks: WireTask[] = [];
+    const transfer: Transferable[] = [];
+    for (const job of jobs) {
+      const { key, href, name } = job.task;
+      let fn = this.fns.get(key);
+      if (fn === undefined) {
+        fn = this.fns.size;
+        this.fns.set(key, fn);
+        defs.push([fn, href, name]);
+        added.push(key);
+      }
+      const flags = (job.chunk ? CHUNK : 0) | (job.timeout !== undefined ? NOTIFY : 0);
+      tasks.push([job.id, fn, job.args as unknown[], flags]);
+      for (const item of job.transfer) transfer.push(item);
+    }
+    try {
+      this.post(defs.length > 0 ? { t: "run", defs, tasks } : { t: "run", tasks }, transfer);
+    } catch (error) {
+      for (const key of added) this.fns.delete(key);
+      throw error;
+    }
   }
 
   /** How many tasks the current thread has started. */
