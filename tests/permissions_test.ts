@@ -156,6 +156,15 @@ Deno.test("A call whose task module this process may not read fails with NotCapa
   match(stdout, /^live threads 0$/m);
 });
 
+Deno.test("A remote task module's host is granted for import, and nothing else", async () => {
+  const script = new URL("./fixtures/scripts/remote_module.ts", import.meta.url).pathname;
+  const { code, stdout, stderr } = await runDeno(["-A", "--unstable-worker-options", script], {
+    timeout: 20_000,
+  });
+  equal(code, 0, stderr);
+  equal(stdout, "add 5\nfetch NotCapable\n");
+});
+
 Deno.test("The flag is read from Deno's own words, not the script's", () => {
   const off = "tests/fixtures/flag_off/main.ts";
   const on = "tests/fixtures/flag_on/deno.json";
