@@ -30,11 +30,6 @@ import {
 } from "./protocol.ts";
 import { publishContext, type RunningTask, type WorkerContext } from "./task_context.ts";
 import { unwrapTransfer } from "./transfer.ts";
-// Loaded here, the task-side API is in this thread's module map before any
-// task module imports it; with its own permissions a worker could otherwise
-// not import it (Deno checks a task module's imports against the worker's
-// permissions, and grants only cover the task modules themselves).
-import "../task.ts";
 
 // `self.onmessage` does not type-check under the default lib, and publishing
 // bans `/// <reference lib="deno.worker" />`, so the scope is typed here.

@@ -23,11 +23,13 @@ import {
   type WireTask,
 } from "./protocol.ts";
 import type { Job } from "./job.ts";
-// Pulls the worker script into the static module graph so that `deno cache`
-// and offline use include it; it is only ever loaded through `new Worker`.
+// Pulls the worker scripts into the static module graph so that `deno cache`
+// and offline use include them; they are only ever loaded through `new Worker`.
 import type {} from "./worker.ts";
+import type {} from "./sandboxed_worker.ts";
 
 const workerURL = new URL("./worker.ts", import.meta.url);
+const sandboxedWorkerURL = new URL("./sandboxed_worker.ts", import.meta.url);
 
 /** What a slot reports to its pool. */
 export interface SlotHost {
@@ -99,7 +101,7 @@ export class WorkerSlot {
     const options: WorkerOptions = { type: "module", name: `${name} #${this.id}` };
     // Only with permissions: the option needs --unstable-worker-options.
     if (permissions !== undefined) Object.assign(options, { deno: { permissions } });
-    const thread = new Worker(workerURL, options);
+    const thread = new Worker(permissions === undefined ? workerURL : sandboxedWorkerURL, options);
     const shared = new SharedArrayBuffer(COUNTERS * Int32Array.BYTES_PER_ELEMENT);
     this.thread = thread;
     this.#counters = new Int32Array(shared);
