@@ -158,7 +158,12 @@ Deno.test("A call whose task module this process may not read fails with NotCapa
 
 Deno.test("A remote task module's host is granted for import, and nothing else", async () => {
   const script = new URL("./fixtures/scripts/remote_module.ts", import.meta.url).pathname;
-  const { code, stdout, stderr } = await runDeno(["-A", "--unstable-worker-options", script], {
+  const { code, stdout, stderr } = await runDeno([
+    "-A",
+    "--no-lock",
+    "--unstable-worker-options",
+    script,
+  ], {
     timeout: 20_000,
   });
   equal(code, 0, stderr);
