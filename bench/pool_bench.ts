@@ -23,6 +23,15 @@ async function warmPool(): Promise<ThreadPool> {
   return pool;
 }
 
+/** 10,000 tiny tasks through `run()`, all submitted at once, on warm workers. */
+async function tinyRuns(b: Deno.BenchContext): Promise<void> {
+  const pool = await warmPool();
+  b.start();
+  await Promise.all(Array.from({ length: TINY }, (_, i) => pool.run(tasks("add"), [i, 1])));
+  b.end();
+  await pool.close();
+}
+
 Deno.bench({
   name: "raw workers: 10,000 tiny tasks",
   group: "tiny tasks",
@@ -41,13 +50,7 @@ Deno.bench({
   name: "ThreadPool.run(): 10,000 tiny tasks",
   group: "tiny tasks",
   ...options,
-  async fn(b) {
-    const pool = await warmPool();
-    b.start();
-    await Promise.all(Array.from({ length: TINY }, (_, i) => pool.run(tasks("add"), [i, 1])));
-    b.end();
-    await pool.close();
-  },
+  fn: tinyRuns,
 });
 
 Deno.bench({
@@ -93,13 +96,7 @@ Deno.bench({
   group: "stats",
   baseline: true,
   ...options,
-  async fn(b) {
-    const pool = await warmPool();
-    b.start();
-    await Promise.all(Array.from({ length: TINY }, (_, i) => pool.run(tasks("add"), [i, 1])));
-    b.end();
-    await pool.close();
-  },
+  fn: tinyRuns,
 });
 
 Deno.bench({
