@@ -68,8 +68,8 @@ function check(): FlagCheck {
   if (!granted({ name: "read" })) {
     return {
       enabled: undefined,
-      how: "without --allow-read the pool cannot look for a deno.json, and without " +
-        "--allow-all (on Linux) it cannot read the command line",
+      how: "without read access to everything (--allow-read) the pool cannot look for a " +
+        "deno.json, and without --allow-all (on Linux) it cannot read the command line",
     };
   }
   // Without the command line, the subcommand is unknown: `deno run` finds its

@@ -156,6 +156,19 @@ Deno.test("A call whose task module this process may not read fails with NotCapa
   match(stdout, /^live threads 0$/m);
 });
 
+Deno.test("A worker that cannot be built any more fails its request with WorkerLostError, not the process", async () => {
+  const root = new URL("../", import.meta.url);
+  const readable = ["mod.ts", "task.ts", "src/", "tests/fixtures/tasks.ts", "tests/fixtures/data/"]
+    .map((path) => new URL(path, root).pathname);
+  const script = new URL("./fixtures/scripts/cannot_grant.ts", import.meta.url).pathname;
+  const { code, stdout, stderr } = await runDeno(
+    ["--unstable-worker-options", `--allow-read=${readable.join(",")}`, script],
+    { timeout: 20_000 },
+  );
+  equal(code, 0, stderr);
+  match(stdout, /^before 3\nWorkerLostError: Worker #1 could not start: .+\nlive threads 0\n$/);
+});
+
 Deno.test("A remote task module's host is granted for import, and nothing else", async () => {
   const script = new URL("./fixtures/scripts/remote_module.ts", import.meta.url).pathname;
   const { code, stdout, stderr } = await runDeno([
