@@ -1,7 +1,16 @@
 import { deepEqual, equal, ok, rejects, throws } from "node:assert/strict";
 import { ThreadPool, WorkRequest } from "../mod.ts";
 import { isCancelled, taskSignal } from "../task.ts";
-import { cancellable, flags, Gate, poolTest, raised, task, turn } from "./helpers.ts";
+import {
+  cancellable,
+  flags,
+  Gate,
+  occupyWithRequest,
+  poolTest,
+  raised,
+  task,
+  turn,
+} from "./helpers.ts";
 
 const reason = new Error("the caller gave up");
 
@@ -28,7 +37,7 @@ poolTest(
   async (pool) => {
     const gate = new Gate();
     const calls = new Int32Array(new SharedArrayBuffer(4));
-    const running = pool.run(task("gate"), [gate.started, gate.release, 0]);
+    const running = pool.run(task("gate"), gate.args(0));
     await gate.whenStarted();
     const controller = new AbortController();
     const queued = pool.run(task("counted"), [calls, 1], { signal: controller.signal });
@@ -50,7 +59,7 @@ poolTest(
   async (pool) => {
     const gate = new Gate();
     const calls = new Int32Array(new SharedArrayBuffer(4));
-    const running = pool.run(task("gate"), [gate.started, gate.release, 0]);
+    const running = pool.run(task("gate"), gate.args(0));
     await gate.whenStarted();
     const controller = new AbortController();
     const handed = pool.run(task("counted"), [calls, 1], { signal: controller.signal });
@@ -115,9 +124,7 @@ poolTest(
   "A put request aborted while queued goes to excCallback with the reason",
   { workers: 1 },
   async (pool) => {
-    const gate = new Gate();
-    await pool.putRequest(new WorkRequest(task("gate"), [gate.started, gate.release, 0]));
-    await gate.whenStarted();
+    const gate = await occupyWithRequest(pool);
     const controller = new AbortController();
     const errors: unknown[] = [];
     const request = new WorkRequest(task("add"), [1, 1], {
@@ -137,9 +144,7 @@ poolTest(
   "putRequest() waiting for room rejects with the reason when its signal aborts",
   { workers: 1, maxQueue: 1 },
   async (pool) => {
-    const gate = new Gate();
-    await pool.putRequest(new WorkRequest(task("gate"), [gate.started, gate.release, 0]));
-    await gate.whenStarted();
+    const gate = await occupyWithRequest(pool);
     await pool.putRequest(new WorkRequest(task("add"), [1, 1]));
     const controller = new AbortController();
     const request = new WorkRequest(task("add"), [2, 2], { signal: controller.signal });
@@ -192,7 +197,7 @@ Deno.test("A signal used for 10,000 requests has no listener left once they sett
   equal(attached, 0, "every listener was removed");
   // The same holds for requests that end early: aborted while queued or running.
   const gate = new Gate();
-  const more = [pool.run(task("gate"), [gate.started, gate.release, 0], { signal })];
+  const more = [pool.run(task("gate"), gate.args(0), { signal })];
   for (let i = 0; i < 100; i++) more.push(pool.run(task("add"), [i, 0], { signal }));
   await gate.whenStarted();
   const outcomes = Promise.allSettled(more);

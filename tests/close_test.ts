@@ -1,6 +1,6 @@
 import { equal, ok, rejects, throws } from "node:assert/strict";
 import { PoolClosedError, ThreadPool, WorkRequest } from "../mod.ts";
-import { cancellable, flags, Gate, raised, task } from "./helpers.ts";
+import { cancellable, flags, occupy, raised, task } from "./helpers.ts";
 
 Deno.test("ThreadPool.close() waits for queued and running work, then stops every thread", async () => {
   const pool = new ThreadPool(2);
@@ -18,9 +18,7 @@ Deno.test("ThreadPool.close() waits for queued and running work, then stops ever
 
 Deno.test("ThreadPool.close({ force: true }) fails everything pending with PoolClosedError at once", async () => {
   const pool = new ThreadPool(1);
-  const gate = new Gate();
-  const running = pool.run(task("gate"), [gate.started, gate.release, 1]);
-  await gate.whenStarted();
+  const { running } = await occupy(pool, 1);
   const queued = pool.run(task("add"), [1, 1]);
   const errors: Error[] = [];
   const request = new WorkRequest(task("add"), [2, 2], { excCallback: (_, e) => errors.push(e) });
@@ -37,9 +35,7 @@ Deno.test("ThreadPool.close({ force: true }) fails everything pending with PoolC
 
 Deno.test("ThreadPool.close({ force: true }) cuts short a close() already waiting", async () => {
   const pool = new ThreadPool(1);
-  const gate = new Gate();
-  const running = pool.run(task("gate"), [gate.started, gate.release, 1]);
-  await gate.whenStarted();
+  const { running } = await occupy(pool, 1);
   const closing = pool.close();
   await pool.close({ force: true });
   await closing;

@@ -1,6 +1,6 @@
 import { equal, ok, rejects } from "node:assert/strict";
 import { TaskError, WorkerLostError, WorkRequest } from "../mod.ts";
-import { Gate, poolTest, raw, task } from "./helpers.ts";
+import { occupy, poolTest, raw, task } from "./helpers.ts";
 
 const deaths: [string, string, RegExp][] = [
   ["Deno.exit()", "exit", /Deno\.exit\(\)/],
@@ -44,9 +44,7 @@ poolTest(
   "A dying worker leaves requests queued behind it untouched",
   { workers: 1 },
   async (pool) => {
-    const gate = new Gate();
-    const first = pool.run(task("gate"), [gate.started, gate.release, 1]);
-    await gate.whenStarted();
+    const { gate, running: first } = await occupy(pool, 1);
     const dying = pool.run(raw("exit"), [1]);
     const queued = Array.from({ length: 5 }, (_, i) => pool.run(task("add"), [i, i]));
     equal(pool.queued, 6);

@@ -25,7 +25,7 @@ poolTest(
       idle++;
       queuedAtIdle = pool.queued;
     });
-    const running = pool.run(task("gate"), [gate.started, gate.release, 1]);
+    const running = pool.run(task("gate"), gate.args(1));
     const quick = pool.run(task("add"), [1, 1]);
     equal(await quick, 2);
     equal(idle, 0, "a request is still running");
@@ -44,7 +44,7 @@ poolTest(
     const gate = new Gate();
     let drains = 0;
     pool.addEventListener("drain", () => drains++);
-    const running = pool.run(task("gate"), [gate.started, gate.release, 1]);
+    const running = pool.run(task("gate"), gate.args(1));
     await gate.whenStarted();
     await pool.putRequest(new WorkRequest(task("add"), [1, 1]));
     const refused = await pool.putRequest(new WorkRequest(task("add"), [2, 2]), { block: false })

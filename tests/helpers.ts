@@ -1,7 +1,7 @@
 /** Shared by the tests: the fixture tasks, a pool that is always closed, gates. */
 
 import { equal } from "node:assert/strict";
-import { type TaskSpec, ThreadPool, type ThreadPoolOptions } from "../mod.ts";
+import { type TaskSpec, ThreadPool, type ThreadPoolOptions, WorkRequest } from "../mod.ts";
 import type * as Fixtures from "./fixtures/tasks.ts";
 import { taskModule } from "../src/task.ts";
 
@@ -59,11 +59,38 @@ export class Gate {
     }
   }
 
+  /** The arguments of the fixture task `gate`, which returns `value` once the gate opens. */
+  args(value: number): [Int32Array<SharedArrayBuffer>, Int32Array<SharedArrayBuffer>, number] {
+    return [this.started, this.release, value];
+  }
+
   /** Lets every task waiting on this gate finish. */
   open(): void {
     Atomics.store(this.release, 0, 1);
     Atomics.notify(this.release, 0);
   }
+}
+
+/**
+ * Runs the fixture task `gate` and waits until it has started: a worker kept
+ * busy until `gate.open()`, after which `running` resolves with `value`.
+ */
+export async function occupy(
+  pool: ThreadPool,
+  value = 0,
+): Promise<{ gate: Gate; running: Promise<number> }> {
+  const gate = new Gate();
+  const running = pool.run(task("gate"), gate.args(value));
+  await gate.whenStarted();
+  return { gate, running };
+}
+
+/** As {@linkcode occupy}, through `putRequest()`: its result goes to `poll()`. */
+export async function occupyWithRequest(pool: ThreadPool, value = 0): Promise<Gate> {
+  const gate = new Gate();
+  await pool.putRequest(new WorkRequest(task("gate"), gate.args(value)));
+  await gate.whenStarted();
+  return gate;
 }
 
 /** Resolves after the current macrotask: what was ready by now has run. */

@@ -102,7 +102,7 @@ poolTest(
     const gate = new Gate();
     const results: unknown[] = [];
     await pool.putRequest(
-      new WorkRequest(task("gate"), [gate.started, gate.release, 5], {
+      new WorkRequest(task("gate"), gate.args(5), {
         callback: (_, value) => results.push(value),
       }),
     );
@@ -140,7 +140,7 @@ poolTest(
   { workers: 1, prefetch: 1 },
   async (pool) => {
     const gate = new Gate();
-    await pool.putRequest(new WorkRequest(task("gate"), [gate.started, gate.release, 1]));
+    await pool.putRequest(new WorkRequest(task("gate"), gate.args(1)));
     await pool.putRequest(new WorkRequest(task("add"), [1, 1]));
     await gate.whenStarted();
     const waiting = pool.wait();
@@ -265,7 +265,7 @@ poolTest(
 
 poolTest("pending counts put requests, not run() calls", { workers: 1 }, async (pool) => {
   const gate = new Gate();
-  const running = pool.run(task("gate"), [gate.started, gate.release, 1]);
+  const running = pool.run(task("gate"), gate.args(1));
   equal(pool.pending, 0);
   await pool.putRequest(new WorkRequest(task("add"), [1, 1]));
   equal(pool.pending, 1);

@@ -1,6 +1,6 @@
 import { deepEqual, equal, rejects } from "node:assert/strict";
 import { PoolClosedError, QueueFullError, ThreadPool, WorkRequest } from "../mod.ts";
-import { Gate, poolTest, task, turn } from "./helpers.ts";
+import { Gate, occupy, occupyWithRequest, poolTest, task, turn } from "./helpers.ts";
 
 const tracked = { module: new URL("./fixtures/tracked.ts", import.meta.url), name: "tracked" };
 
@@ -8,9 +8,7 @@ poolTest(
   "ThreadPool.putRequest() waits while the queue is full and rejects with QueueFullError when told not to",
   { workers: 1, maxQueue: 2 },
   async (pool) => {
-    const gate = new Gate();
-    await pool.putRequest(new WorkRequest(task("gate"), [gate.started, gate.release, 0]));
-    await gate.whenStarted();
+    const gate = await occupyWithRequest(pool);
     await pool.putRequest(new WorkRequest(task("add"), [1, 1]));
     await pool.putRequest(new WorkRequest(task("add"), [2, 2]));
     equal(pool.queued, 2);
@@ -49,9 +47,7 @@ poolTest(
   "A request refused with QueueFullError can be put again later",
   { workers: 1, maxQueue: 1 },
   async (pool) => {
-    const gate = new Gate();
-    await pool.putRequest(new WorkRequest(task("gate"), [gate.started, gate.release, 0]));
-    await gate.whenStarted();
+    const gate = await occupyWithRequest(pool);
     await pool.putRequest(new WorkRequest(task("add"), [1, 1]));
     const request = new WorkRequest(task("add"), [5, 5]);
     await rejects(pool.putRequest(request, { block: false }), QueueFullError);
@@ -66,9 +62,7 @@ poolTest(
   "maxQueue counts requests handed ahead to a worker and not begun",
   { workers: 1, maxQueue: 1, prefetch: 1 },
   async (pool) => {
-    const gate = new Gate();
-    const running = pool.run(task("gate"), [gate.started, gate.release, 1]);
-    await gate.whenStarted();
+    const { gate, running } = await occupy(pool, 1);
     const handed = pool.run(task("add"), [1, 2]);
     equal(pool.queued, 1);
     await rejects(
@@ -87,7 +81,7 @@ poolTest(
   async (pool) => {
     const gate = new Gate();
     // Sent to the idle worker, it counts as queued until the worker starts it.
-    const running = pool.run(task("gate"), [gate.started, gate.release, 1]);
+    const running = pool.run(task("gate"), gate.args(1));
     await pool.putRequest(new WorkRequest(task("add"), [1, 1]));
     // Room came when the worker took the gate task: the gate is still shut,
     // so the task cannot have finished.
@@ -135,9 +129,7 @@ poolTest(
 
 Deno.test("close() rejects producers waiting for room with PoolClosedError", async () => {
   const pool = new ThreadPool(1, { maxQueue: 1 });
-  const gate = new Gate();
-  const running = pool.run(task("gate"), [gate.started, gate.release, 1]);
-  await gate.whenStarted();
+  const { gate, running } = await occupy(pool, 1);
   const queued = pool.run(task("add"), [1, 1]);
   const waiting = pool.run(task("add"), [2, 2]);
   const closing = pool.close();

@@ -1,6 +1,6 @@
 import { deepEqual, equal, ok } from "node:assert/strict";
 import { ThreadPool } from "../mod.ts";
-import { cancellable, flags, Gate, poolTest, raised, raw, task } from "./helpers.ts";
+import { cancellable, flags, occupy, poolTest, raised, raw, task } from "./helpers.ts";
 
 Deno.test("ThreadPool.stats() starts empty", async () => {
   await using pool = new ThreadPool(2);
@@ -56,9 +56,7 @@ poolTest(
   "ThreadPool.stats() shows what is queued and running now",
   { workers: 1 },
   async (pool) => {
-    const gate = new Gate();
-    const running = pool.run(task("gate"), [gate.started, gate.release, 1]);
-    await gate.whenStarted();
+    const { gate, running } = await occupy(pool, 1);
     const queued = [pool.run(task("add"), [1, 1]), pool.run(task("add"), [2, 2])];
     const stats = pool.stats();
     equal(stats.running, 1);

@@ -8,7 +8,7 @@ poolTest(
     const gate = new Gate();
     const runs = Array.from(
       { length: 4 },
-      (_, i) => pool.run(task("gate"), [gate.started, gate.release, i]),
+      (_, i) => pool.run(task("gate"), gate.args(i)),
     );
     // All four are running together on the one worker before any may finish.
     await gate.whenStarted(4);
@@ -68,8 +68,8 @@ poolTest(
   async (pool) => {
     const first = new Gate();
     const second = new Gate();
-    const a = pool.run(task("gate"), [first.started, first.release, 1]);
-    const b = pool.run(task("gate"), [second.started, second.release, 2]);
+    const a = pool.run(task("gate"), first.args(1));
+    const b = pool.run(task("gate"), second.args(2));
     await first.whenStarted();
     await second.whenStarted();
     // Both workers are busy; this one is handed ahead to the first of them.
@@ -91,8 +91,8 @@ poolTest(
   async (pool) => {
     const first = new Gate();
     const second = new Gate();
-    const a = pool.run(task("gate"), [first.started, first.release, 1]);
-    const b = pool.run(task("gate"), [second.started, second.release, 2]);
+    const a = pool.run(task("gate"), first.args(1));
+    const b = pool.run(task("gate"), second.args(2));
     await first.whenStarted();
     await second.whenStarted();
     // Handed ahead to the first worker, behind a.

@@ -1,6 +1,6 @@
 import { equal, ok, rejects } from "node:assert/strict";
 import { TaskTimeoutError, ThreadPool, WorkRequest } from "../mod.ts";
-import { cancellable, flags, Gate, poolTest, raised, task } from "./helpers.ts";
+import { cancellable, flags, occupy, poolTest, raised, task } from "./helpers.ts";
 
 function timedOut(ms: number) {
   return (error: Error) => {
@@ -70,9 +70,7 @@ poolTest(
   "The timeout clock starts when the task starts, not when it is queued",
   { workers: 1 },
   async (pool) => {
-    const gate = new Gate();
-    const blocking = pool.run(task("gate"), [gate.started, gate.release, 0]);
-    await gate.whenStarted();
+    const { gate, running: blocking } = await occupy(pool);
     const queued = pool.run(task("add"), [1, 1], { timeout: 20 });
     // The request waits in the queue three times longer than its timeout.
     await new Promise((resolve) => setTimeout(resolve, 60));

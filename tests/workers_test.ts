@@ -58,7 +58,7 @@ poolTest(
   { workers: 1, prefetch: 1 },
   async (pool) => {
     const gate = new Gate();
-    const running = pool.run(task("gate"), [gate.started, gate.release, 1]);
+    const running = pool.run(task("gate"), gate.args(1));
     const handed = pool.run(task("add"), [20, 22]);
     await gate.whenStarted();
     equal(pool.queued, 1, "the second task was handed ahead and counts as queued");
