@@ -11,7 +11,7 @@
 
 import type { ResolvedTask } from "./task.ts";
 import { UnstableFlagError } from "./errors.ts";
-import { workerOptionsEnabled } from "./unstable_flag.ts";
+import { filePath, workerOptionsEnabled } from "./unstable_flag.ts";
 
 const NAMES = ["env", "ffi", "import", "net", "read", "run", "sys", "write"] as const;
 type Name = typeof NAMES[number];
@@ -174,11 +174,6 @@ function covers(grant: Grant | undefined): boolean {
 function extend(grant: Grant | undefined, items: string[]): Grant | undefined {
   if (items.length === 0 || covers(grant)) return grant;
   return [...(Array.isArray(grant) ? grant : []), ...items];
-}
-
-function filePath(url: URL): string {
-  const path = decodeURIComponent(url.pathname);
-  return Deno.build.os === "windows" ? path.slice(1).replaceAll("/", "\\") : path;
 }
 
 function pathOrString(item: string | URL): string {

@@ -77,7 +77,7 @@ function check(): FlagCheck {
   // Only an answer both places agree on is taken.
   const cwd = Deno.cwd();
   const main = new URL(Deno.mainModule);
-  const script = main.protocol === "file:" ? dirname(decodeURIComponent(main.pathname)) : cwd;
+  const script = main.protocol === "file:" ? dirname(filePath(main)) : cwd;
   const fromCwd = fromConfig(discover(cwd));
   const unseen = "the command line cannot be read without --allow-all (and only on Linux)";
   if (script === cwd) {
@@ -154,7 +154,7 @@ function startOf(command: string, script: string | undefined): string {
   if (script === undefined || !SCRIPT_COMMANDS.has(command)) return cwd;
   if (/^[a-z][a-z0-9+.-]*:/i.test(script) && !/^[a-z]:[\\/]/i.test(script)) {
     const url = new URL(script);
-    return url.protocol === "file:" ? dirname(decodeURIComponent(url.pathname)) : cwd;
+    return url.protocol === "file:" ? dirname(filePath(url)) : cwd;
   }
   return dirname(resolve(cwd, script));
 }
@@ -267,4 +267,10 @@ function join(dir: string, name: string): string {
 
 function resolve(cwd: string, path: string): string {
   return path.startsWith("/") || /^[a-z]:[\\/]/i.test(path) ? path : join(cwd, path);
+}
+
+/** The path of a `file:` URL, in this system's form. */
+export function filePath(url: URL): string {
+  const path = decodeURIComponent(url.pathname);
+  return Deno.build.os === "windows" ? path.slice(1).replaceAll("/", "\\") : path;
 }
