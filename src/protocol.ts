@@ -30,8 +30,21 @@ export const CANCEL_SLOTS = 64;
  * is never told it was cancelled.
  */
 export const STEALS = CANCELS + CANCEL_SLOTS;
+/**
+ * Counter: `seq + 1` of the task whose synchronous part the worker is running
+ * now, 0 between tasks (or in async code). Only the worker writes it; it
+ * tells the pool whether a thread that stopped answering is busy with a task
+ * that was cancelled or with one that is still wanted.
+ */
+export const RUNNING = STEALS + CANCEL_SLOTS;
+/**
+ * Counter: results the worker has posted. The pool counts those it received;
+ * while some are still on their way, what the thread holds back in shared
+ * memory is not yet the whole story.
+ */
+export const POSTED = RUNNING + 1;
 /** How many Int32 counters each worker shares with the pool. */
-export const COUNTERS = STEALS + CANCEL_SLOTS;
+export const COUNTERS = POSTED + 1;
 
 /** The global key under which a worker publishes the running task to the task API. */
 export const CONTEXT_KEY: unique symbol = Symbol.for("@scope/threadpool/context") as never;
@@ -72,10 +85,11 @@ export type ChunkOutcome = [ok: true, value: unknown] | [ok: false, error: WireE
 
 /** From the pool to a worker. */
 export type ToWorker =
-  | { t: "init"; counters: SharedArrayBuffer; concurrency: number }
+  | { t: "init"; counters: SharedArrayBuffer; held: SharedArrayBuffer; concurrency: number }
   | { t: "run"; defs?: WireDef[]; tasks: WireTask[] }
   | { t: "cancel"; id: number; timeout: boolean }
-  | { t: "dismiss" };
+  | { t: "dismiss" }
+  | { t: "ping" };
 
 /** From a worker to the pool. */
 export type FromWorker =
@@ -84,4 +98,5 @@ export type FromWorker =
   | { t: "started"; id?: number }
   | { t: "returned"; ids: number[] }
   | { t: "fatal"; error: WireError }
-  | { t: "exit"; how: string };
+  | { t: "exit"; how: string }
+  | { t: "pong" };

@@ -21,7 +21,7 @@ import {
   SETTLED,
   type Sink,
 } from "./job.ts";
-import { FAILED, type FromWorker, RETURNED } from "./protocol.ts";
+import { CANCEL_SLOTS, FAILED, type FromWorker, RETURNED } from "./protocol.ts";
 import type { WorkerGrant } from "./permissions.ts";
 import type { ResolvedTask } from "./task.ts";
 import { TimingWindow } from "./stats.ts";
@@ -31,6 +31,14 @@ import { type SlotHost, WorkerSlot } from "./worker_slot.ts";
 const PREFETCH_BUDGET_MS = 1;
 /** And never more than this many. */
 const MAX_PREFETCH = 64;
+/**
+ * A condemned thread that stays silent this many checks in a row, each
+ * `cancelGrace` long, busy with no task still wanted, is stuck: the tasks
+ * beside the cancelled one cannot end, and fail.
+ */
+const STRIKES = 2;
+/** The shortest wait between those checks, for a pool whose `cancelGrace` is 0. */
+const MIN_PROBE_MS = 10;
 
 /**
  * Why a worker's thread stopped.
@@ -83,6 +91,8 @@ export interface SchedulerOptions {
 export class Scheduler implements SlotHost, JobOwner {
   readonly #slots: WorkerSlot[] = [];
   readonly #dismissed: WorkerSlot[] = [];
+  /** Threads given up on, replaced in #slots, still finishing the tasks beside the one that would not stop. */
+  readonly #condemned: WorkerSlot[] = [];
   readonly #queue = new Deque<Job>();
   readonly #options: SchedulerOptions;
   readonly #admission: Admission;
@@ -129,6 +139,7 @@ export class Scheduler implements SlotHost, JobOwner {
     let handedAhead = 0;
     for (const slot of this.#slots) handedAhead += slot.handedAhead();
     for (const slot of this.#dismissed) handedAhead += slot.handedAhead();
+    for (const slot of this.#condemned) handedAhead += slot.handedAhead();
     return this.#queued + handedAhead;
   }
 
@@ -145,8 +156,8 @@ export class Scheduler implements SlotHost, JobOwner {
   /** Requests running on a worker now. */
   get running(): number {
     let running = 0;
+    for (const slot of this.#others()) running += slot.inflight.size - slot.handedAhead();
     for (const slot of this.#slots) running += slot.inflight.size - slot.handedAhead();
-    for (const slot of this.#dismissed) running += slot.inflight.size - slot.handedAhead();
     return Math.max(0, running);
   }
 
@@ -160,7 +171,7 @@ export class Scheduler implements SlotHost, JobOwner {
   get liveThreads(): number {
     let live = 0;
     for (const slot of this.#slots) if (slot.thread !== null) live++;
-    for (const slot of this.#dismissed) if (slot.thread !== null) live++;
+    for (const slot of this.#others()) if (slot.thread !== null) live++;
     return live;
   }
 
@@ -206,7 +217,7 @@ export class Scheduler implements SlotHost, JobOwner {
   /** Whether some worker can still settle a job of `sink`. */
   canDeliver(sink: Sink): boolean {
     if (this.#slots.length > 0) return true;
-    for (const slot of this.#dismissed) {
+    for (const slot of this.#others()) {
       for (const job of slot.inflight.values()) if (job.sink === sink) return true;
     }
     return false;
@@ -397,6 +408,7 @@ export class Scheduler implements SlotHost, JobOwner {
     while (this.#active > 0 || this.#hasZombies()) await this.changed();
     for (const slot of this.#slots) this.#stop(slot, "closed");
     for (const slot of this.#dismissed) this.#retire(slot);
+    for (const slot of [...this.#condemned]) this.#bury(slot, "closed");
     this.#notify();
   }
 
@@ -405,7 +417,7 @@ export class Scheduler implements SlotHost, JobOwner {
     for (let job = this.#queue.shift(); job !== undefined; job = this.#queue.shift()) {
       this.#settle(job, false, error());
     }
-    for (const slot of [...this.#slots, ...this.#dismissed]) {
+    for (const slot of [...this.#slots, ...this.#others()]) {
       const jobs = [...slot.inflight.values()];
       if (slot.zombies.size > 0 || jobs.some((job) => job.seq < slot.started())) {
         this.counts.abandoned++;
@@ -445,6 +457,7 @@ export class Scheduler implements SlotHost, JobOwner {
             this.#notify();
           }
         }
+        slot.received += results.length / 4;
         slot.learn(results.length / 4, now);
         this.#afterProgress(slot);
         return;
@@ -479,6 +492,12 @@ export class Scheduler implements SlotHost, JobOwner {
       case "exit":
         this.onLost(slot, message.how);
         return;
+      case "pong":
+        // The thread still answers: whatever runs on it can still end.
+        clearTimeout(slot.probeTimer);
+        slot.strikes = 0;
+        slot.probeTimer = setTimeout(() => this.#probe(slot), this.#probeInterval());
+        return;
     }
   }
 
@@ -491,27 +510,36 @@ export class Scheduler implements SlotHost, JobOwner {
   onLost(slot: WorkerSlot, how: string, error?: Error, reason: WorkerExitReason = "lost"): void {
     const started = slot.started();
     const loaded = slot.ready;
-    const jobs = [...slot.inflight.values()];
+    // Finished results the thread held back to send together are not lost with it.
+    const held = slot.heldResults();
     const cause = error ?? new Error(how);
     if (reason === "lost") this.counts.lost++;
     this.#stop(slot, reason, cause);
     const requeue: Job[] = [];
-    for (const job of jobs) {
+    let failed = 0;
+    for (const job of [...slot.inflight.values()]) {
+      const result = held.get(job.seq);
+      if (result !== undefined && !result.skipped) {
+        this.#settle(job, true, result.value);
+        continue;
+      }
       // Transferred arguments went with the dead thread: they cannot be sent again.
       if (job.seq < started || !loaded || job.transfer.length > 0) {
         const what = loaded ? "while running this request" : "before it could start";
         const lost = new WorkerLostError(`Worker #${slot.id} was lost ${what}: ${how}`, { cause });
         this.#settle(job, false, lost);
+        failed++;
       } else {
         requeue.push(job);
       }
     }
     for (let i = requeue.length - 1; i >= 0; i--) this.#requeue(requeue[i]!);
-    if (reason === "lost" && jobs.length === requeue.length) {
+    if (reason === "lost" && failed === 0) {
       // Nothing was running: no request can carry this error.
       const lost = new WorkerLostError(`Worker #${slot.id} was lost while idle: ${how}`, { cause });
       this.#options.events.error(lost);
     }
+    if (slot.condemned) this.#forgetCondemned(slot);
     if (slot.dismissed) this.#retire(slot);
     this.dispatch();
     this.#admission.wake();
@@ -592,7 +620,9 @@ export class Scheduler implements SlotHost, JobOwner {
   }
 
   #afterProgress(slot: WorkerSlot): void {
-    if (slot.load === 0) {
+    if (slot.condemned) {
+      this.#afterCondemnedProgress(slot);
+    } else if (slot.load === 0) {
       slot.endBusy();
       if (slot.dismissed) {
         this.#retire(slot);
@@ -655,26 +685,119 @@ export class Scheduler implements SlotHost, JobOwner {
     this.cancel(job, error, true);
   }
 
-  /** A cancelled task did not stop within `cancelGrace`: give up on its thread. */
+  /**
+   * A cancelled task did not stop within `cancelGrace`: give up on its
+   * thread. A fresh worker takes its place at once; the thread starts
+   * nothing more, hands back what it had not begun, and is stopped as soon
+   * as the tasks running beside the cancelled one have ended, so that they
+   * pay nothing for it.
+   */
   #abandon(slot: WorkerSlot, seq: number): void {
     // Stopped in time: its answer is on the way, and will clear the zombie.
-    if (!slot.zombies.has(seq) || slot.endedAfterCancel(seq)) return;
-    slot.zombies.delete(seq);
+    if (!slot.zombies.has(seq) || slot.endedAfterCancel(seq) || slot.condemned) return;
     this.counts.abandoned++;
+    slot.condemn();
+    this.#takeBack(slot);
+    const index = this.#slots.indexOf(slot);
+    if (index !== -1) {
+      this.#slots[index] = new WorkerSlot(++this.#nextSlot);
+      this.#condemned.push(slot);
+    }
+    this.#afterCondemnedProgress(slot);
+    this.dispatch();
+    this.#notify();
+  }
+
+  /**
+   * Takes back, for other workers, the tasks handed ahead to `slot` that its
+   * thread has not begun: at once, even if the thread is stuck and cannot
+   * hand them back itself. Each steal flag covers one sequence number of a
+   * window of CANCEL_SLOTS; tasks beyond it come back when the thread answers
+   * or stops.
+   */
+  #takeBack(slot: WorkerSlot): void {
+    const limit = slot.started() + CANCEL_SLOTS;
+    for (const job of [...slot.inflight.values()]) {
+      if (job.seq >= limit || job.transfer.length > 0 || !slot.steal(job.seq)) continue;
+      slot.zombies.set(job.seq, undefined);
+      this.#requeue(job);
+    }
+  }
+
+  /** A condemned thread is stopped once nothing it runs is still wanted; until then it is watched. */
+  #afterCondemnedProgress(slot: WorkerSlot): void {
+    if (slot.thread === null) return;
+    if (slot.inflight.size === 0) {
+      this.#bury(slot, "abandoned");
+    } else if (slot.strikes >= STRIKES) {
+      this.#giveUp(slot);
+    } else if (slot.probeTimer === undefined) {
+      this.#probe(slot);
+    }
+  }
+
+  /**
+   * Asks a condemned thread to answer. A thread stuck in synchronous code
+   * cannot: if it stays silent while no task still wanted is the one running
+   * (the cancelled task is, or some async code is), that counts against it.
+   */
+  #probe(slot: WorkerSlot): void {
+    slot.post({ t: "ping" });
+    const check = (): void => {
+      const running = slot.runningSeq();
+      let wanted = false;
+      for (const job of slot.inflight.values()) if (job.seq === running) wanted = true;
+      // A task still wanted is computing: its own timeout bounds it, not ours.
+      slot.strikes = wanted ? 0 : slot.strikes + 1;
+      if (slot.strikes >= STRIKES) this.#giveUp(slot);
+      else slot.probeTimer = setTimeout(check, this.#probeInterval());
+    };
+    slot.probeTimer = setTimeout(check, this.#probeInterval());
+  }
+
+  #probeInterval(): number {
+    return Math.max(this.#options.cancelGrace, MIN_PROBE_MS);
+  }
+
+  /**
+   * The condemned thread would not let the tasks beside the cancelled one
+   * end: they fail with WorkerLostError, and it is stopped. Results it had
+   * posted are awaited first; results it held back are read from shared memory.
+   */
+  #giveUp(slot: WorkerSlot): void {
+    if (!slot.allReceived()) return; // the next message brings them, and comes back here
     const grace = this.#options.cancelGrace;
-    // terminate() cannot stop a thread stuck in synchronous code (denoland/deno#35657
-    // is open); the pool stops waiting for it and starts a replacement.
     this.onLost(
       slot,
-      `it was terminated: a cancelled task did not stop within ${grace} ms`,
+      `it was terminated: a task beside it was cancelled and would not stop (not within ${grace} ms), ` +
+        "and kept the thread from running this one",
       undefined,
       "abandoned",
     );
   }
 
+  /** Stops a condemned thread whose work has ended. */
+  #bury(slot: WorkerSlot, reason: WorkerExitReason): void {
+    this.#stop(slot, reason);
+    this.#forgetCondemned(slot);
+    if (slot.dismissed) this.#retire(slot);
+    this.#notify();
+  }
+
+  #forgetCondemned(slot: WorkerSlot): void {
+    const index = this.#condemned.indexOf(slot);
+    if (index !== -1) this.#condemned.splice(index, 1);
+  }
+
+  /** The workers that take no new work: dismissed, or condemned. */
+  *#others(): Iterable<WorkerSlot> {
+    yield* this.#dismissed;
+    yield* this.#condemned;
+  }
+
   #hasZombies(): boolean {
     for (const slot of this.#slots) if (slot.zombies.size > 0) return true;
-    for (const slot of this.#dismissed) if (slot.zombies.size > 0) return true;
+    for (const slot of this.#others()) if (slot.zombies.size > 0) return true;
     return false;
   }
 

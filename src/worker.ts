@@ -10,6 +10,7 @@
  */
 
 import { toWireError } from "./error_wire.ts";
+import { HELD_CAPACITY, HeldResults } from "./held_results.ts";
 import {
   CANCEL_SLOTS,
   CANCELS,
@@ -20,8 +21,10 @@ import {
   FAILED,
   type FromWorker,
   NOTIFY,
+  POSTED,
   REPORT_STARTS,
   RETURNED,
+  RUNNING,
   SKIPPED,
   STARTED,
   STEALS,
@@ -70,8 +73,8 @@ const FLUSH_AFTER_MS = 1;
  * not take earlier results with it.
  */
 const TINY_MS = 0.05;
-/** And at most this many go in one message. */
-const MAX_BATCH = 256;
+/** And at most this many go in one message: all of them mirrored in shared memory. */
+const MAX_BATCH = HELD_CAPACITY;
 
 const scope = globalThis as unknown as WorkerScope;
 const defs: Def[] = [];
@@ -89,6 +92,10 @@ let outboxNames: string[] = [];
 let outboxTransfer: Transferable[] = [];
 let outboxSince = 0;
 let flushQueued = false;
+// Whether every result in the outbox is mirrored in shared memory, where the
+// pool can read it if this thread is abandoned before the outbox leaves.
+let outboxMirrored = true;
+let held: HeldResults | null = null;
 
 publishContext(context);
 
@@ -97,6 +104,7 @@ scope.onmessage = (event) => {
   switch (message.t) {
     case "init":
       context.counters = new Int32Array(message.counters);
+      held = new HeldResults(message.held);
       concurrency = message.concurrency;
       return;
     case "run":
@@ -121,6 +129,9 @@ scope.onmessage = (event) => {
     }
     case "dismiss":
       handBack();
+      return;
+    case "ping":
+      post({ t: "pong" });
       return;
   }
 };
@@ -170,7 +181,8 @@ function launch(task: Task): void {
     for (let next = startable.shift(); next !== undefined; next = startable.shift()) {
       if (
         outbox.length > 0 &&
-        (next.def.time > TINY_MS || performance.now() - outboxSince > FLUSH_AFTER_MS)
+        (!outboxMirrored || next.def.time > TINY_MS ||
+          performance.now() - outboxSince > FLUSH_AFTER_MS)
       ) {
         flush();
       }
@@ -190,6 +202,7 @@ function start(task: Task): void {
 function invoke(task: Task, fn: TaskFunction): void {
   let value: unknown;
   context.current = task;
+  Atomics.store(context.counters, RUNNING, task.seq + 1);
   const begun = performance.now();
   try {
     value = task.flags & CHUNK ? runChunk(fn, task.args as unknown[][]) : fn(...task.args);
@@ -198,6 +211,7 @@ function invoke(task: Task, fn: TaskFunction): void {
     return;
   } finally {
     context.current = null;
+    Atomics.store(context.counters, RUNNING, 0);
     // The synchronous part is what can hold results back; learn how long it takes.
     const took = performance.now() - begun;
     const { def } = task;
@@ -215,15 +229,18 @@ async function runChunk(fn: TaskFunction, calls: unknown[][]): Promise<ChunkOutc
   const outcomes: ChunkOutcome[] = [];
   for (const args of calls) {
     context.current = task;
+    if (task !== null) Atomics.store(context.counters, RUNNING, task.seq + 1);
     try {
       let value = fn(...args);
       context.current = null;
+      Atomics.store(context.counters, RUNNING, 0);
       if (isThenable(value)) value = await value;
       outcomes.push([true, value]);
     } catch (error) {
       outcomes.push([false, toWireError(error)]);
     } finally {
       context.current = null;
+      Atomics.store(context.counters, RUNNING, 0);
     }
   }
   return outcomes;
@@ -259,10 +276,15 @@ function deliver(
   name: string,
 ): void {
   if (outbox.length === 0) outboxSince = performance.now();
+  const mirrored = code !== FAILED && transfer === undefined &&
+    held !== null && held.write(outboxNames.length, seq, value, code === SKIPPED);
   outbox.push(id, seq, code, value);
   outboxNames.push(name);
   if (transfer !== undefined) { for (const item of transfer) outboxTransfer.push(item); }
-  if (outboxNames.length >= MAX_BATCH) flush();
+  if (!mirrored) outboxMirrored = false;
+  // A result that is not mirrored must not wait while other tasks' code can
+  // run first: one of them could block this thread for good.
+  if (outboxNames.length >= MAX_BATCH || (!mirrored && active.length > 0)) flush();
   else if (!flushQueued) {
     flushQueued = true;
     queueMicrotask(flush);
@@ -278,8 +300,10 @@ function flush(): void {
   outbox = [];
   outboxNames = [];
   outboxTransfer = [];
+  outboxMirrored = true;
   try {
     scope.postMessage({ t: "done", results }, transfer);
+    posted(names.length);
     return;
   } catch {
     // Some result cannot be cloned: send them one by one, and fail just those.
@@ -296,6 +320,13 @@ function flush(): void {
       post({ t: "done", results: [one[0], one[1], FAILED, toWireError(reason)] });
     }
   }
+  posted(names.length);
+}
+
+/** Counts results as posted, then frees their mirror: the pool reads in the other order. */
+function posted(count: number): void {
+  Atomics.add(context.counters, POSTED, count);
+  held?.clear();
 }
 
 /** Returns the tasks not begun to the pool. */

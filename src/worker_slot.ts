@@ -15,13 +15,16 @@ import {
   DISMISSED,
   type FromWorker,
   NOTIFY,
+  POSTED,
   REPORT_STARTS,
+  RUNNING,
   STARTED,
   STEALS,
   type ToWorker,
   type WireDef,
   type WireTask,
 } from "./protocol.ts";
+import { type HeldResult, HeldResults } from "./held_results.ts";
 import type { Job } from "./job.ts";
 // Pulls the worker scripts into the static module graph so that `deno cache`
 // and offline use include them; they are only ever loaded through `new Worker`.
@@ -64,6 +67,18 @@ export class WorkerSlot {
   readonly zombies: Map<number, ReturnType<typeof setTimeout> | undefined> = new Map();
   /** Set once the pool has dismissed this worker. */
   dismissed = false;
+  /**
+   * Set once the pool has given up on the thread: a cancelled task on it did
+   * not stop in time. It starts nothing more, and is stopped once the tasks
+   * beside that one have ended.
+   */
+  condemned = false;
+  /** While condemned with tasks still running: the timer of the check that it still answers. */
+  probeTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Checks in a row that found the thread silent and busy with no task still wanted. */
+  strikes = 0;
+  /** Results received from the current thread, to compare with those it posted. */
+  received = 0;
   /** Resolves when a dismissed worker's thread is gone. */
   readonly exited: PromiseWithResolvers<void> = Promise.withResolvers();
   /**
@@ -81,6 +96,7 @@ export class WorkerSlot {
   idleSince = 0;
   idleTimer: ReturnType<typeof setTimeout> | undefined;
   #counters: Int32Array<SharedArrayBuffer> | null = null;
+  #held: HeldResults | null = null;
 
   /** Creates a slot; its thread starts with {@linkcode WorkerSlot.start}. */
   constructor(id: number) {
@@ -105,8 +121,10 @@ export class WorkerSlot {
     const shared = new SharedArrayBuffer(COUNTERS * Int32Array.BYTES_PER_ELEMENT);
     this.thread = thread;
     this.#counters = new Int32Array(shared);
+    this.#held = new HeldResults();
     this.ready = false;
     this.sent = 0;
+    this.received = 0;
     this.fns.clear();
     thread.onmessage = (event: MessageEvent<FromWorker>) => {
       if (this.thread === thread) host.onMessage(this, event.data);
@@ -120,7 +138,7 @@ export class WorkerSlot {
       // A message that cannot be deserialised stops delivery from the worker.
       if (this.thread === thread) host.onLost(this, "a message from it could not be read");
     };
-    this.post({ t: "init", counters: shared, concurrency });
+    this.post({ t: "init", counters: shared, held: this.#held.buffer, concurrency });
   }
 
   /** Sends a message to the current thread. */
@@ -238,6 +256,21 @@ export class WorkerSlot {
     return Atomics.load(this.#counters, CANCELS + seq % CANCEL_SLOTS) === -(seq + 1);
   }
 
+  /** The sequence number of the task whose synchronous part the thread runs now, or -1. */
+  runningSeq(): number {
+    return this.#counters === null ? -1 : Atomics.load(this.#counters, RUNNING) - 1;
+  }
+
+  /** Whether every result the thread has posted has been received. */
+  allReceived(): boolean {
+    return this.#counters === null || Atomics.load(this.#counters, POSTED) <= this.received;
+  }
+
+  /** The finished results the thread holds back, by sequence number. */
+  heldResults(): Map<number, HeldResult> {
+    return this.#held?.read() ?? new Map();
+  }
+
   /** Asks the thread to report each start (while the pool waits for room). */
   reportStarts(on: boolean): void {
     if (this.#counters !== null) Atomics.store(this.#counters, REPORT_STARTS, on ? 1 : 0);
@@ -246,6 +279,17 @@ export class WorkerSlot {
   /** Marks the slot dismissed; its thread starts no task from now on. */
   dismiss(): void {
     this.dismissed = true;
+    this.#handBack();
+  }
+
+  /** Gives up on the thread: it starts no task from now on. */
+  condemn(): void {
+    this.condemned = true;
+    this.#handBack();
+  }
+
+  /** Tells the thread to start nothing more, and to hand back what it has not begun. */
+  #handBack(): void {
     if (this.#counters === null) return;
     Atomics.store(this.#counters, DISMISSED, 1);
     this.post({ t: "dismiss" });
@@ -256,11 +300,15 @@ export class WorkerSlot {
     this.endBusy();
     if (this.idleTimer !== undefined) clearTimeout(this.idleTimer);
     this.idleTimer = undefined;
+    clearTimeout(this.probeTimer);
+    this.probeTimer = undefined;
+    this.strikes = 0;
     for (const timer of this.zombies.values()) clearTimeout(timer);
     this.zombies.clear();
     this.thread?.terminate();
     this.thread = null;
     this.#counters = null;
+    this.#held = null;
     this.ready = false;
     this.sent = 0;
   }
