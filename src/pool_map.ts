@@ -8,27 +8,26 @@
 import { assertClonable } from "./clonable.ts";
 import { NO_TRANSFER } from "./job.ts";
 import { MapSink } from "./map_sink.ts";
-import { cancelLimits, type MapOptions } from "./options.ts";
+import type { MapOptions } from "./options.ts";
 import type { ChunkOutcome } from "./protocol.ts";
 import type { Scheduler } from "./scheduler.ts";
 import { taskError } from "./scheduler.ts";
 import type { ResolvedTask } from "./task.ts";
+import { cancelLimits, flag, integer, iterable, optionsArgument } from "./validate.ts";
 
 /** Runs `task` once per input on `scheduler`, yielding results as `options` says. */
 export async function* mapTasks(
   scheduler: Scheduler,
   task: ResolvedTask,
-  inputs: Iterable<unknown> | AsyncIterable<unknown>,
-  options: MapOptions,
+  given: Iterable<unknown> | AsyncIterable<unknown>,
+  mapOptions: MapOptions,
 ): AsyncGenerator<unknown> {
-  const ordered = options.ordered ?? true;
-  const chunkSize = options.chunkSize ?? 1;
-  if (!Number.isInteger(chunkSize) || chunkSize < 1) {
-    throw new RangeError(
-      `Cannot map as 'chunkSize' must be a positive integer: current value is ${chunkSize}`,
-    );
-  }
-  const limits = cancelLimits("map a task", options);
+  const action = "map a task";
+  const inputs = iterable(action, "inputs", given);
+  const options = optionsArgument(action, "options", mapOptions);
+  const ordered = flag(action, "ordered", options.ordered) ?? true;
+  const chunkSize = integer(action, "chunkSize", options.chunkSize ?? 1, 1);
+  const limits = cancelLimits(action, options);
   const source = Symbol.asyncIterator in inputs
     ? inputs[Symbol.asyncIterator]()
     : (inputs as Iterable<unknown>)[Symbol.iterator]();

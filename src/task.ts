@@ -132,6 +132,7 @@ export type FunctionExports<M> =
 export function taskModule<M>(
   module: string | URL,
 ): <K extends FunctionExports<M>>(name: K) => TaskSpec<Extract<M[K], TaskFunction>> {
+  resolveTask({ module }); // a bad module is refused here, not at the first run
   return (name) => ({ module, name });
 }
 
@@ -176,12 +177,7 @@ export function resolveTask(task: unknown): ResolvedTask {
   } else if (typeof module === "string") {
     byName = resolvedByText.get(module);
     if (byName === undefined) {
-      if (!URL.canParse(module)) {
-        throw new TypeError(
-          `Cannot use task module "${module}": it is not an absolute URL, and a worker cannot ` +
-            `know what a relative one is relative to; pass new URL("${module}", import.meta.url)`,
-        );
-      }
+      if (!URL.canParse(module)) throw notAURL(module);
       byName = new Map();
       if (resolvedByText.size < MAX_CACHED_MODULES) resolvedByText.set(module, byName);
     }
@@ -198,6 +194,19 @@ export function resolveTask(task: unknown): ResolvedTask {
     byName.set(name, resolved);
   }
   return resolved;
+}
+
+function notAURL(module: string): TypeError {
+  const path = module.startsWith("/") || /^[a-z]:[\\/]/i.test(module);
+  return new TypeError(
+    path
+      ? `Cannot use task module "${module}": it is a file path, and a task module is named by ` +
+        `URL; pass new URL("file://${module.startsWith("/") ? "" : "/"}${
+          module.replaceAll("\\", "/")
+        }")`
+      : `Cannot use task module "${module}": it is not an absolute URL, and a worker cannot ` +
+        `know what a relative one is relative to; pass new URL("${module}", import.meta.url)`,
+  );
 }
 
 function describe(value: unknown): string {

@@ -10,25 +10,31 @@
 import { assertClonable } from "./clonable.ts";
 import { NoResultsPending, NoWorkersAvailable, PoolClosedError } from "./errors.ts";
 import { NO_TRANSFER, promiseSink } from "./job.ts";
-import {
-  cancelLimits,
-  type CloseOptions,
-  type MapOptions,
-  milliseconds,
-  nonNegativeInteger,
-  type PollOptions,
-  type PutOptions,
-  type RunOptions,
-  type ThreadPoolOptions,
+import type {
+  CloseOptions,
+  MapOptions,
+  PollOptions,
+  PutOptions,
+  RunOptions,
+  ThreadPoolOptions,
 } from "./options.ts";
+import { poolConfig } from "./pool_config.ts";
 import { mapTasks } from "./pool_map.ts";
-import { checkPermissions } from "./permissions.ts";
 import { ResultChannel, type Settled } from "./result_channel.ts";
 import { Scheduler, type WorkerExitReason } from "./scheduler.ts";
 import type { ThreadPoolStats } from "./stats.ts";
 import { resolveTask, type TaskArgs, type TaskResult, type TaskSpec } from "./task.ts";
 import { takenRequests, WorkRequest } from "./work_request.ts";
 import type { WorkerSlot } from "./worker_slot.ts";
+import {
+  argumentList,
+  cancelLimits,
+  flag,
+  milliseconds,
+  nonNegativeInteger,
+  optionsArgument,
+  transferList,
+} from "./validate.ts";
 
 /**
  * A pool of Web Workers running tasks named by module URL and export.
@@ -86,31 +92,9 @@ export class ThreadPool extends EventTarget implements AsyncDisposable {
    */
   constructor(numWorkers: number = navigator.hardwareConcurrency, options: ThreadPoolOptions = {}) {
     super();
-    const action = "create the pool";
-    nonNegativeInteger(action, "numWorkers", numWorkers);
-    const concurrency = nonNegativeInteger(action, "concurrency", options.concurrency ?? 1);
-    if (concurrency === 0) {
-      throw new RangeError(
-        "Cannot create the pool as 'concurrency' must be at least 1: current value is 0",
-      );
-    }
-    const grant = checkPermissions(options.permissions, options.unstableWorkerOptions === true);
+    const config = poolConfig(numWorkers, options);
     this.#scheduler = new Scheduler({
-      maxQueue: nonNegativeInteger(action, "maxQueue", options.maxQueue ?? 0),
-      idleTimeout: milliseconds(action, "idleTimeout", options.idleTimeout ?? 250),
-      concurrency,
-      prefetch: nonNegativeInteger(action, "prefetch", options.prefetch ?? 0),
-      name: options.name ?? "threadpool",
-      timeout: options.timeout === undefined
-        ? undefined
-        : milliseconds(action, "timeout", options.timeout),
-      cancelGrace: milliseconds(action, "cancelGrace", options.cancelGrace ?? 500),
-      maxTasksPerWorker: nonNegativeInteger(
-        action,
-        "maxTasksPerWorker",
-        options.maxTasksPerWorker ?? 0,
-      ),
-      grant,
+      ...config.scheduler,
       events: {
         idle: () => this.dispatchEvent(new Event("idle")),
         drain: () => this.dispatchEvent(new Event("drain")),
@@ -124,10 +108,8 @@ export class ThreadPool extends EventTarget implements AsyncDisposable {
           this.dispatchEvent(new ErrorEvent("error", { error, message: error.message })),
       },
     });
-    this.#channel = new ResultChannel(
-      nonNegativeInteger(action, "maxResults", options.maxResults ?? 0),
-    );
-    this.createWorkers(numWorkers);
+    this.#channel = new ResultChannel(config.maxResults);
+    this.createWorkers(config.numWorkers);
   }
 
   /** Live workers (a replacement still starting counts; dismissed ones do not). */
@@ -196,11 +178,11 @@ export class ThreadPool extends EventTarget implements AsyncDisposable {
    * @throws {PoolClosedError} When the pool is closed.
    */
   async dismissWorkers(count: number, options: { join?: boolean } = {}): Promise<void> {
-    this.#assertOpen("dismiss workers");
-    const victims = this.#scheduler.dismiss(
-      nonNegativeInteger("dismiss workers", "count", count),
-    );
-    if (options.join) await this.#join(victims);
+    const action = "dismiss workers";
+    this.#assertOpen(action);
+    const join = flag(action, "join", optionsArgument(action, "options", options).join);
+    const victims = this.#scheduler.dismiss(nonNegativeInteger(action, "count", count));
+    if (join) await this.#join(victims);
   }
 
   /** Waits until every dismissed worker has exited, then forgets them. */
@@ -233,8 +215,10 @@ export class ThreadPool extends EventTarget implements AsyncDisposable {
     if (takenRequests.has(request)) {
       throw new TypeError(`Cannot put request #${request.requestID}: it was already put`);
     }
-    const { block = true, timeout } = options;
-    if (timeout !== undefined) milliseconds("put a request", "timeout", timeout);
+    const action = "put a request";
+    const { block = true, timeout } = optionsArgument(action, "options", options);
+    flag(action, "block", block);
+    if (timeout !== undefined) milliseconds(action, "timeout", timeout);
     const task = resolveTask(request.task);
     assertClonable(request.args);
     const limits = cancelLimits("put a request", request);
@@ -268,8 +252,9 @@ export class ThreadPool extends EventTarget implements AsyncDisposable {
    * pending requests.
    */
   async poll(options: PollOptions = {}): Promise<void> {
+    const block = flag("poll", "block", optionsArgument("poll", "options", options).block);
     if (this.#channel.pending === 0) throw new NoResultsPending();
-    if (options.block) await this.#awaitResult();
+    if (block) await this.#awaitResult();
     for (let settled = this.#take(); settled !== undefined; settled = this.#take()) {
       const { request } = settled;
       const returned = settled.ok
@@ -324,17 +309,14 @@ export class ThreadPool extends EventTarget implements AsyncDisposable {
     let job;
     const resolvers = Promise.withResolvers<TaskResult<T>>();
     try {
-      this.#assertOpen("run a task");
-      const list: unknown = args ?? [];
-      if (!Array.isArray(list)) {
-        throw new TypeError(
-          `Cannot run a task with args ${Deno.inspect(list)}: args must be an array`,
-        );
-      }
+      const action = "run a task";
+      this.#assertOpen(action);
+      const list = args === undefined ? [] : argumentList(action, "args", args);
       const resolved = resolveTask(task);
       assertClonable(list);
-      const limits = cancelLimits("run a task", options);
-      const transfer = options.transfer ?? NO_TRANSFER;
+      const checked = optionsArgument(action, "options", options);
+      const limits = cancelLimits(action, checked);
+      const transfer = transferList(action, checked.transfer, NO_TRANSFER);
       job = this.#scheduler.job(resolved, list, transfer, promiseSink, resolvers, false, limits);
     } catch (error) {
       return Promise.reject(error);
@@ -412,13 +394,23 @@ export class ThreadPool extends EventTarget implements AsyncDisposable {
    * @param options `force: true` to stop without finishing.
    */
   close(options: CloseOptions = {}): Promise<void> {
+    let force;
+    try {
+      force = flag(
+        "close the pool",
+        "force",
+        optionsArgument("close the pool", "options", options).force,
+      );
+    } catch (error) {
+      return Promise.reject(error);
+    }
     if (this.#closing === null) {
       this.#scheduler.rejectWaiters(() =>
         new PoolClosedError("Cannot put a request: the pool was closed while it waited for room")
       );
       this.#closing = this.#scheduler.shutdown();
     }
-    if (options.force) {
+    if (force) {
       this.#scheduler.failEverything(() =>
         new PoolClosedError("The pool was closed with force: true before this request finished")
       );

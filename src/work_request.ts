@@ -7,6 +7,15 @@
 import { NO_TRANSFER } from "./job.ts";
 import type { CancelOptions } from "./options.ts";
 import type { TaskSpec } from "./task.ts";
+import {
+  argumentList,
+  callback as checkCallback,
+  cancelLimits,
+  iterable,
+  optionsArgument,
+  quote,
+  transferList,
+} from "./validate.ts";
 
 /**
  * A request's id: unique by default, or whatever the caller chose.
@@ -199,16 +208,31 @@ export class WorkRequest<R = unknown> {
    * @param task The task to call.
    * @param args Its arguments.
    * @param options The id, the callbacks and the transfer list.
+   * @throws {TypeError} When `args` is not an array, or an option has the wrong type.
+   * @throws {RangeError} When `timeout` is negative or NaN.
    */
   constructor(task: TaskSpec, args: readonly unknown[] = [], options: WorkRequestOptions<R> = {}) {
-    this.requestID = options.requestID ?? ++lastID;
+    const action = "make a request";
+    const checked = optionsArgument(action, "options", options);
+    const { requestID } = checked;
+    if (requestID !== undefined && typeof requestID !== "string" && typeof requestID !== "number") {
+      throw new TypeError(
+        `Cannot ${action} as 'requestID' must be a string or a number: current value is ${
+          quote(requestID)
+        }`,
+      );
+    }
+    checkCallback(action, "callback", checked.callback);
+    checkCallback(action, "excCallback", checked.excCallback);
+    const { signal, timeout } = cancelLimits(action, checked);
+    this.requestID = requestID ?? ++lastID;
     this.task = task;
-    this.args = args;
-    this.callback = options.callback ?? null;
-    this.excCallback = options.excCallback === undefined ? printException : options.excCallback;
-    this.transfer = options.transfer ?? NO_TRANSFER;
-    this.signal = options.signal;
-    this.timeout = options.timeout;
+    this.args = argumentList(action, "args", args);
+    this.callback = checked.callback ?? null;
+    this.excCallback = checked.excCallback === undefined ? printException : checked.excCallback;
+    this.transfer = transferList(action, checked.transfer, NO_TRANSFER);
+    this.signal = signal;
+    this.timeout = timeout;
   }
 }
 
@@ -243,7 +267,7 @@ export function makeRequests<R = unknown>(
   if (callback !== undefined) options.callback = callback;
   if (excCallback !== undefined) options.excCallback = excCallback;
   const requests: WorkRequest<R>[] = [];
-  for (const item of argsList) {
+  for (const item of iterable("make requests", "argsList", argsList, false)) {
     requests.push(new WorkRequest<R>(task, Array.isArray(item) ? item : [item], options));
   }
   return requests;

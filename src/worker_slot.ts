@@ -156,22 +156,23 @@ export class WorkerSlot {
     const added: string[] = [];
     const tasks: WireTask[] = [];
     const transfer: Transferable[] = [];
-    for (const job of jobs) {
-      const { key, href, name } = job.task;
-      let fn = this.fns.get(key);
-      if (fn === undefined) {
-        fn = this.fns.size;
-        this.fns.set(key, fn);
-        defs.push([fn, href, name]);
-        added.push(key);
-      }
-      const flags = (job.chunk ? CHUNK : 0) | (job.timeout !== undefined ? NOTIFY : 0);
-      tasks.push([job.id, fn, job.args as unknown[], flags]);
-      for (const item of job.transfer) transfer.push(item);
-    }
     try {
+      for (const job of jobs) {
+        const { key, href, name } = job.task;
+        let fn = this.fns.get(key);
+        if (fn === undefined) {
+          fn = this.fns.size;
+          this.fns.set(key, fn);
+          defs.push([fn, href, name]);
+          added.push(key);
+        }
+        const flags = (job.chunk ? CHUNK : 0) | (job.timeout !== undefined ? NOTIFY : 0);
+        tasks.push([job.id, fn, job.args as unknown[], flags]);
+        for (const item of job.transfer) transfer.push(item);
+      }
       this.post(defs.length > 0 ? { t: "run", defs, tasks } : { t: "run", tasks }, transfer);
     } catch (error) {
+      // Whatever failed, the thread got none of it: its function table is as it was.
       for (const key of added) this.fns.delete(key);
       throw error;
     }

@@ -1,0 +1,220 @@
+/**
+ * Main thread, the front: how every option and argument of a public call is
+ * checked, so that bad input is refused at the call that made it, with an
+ * error that names what was wrong and quotes the value, before anything is
+ * queued. A value of the wrong type is a `TypeError`; a number out of range
+ * is a `RangeError`.
+ *
+ * @module
+ */
+
+/** A value as an error message quotes it: strings in quotes, so "4" is not 4. */
+export function quote(value: unknown): string {
+  const text = typeof value === "string"
+    ? JSON.stringify(value)
+    : typeof value === "bigint"
+    ? `${value}n`
+    : Deno.inspect(value, { depth: 1, breakLength: Infinity, colors: false });
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}
+
+function typeError(action: string, name: string, wanted: string, value: unknown): TypeError {
+  return new TypeError(
+    `Cannot ${action} as '${name}' must be ${wanted}: current value is ${quote(value)}`,
+  );
+}
+
+function rangeError(action: string, name: string, wanted: string, value: unknown): RangeError {
+  return new RangeError(
+    `Cannot ${action} as '${name}' must be ${wanted}: current value is ${quote(value)}`,
+  );
+}
+
+/**
+ * Checks a count: an integer of at least `min`.
+ *
+ * @throws {TypeError} When it is not a number.
+ * @throws {RangeError} When it is not an integer of at least `min`.
+ */
+export function integer(action: string, name: string, value: unknown, min = 0): number {
+  const wanted = min === 0 ? "a non-negative integer" : `an integer of at least ${min}`;
+  if (typeof value !== "number") throw typeError(action, name, wanted, value);
+  if (!Number.isInteger(value) || value < min) throw rangeError(action, name, wanted, value);
+  return value;
+}
+
+/**
+ * Checks a count: a non-negative integer.
+ *
+ * @throws {TypeError} When it is not a number.
+ * @throws {RangeError} When it is not a non-negative integer.
+ */
+export function nonNegativeInteger(action: string, name: string, value: unknown): number {
+  return integer(action, name, value, 0);
+}
+
+/**
+ * Checks a duration in milliseconds: a non-negative number, `Infinity` allowed.
+ *
+ * @throws {TypeError} When it is not a number.
+ * @throws {RangeError} When it is NaN or negative.
+ */
+export function milliseconds(action: string, name: string, value: unknown): number {
+  const wanted = "a non-negative number of milliseconds";
+  if (typeof value !== "number") throw typeError(action, name, wanted, value);
+  if (Number.isNaN(value) || value < 0) throw rangeError(action, name, wanted, value);
+  return value;
+}
+
+/**
+ * Checks an optional flag.
+ *
+ * @throws {TypeError} When it is set and not a boolean.
+ */
+export function flag(action: string, name: string, value: unknown): boolean | undefined {
+  if (value !== undefined && typeof value !== "boolean") {
+    throw typeError(action, name, "a boolean", value);
+  }
+  return value;
+}
+
+/**
+ * Checks an optional text.
+ *
+ * @throws {TypeError} When it is set and not a string.
+ */
+export function text(action: string, name: string, value: unknown): string | undefined {
+  if (value !== undefined && typeof value !== "string") {
+    throw typeError(action, name, "a string", value);
+  }
+  return value;
+}
+
+/**
+ * Checks an options argument: absent, or an object.
+ *
+ * @throws {TypeError} When it is something else.
+ */
+export function optionsArgument<T extends object>(
+  action: string,
+  name: string,
+  value: T | undefined,
+): T {
+  if (value === undefined) return {} as T;
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw typeError(action, name, "an object", value);
+  }
+  return value;
+}
+
+/**
+ * Checks an optional callback: a function, or `null` for none.
+ *
+ * @throws {TypeError} When it is something else.
+ */
+export function callback(action: string, name: string, value: unknown): void {
+  if (value !== undefined && value !== null && typeof value !== "function") {
+    throw typeError(action, name, "a function or null", value);
+  }
+}
+
+/**
+ * Checks an argument list: an array.
+ *
+ * @throws {TypeError} When it is something else.
+ */
+export function argumentList(action: string, name: string, value: unknown): readonly unknown[] {
+  if (!Array.isArray(value)) throw typeError(action, name, "an array", value);
+  return value;
+}
+
+/**
+ * Checks that a value can be iterated: synchronously, or (with `async`) either way.
+ *
+ * @throws {TypeError} When it cannot.
+ */
+export function iterable(
+  action: string,
+  name: string,
+  value: unknown,
+  async: false,
+): Iterable<unknown>;
+export function iterable(
+  action: string,
+  name: string,
+  value: unknown,
+  async?: true,
+): Iterable<unknown> | AsyncIterable<unknown>;
+export function iterable(
+  action: string,
+  name: string,
+  value: unknown,
+  async = true,
+): Iterable<unknown> | AsyncIterable<unknown> {
+  const object = value as Record<symbol, unknown> | null | undefined;
+  const sync = typeof object?.[Symbol.iterator] === "function";
+  const either = sync || (async && typeof object?.[Symbol.asyncIterator] === "function");
+  if (value === null || value === undefined || !either) {
+    throw typeError(action, name, async ? "an iterable or async iterable" : "an iterable", value);
+  }
+  return value as Iterable<unknown> | AsyncIterable<unknown>;
+}
+
+/**
+ * Checks how a call may end early: a signal, and a timeout.
+ *
+ * @throws {TypeError} When `signal` is not an AbortSignal, or `timeout` not a number.
+ * @throws {RangeError} When `timeout` is NaN or negative.
+ */
+export function cancelLimits(
+  action: string,
+  limits: { signal?: AbortSignal | undefined; timeout?: number | undefined },
+): { signal: AbortSignal | undefined; timeout: number | undefined } {
+  const { signal, timeout } = limits;
+  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    throw typeError(action, "signal", "an AbortSignal", signal);
+  }
+  if (timeout !== undefined) milliseconds(action, "timeout", timeout);
+  return { signal, timeout };
+}
+
+const TRANSFERABLE = [ArrayBuffer, MessagePort, ReadableStream, WritableStream, TransformStream];
+
+/**
+ * Checks a transfer list: an array of distinct objects that can be
+ * transferred, none of them already detached. A typed array is a common
+ * slip for its buffer, and the message says so.
+ *
+ * @throws {TypeError} When it is not such a list.
+ */
+export function transferList(
+  action: string,
+  value: unknown,
+  empty: readonly Transferable[],
+): readonly Transferable[] {
+  if (value === undefined) return empty;
+  if (!Array.isArray(value)) throw typeError(action, "transfer", "an array", value);
+  if (value.length === 0) return empty;
+  const seen = new Set<unknown>();
+  for (let i = 0; i < value.length; i++) {
+    const item: unknown = value[i];
+    const name = `transfer[${i}]`;
+    if (ArrayBuffer.isView(item)) {
+      throw typeError(action, name, "a transferable object (for a view, its .buffer)", item);
+    }
+    if (!TRANSFERABLE.some((kind) => item instanceof kind)) {
+      throw typeError(
+        action,
+        name,
+        "an ArrayBuffer, MessagePort, ReadableStream, WritableStream or TransformStream",
+        item,
+      );
+    }
+    if (item instanceof ArrayBuffer && item.detached) {
+      throw typeError(action, name, "an ArrayBuffer that is not detached", item);
+    }
+    if (seen.has(item)) throw typeError(action, name, "listed once", item);
+    seen.add(item);
+  }
+  return value as Transferable[];
+}
