@@ -24,16 +24,21 @@ function refusal(error: unknown): string {
   return `refused, ${error.cause.name}: ${error.message.split(",")[0]}`;
 }
 
+// Giving workers their own permissions needs Deno's --unstable-worker-options,
+// which the command above passes; without --allow-all the pool cannot read the
+// command line to see it, so the program says so.
+const unstableWorkerOptions = true;
+
 try {
   {
-    await using pool = new ThreadPool(1, { permissions: "none" });
+    await using pool = new ThreadPool(1, { permissions: "none", unstableWorkerOptions });
     console.log('permissions "none":');
     console.log("  count words:", await pool.run(task("countWords"), ["the quick brown fox"]));
     console.log("  fetch:", await pool.run(task("fetchText"), [`http://${host}/`]).catch(refusal));
     console.log("  read deno.json:", await pool.run(task("readText"), [config]).catch(refusal));
   }
   {
-    await using pool = new ThreadPool(1, { permissions: { net: [host] } });
+    await using pool = new ThreadPool(1, { permissions: { net: [host] }, unstableWorkerOptions });
     console.log(`permissions { net: ["${host}"] }:`);
     console.log("  fetch:", await pool.run(task("fetchText"), [`http://${host}/`]));
     console.log("  read deno.json:", await pool.run(task("readText"), [config]).catch(refusal));

@@ -180,26 +180,31 @@ const FLAG = "--unstable-worker-options";
 export class UnstableFlagError extends TypeError {
   /** The flag that is missing. */
   readonly flag: string = FLAG;
+  /** Where the pool looked for the setting, in words. */
+  readonly detail: string;
 
   /**
    * Creates the error.
    *
    * @param enabled `false` when the flag is known to be off, `undefined` when the pool cannot tell.
-   * @param how Where the pool looked, for the message.
+   * @param how Where the pool looked: for a flag known to be off, the message says it.
+   * @param options The error's cause.
    */
   constructor(enabled: boolean | undefined, how: string, options?: ErrorOptions) {
-    const fix = `Run Deno with ${FLAG}, or add "unstable": ["worker-options"] ` +
-      `to your deno.json`;
+    const setting = `"unstable": ["worker-options"]`;
     super(
       enabled === false
-        ? `The 'permissions' option needs Deno's ${FLAG} flag, but ${how}. ` +
-          `Without it Deno would exit (code 70) when the pool starts a worker. ${fix}.`
-        : `The 'permissions' option needs Deno's ${FLAG} flag, and the pool ` +
-          `cannot tell whether it is on: ${how}. Without it Deno would exit (code 70) when the ` +
-          `pool starts a worker. ${fix}; or, if Deno does run with the flag, pass ` +
-          `'unstableWorkerOptions: true' to the pool.`,
+        ? `The 'permissions' option needs Deno's ${FLAG} flag, but ${how}. Run Deno with ` +
+          `${FLAG}, or add ${setting} to deno.json (without it Deno would exit with code 70).`
+        : `The 'permissions' option needs ${FLAG}, and the pool cannot tell whether it is on ` +
+          `(it reads the command line only with --allow-all). If you passed the flag, pass ` +
+          `unstableWorkerOptions: true to the pool; if not, run Deno with it, or add ${setting} ` +
+          `to deno.json.`,
       options,
     );
     this.name = "UnstableFlagError";
+    this.detail = how;
+    // One line: a stack would only point into the pool, not at the fix.
+    this.stack = `${this.name}: ${this.message}`;
   }
 }

@@ -11,7 +11,6 @@ import { MapSink } from "./map_sink.ts";
 import type { MapOptions } from "./options.ts";
 import type { ChunkOutcome } from "./protocol.ts";
 import type { Scheduler } from "./scheduler.ts";
-import { taskError } from "./scheduler.ts";
 import type { ResolvedTask } from "./task.ts";
 import { cancelLimits, flag, integer, iterable, optionsArgument } from "./validate.ts";
 
@@ -68,7 +67,7 @@ export async function* mapTasks(
         continue;
       }
       for (const [ok, value] of outcome.value as ChunkOutcome[]) {
-        if (!ok) throw taskError(value, task);
+        if (!ok) throw scheduler.taskError(value, task);
         yield value;
       }
     }

@@ -9,7 +9,8 @@
 import { Admission } from "./admission.ts";
 import { Deque } from "./deque.ts";
 import { fromWireError, type WireError } from "./error_wire.ts";
-import { TaskError, TaskTimeoutError, WorkerLostError } from "./errors.ts";
+import { type TaskError, TaskTimeoutError, WorkerLostError } from "./errors.ts";
+import { taskError } from "./task_error.ts";
 import {
   DROPPED,
   Job,
@@ -25,7 +26,7 @@ import { CANCEL_SLOTS, FAILED, type FromWorker, RETURNED } from "./protocol.ts";
 import type { WorkerGrant } from "./permissions.ts";
 import type { ResolvedTask } from "./task.ts";
 import { TimingWindow } from "./stats.ts";
-import { type SlotHost, WorkerSlot } from "./worker_slot.ts";
+import { assertWorkerScriptsReadable, type SlotHost, WorkerSlot } from "./worker_slot.ts";
 
 /** Tasks handed ahead to a worker: as many as it runs in about this long. */
 const PREFETCH_BUDGET_MS = 1;
@@ -118,6 +119,7 @@ export class Scheduler implements SlotHost, JobOwner {
 
   /** Creates a scheduler with no workers. */
   constructor(options: SchedulerOptions) {
+    assertWorkerScriptsReadable();
     this.#options = options;
     this.#admission = new Admission(options.maxQueue, {
       queued: () => this.queued,
@@ -428,6 +430,11 @@ export class Scheduler implements SlotHost, JobOwner {
     this.#notify();
   }
 
+  /** Rebuilds the error of a task that ran on this scheduler's workers. */
+  taskError(wire: WireError, task: ResolvedTask): TaskError {
+    return taskError(wire, task, this.#options.grant !== null);
+  }
+
   /** A message from a worker's current thread. */
   onMessage(slot: WorkerSlot, message: FromWorker): void {
     switch (message.t) {
@@ -444,7 +451,7 @@ export class Scheduler implements SlotHost, JobOwner {
             if (code === RETURNED) {
               this.#settle(job, true, results[i + 3], now);
             } else if (code === FAILED) {
-              this.#settle(job, false, taskError(results[i + 3] as WireError, job.task), now);
+              this.#settle(job, false, this.taskError(results[i + 3] as WireError, job.task), now);
             } else {
               // Skipped while still ours: a steal that lost the race to the start,
               // yet was seen by the worker. It never ran: it goes back to the queue.
@@ -861,14 +868,4 @@ export class Scheduler implements SlotHost, JobOwner {
     this.#changed = null;
     changed?.resolve();
   }
-}
-
-/** Rebuilds a task's error on this thread, wrapped so callers can tell it apart. */
-export function taskError(wire: WireError, task: ResolvedTask): TaskError {
-  const cause = fromWireError(wire);
-  const error = new TaskError(cause.message, { cause });
-  const frames = cause.stack?.split("\n").slice(1).join("\n");
-  error.stack = `TaskError: ${cause.message}\n    in task "${task.name}" of ${task.href}` +
-    (frames ? `\n${frames}` : "");
-  return error;
 }

@@ -33,6 +33,34 @@ import type {} from "./sandboxed_worker.ts";
 
 const workerURL = new URL("./worker.ts", import.meta.url);
 const sandboxedWorkerURL = new URL("./sandboxed_worker.ts", import.meta.url);
+let readable = false;
+
+/**
+ * Checks that this program may read the pool's own worker scripts, once.
+ * Without it Deno fails every worker at its first task, each with two stacks;
+ * this says it once, in one line, with the flag that fixes it.
+ *
+ * @throws {Deno.errors.NotCapable} When the program may not read them.
+ */
+export function assertWorkerScriptsReadable(): void {
+  if (readable || workerURL.protocol !== "file:") return;
+  const path = decodeURIComponent(workerURL.pathname);
+  const descriptor = { name: "read", path } as const;
+  let { state } = Deno.permissions.querySync(descriptor);
+  if (state === "prompt") state = Deno.permissions.requestSync(descriptor).state;
+  if (state === "granted") {
+    readable = true;
+    return;
+  }
+  const folder = decodeURIComponent(new URL("../", workerURL).pathname).replace(/\/$/, "");
+  const error = new Deno.errors.NotCapable(
+    `Cannot create the pool: this program may not read the pool's worker script ${path}; ` +
+      `run Deno with --allow-read (or --allow-read=${folder} plus your task modules)`,
+  );
+  // One line: the stack would only point into the pool.
+  error.stack = `${error.name}: ${error.message}`;
+  throw error;
+}
 
 /** What a slot reports to its pool. */
 export interface SlotHost {

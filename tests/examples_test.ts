@@ -68,3 +68,30 @@ Deno.test("examples/sandboxed.ts shows a task refused the network and one grante
   );
   equal(stdout.match(/read deno\.json: refused, NotCapable: Requires read access/g)?.length, 2);
 });
+
+Deno.test("examples/sandboxed.ts runs outside this repository with the README's import map and command", async () => {
+  const readme = await Deno.readTextFile(new URL("README.md", root));
+  const section = readme.slice(readme.indexOf("### Use from a checkout"));
+  const map = section.slice(section.indexOf("```json\n") + 8, section.indexOf("```\n", 8));
+  const row = readme.split("\n").find((line) => line.includes("[`examples/sandboxed.ts`]"))!;
+  const command = /`deno run ([^`]+) examples\/sandboxed\.ts`/.exec(row)![1]!.split(" ");
+  const place = await Deno.makeTempDir();
+  try {
+    // The README's layout: the checkout beside the project.
+    await Deno.symlink(root.pathname, `${place}/threadpool`);
+    const app = `${place}/app`;
+    await Deno.mkdir(`${app}/examples`, { recursive: true });
+    await Deno.writeTextFile(`${app}/deno.json`, map);
+    for (const file of ["sandboxed.ts", "sandboxed_tasks.ts"]) {
+      await Deno.copyFile(new URL(`examples/${file}`, root), `${app}/examples/${file}`);
+    }
+    const { code, stdout, stderr } = await runDeno([...command, "examples/sandboxed.ts"], {
+      cwd: new URL(`file://${app}/`),
+    });
+    equal(code, 0, stderr);
+    match(stdout, /permissions "none":\n {2}count words: 4\n/);
+    match(stdout, /fetch: hello from the server\n/);
+  } finally {
+    await Deno.remove(place, { recursive: true });
+  }
+});

@@ -31,6 +31,38 @@ poolTest(
 );
 
 poolTest(
+  "A permission a sandboxed task lacks is said to be the pool's, with the grant that opens it",
+  { workers: 1, permissions: "none" },
+  async (pool) => {
+    const error = await pool.run(sandbox("readText"), [secret.pathname]).catch((e) => e);
+    notCapable(error);
+    const expected = `Requires read access to "${secret.pathname}", which the pool's ` +
+      `'permissions' option withheld from its workers; grant it with permissions: ` +
+      `{ read: ["${secret.pathname}"] }`;
+    equal(error.message, expected);
+    equal(error.cause.message, expected);
+    ok(!/run again with/.test(error.stack), "the program's flags are not the fix");
+  },
+);
+
+Deno.test("A pool whose program may not read the pool's files says so in one line, at once", async () => {
+  for (const flags of [[], ["--allow-read=."]]) {
+    const { code, stdout, stderr } = await runDeno(
+      [...flags, "--no-prompt", "../tasks_pool.ts"],
+      { cwd: new URL("./fixtures/scripts/", import.meta.url) },
+    );
+    equal(code, 1, stderr);
+    equal(stdout, "");
+    const lines = stderr.trim().split("\n");
+    equal(lines.length, 1, stderr);
+    match(
+      lines[0]!,
+      /NotCapable: Cannot create the pool: this program may not read the pool's worker script .*worker\.ts; run Deno with --allow-read/,
+    );
+  }
+});
+
+poolTest(
   "A pool granted one file lets its tasks read that file and no other",
   { workers: 1, permissions: { read: [allowed] } },
   async (pool) => {
@@ -215,4 +247,16 @@ Deno.test("UnstableFlagError names the flag and the deno.json setting", () => {
   ok(error instanceof TypeError);
   equal(error.flag, "--unstable-worker-options");
   match(error.message, /unstableWorkerOptions: true/);
+});
+
+Deno.test("UnstableFlagError leads with the likeliest fix, in at most 300 characters", () => {
+  const unseen = new UnstableFlagError(undefined, "the command line cannot be read");
+  match(
+    unseen.message,
+    /cannot tell whether it is on[^.]*\. If you passed the flag, pass unstableWorkerOptions: true/,
+  );
+  equal(unseen.detail, "the command line cannot be read");
+  const off = new UnstableFlagError(false, "Deno was started without it");
+  match(off.message, /but Deno was started without it\. Run Deno with --unstable-worker-options/);
+  for (const error of [unseen, off]) ok(error.message.length <= 300, `${error.message.length}`);
 });

@@ -1,0 +1,42 @@
+/**
+ * Main thread: a task's error as its caller receives it. The error that
+ * crossed from the worker is rebuilt here (its class, message, stack and
+ * cause) and wrapped in a `TaskError`, so that callers can tell a task's
+ * failure from the pool's own.
+ *
+ * @module
+ */
+
+import { fromWireError, type WireError } from "./error_wire.ts";
+import { TaskError } from "./errors.ts";
+import type { ResolvedTask } from "./task.ts";
+
+/** Deno's words for a permission a thread lacks: what, and to what. */
+const DENIED = /^Requires (\w+) access to (.+?), run again with the --allow-\w+ flag$/;
+
+/**
+ * Rebuilds a task's error on this thread. With `sandboxed`, a permission the
+ * worker lacked is said to be the pool's doing (the program itself may have
+ * it), with the grant that opens it, instead of Deno's advice to run the
+ * program with a flag it may already have.
+ */
+export function taskError(wire: WireError, task: ResolvedTask, sandboxed: boolean): TaskError {
+  const cause = fromWireError(wire);
+  if (sandboxed && cause instanceof Deno.errors.NotCapable) explainDenial(cause);
+  const error = new TaskError(cause.message, { cause });
+  const frames = cause.stack?.split("\n").slice(1).join("\n");
+  error.stack = `TaskError: ${cause.message}\n    in task "${task.name}" of ${task.href}` +
+    (frames ? `\n${frames}` : "");
+  return error;
+}
+
+function explainDenial(error: Error): void {
+  const denied = DENIED.exec(error.message);
+  if (denied === null) return;
+  const [, kind, target] = denied as unknown as [string, string, string];
+  const item = target.startsWith('"') ? target : JSON.stringify(target);
+  const message = `Requires ${kind} access to ${target}, which the pool's 'permissions' option ` +
+    `withheld from its workers; grant it with permissions: { ${kind}: [${item}] }`;
+  if (error.stack !== undefined) error.stack = error.stack.replace(error.message, message);
+  error.message = message;
+}
