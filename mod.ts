@@ -71,6 +71,7 @@ export type { WorkerExitReason } from "./src/scheduler.ts";
 export type {
   CancelOptions,
   CloseOptions,
+  Initializer,
   MapOptions,
   PollOptions,
   PutOptions,

@@ -4,6 +4,50 @@
  * @module
  */
 
+import type { TaskFunction, TaskSpec } from "./task.ts";
+
+/**
+ * A task that prepares each new worker thread: it runs once on every thread
+ * before the thread's first task, so that what it sets up (module state, a
+ * loaded model, an opened database) is there for every task, also on the
+ * threads that replace stopped, recycled or lost ones.
+ *
+ * If it throws, rejects, or does not finish within `timeout`, the thread is
+ * stopped, and the requests it had been handed fail with `WorkerLostError`
+ * (its `cause` the initializer's `TaskError`); the pool keeps its size and
+ * tries a fresh thread, with the initializer, for the next requests.
+ *
+ * @typeParam F The initializer function's type.
+ *
+ * @example Load once per thread what every task uses
+ * ```ts
+ * import { type Initializer, ThreadPool } from "@scope/threadpool";
+ * import { equal } from "node:assert/strict";
+ *
+ * const source = "let base = 0; export function setup(n) { base = n; } " +
+ *   "export function add(n) { return base + n; }";
+ * const module = `data:text/javascript,${encodeURIComponent(source)}`;
+ *
+ * const initializer: Initializer = { module, name: "setup", args: [100] };
+ * await using pool = new ThreadPool(2, { initializer });
+ * equal(await pool.run({ module, name: "add" }, [1]), 101);
+ * ```
+ */
+export interface Initializer<F extends TaskFunction = TaskFunction> extends TaskSpec<F> {
+  /**
+   * The arguments it is called with, on every thread: structured-clonable.
+   *
+   * @default {[]}
+   */
+  readonly args?: Parameters<F>;
+  /**
+   * Milliseconds it may take on a thread before that thread is given up.
+   *
+   * @default {30000}
+   */
+  readonly timeout?: number;
+}
+
 /**
  * Options for `ThreadPool`.
  *
@@ -101,6 +145,15 @@ export interface ThreadPoolOptions {
    * @default {false}
    */
   unstableWorkerOptions?: boolean;
+  /**
+   * A task run once on every new thread before its first task (see
+   * {@linkcode Initializer}). Module state it sets survives for that thread's
+   * life; a thread stopped when idle loses it, and its replacement runs the
+   * initializer again.
+   *
+   * @default {undefined: none}
+   */
+  initializer?: Initializer;
   /**
    * A name for the workers' threads, as seen in stack traces and inspectors.
    *

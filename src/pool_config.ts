@@ -6,15 +6,19 @@
  * @module
  */
 
-import type { ThreadPoolOptions } from "./options.ts";
+import { assertClonable } from "./clonable.ts";
+import type { Initializer, ThreadPoolOptions } from "./options.ts";
 import { checkPermissions } from "./permissions.ts";
-import type { SchedulerOptions } from "./scheduler.ts";
+import type { InitializerSettings, SchedulerOptions } from "./scheduler.ts";
+import { resolveTask } from "./task.ts";
 import {
+  argumentList,
   flag,
   integer,
   milliseconds,
   nonNegativeInteger,
   optionsArgument,
+  quote,
   text,
 } from "./validate.ts";
 
@@ -53,6 +57,30 @@ export function poolConfig(numWorkers: unknown, given: ThreadPoolOptions | undef
       options.permissions,
       flag(ACTION, "unstableWorkerOptions", options.unstableWorkerOptions) === true,
     ),
+    initializer: initializer(options.initializer),
   };
+  if (scheduler.initializer !== null) scheduler.grant?.admit(scheduler.initializer.task);
   return { numWorkers: workers, scheduler, maxResults: count("maxResults", 0) };
+}
+
+/**
+ * Checks the `initializer` option.
+ *
+ * @throws {TypeError} When it is not a task spec, or its arguments cannot be sent.
+ * @throws {RangeError} When its timeout is negative or NaN.
+ */
+function initializer(value: Initializer | undefined): InitializerSettings | null {
+  if (value === undefined) return null;
+  if (typeof value !== "object" || value === null) {
+    throw new TypeError(
+      `Cannot ${ACTION} as 'initializer' must be a task spec { module, name?, args? }: current value is ${
+        quote(value)
+      }`,
+    );
+  }
+  const task = resolveTask(value);
+  const args = value.args === undefined ? [] : argumentList(ACTION, "initializer.args", value.args);
+  assertClonable(args, "initializer.args");
+  const timeout = milliseconds(ACTION, "initializer.timeout", value.timeout ?? 30_000);
+  return { task, args, timeout };
 }

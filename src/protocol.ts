@@ -61,6 +61,9 @@ export const CHUNK = 1;
 /** Flag: report the start of this task (its timeout clock starts then). */
 export const NOTIFY = 2;
 
+/** A thread's initializer as sent to it: `[module URL, export name, arguments]`. */
+export type WireInitializer = [module: string, name: string, args: unknown[]];
+
 /** A function table entry: `[fn, module URL, export name]`. */
 export type WireDef = [fn: number, module: string, name: string];
 
@@ -85,7 +88,14 @@ export type ChunkOutcome = [ok: true, value: unknown] | [ok: false, error: WireE
 
 /** From the pool to a worker. */
 export type ToWorker =
-  | { t: "init"; counters: SharedArrayBuffer; held: SharedArrayBuffer; concurrency: number }
+  | {
+    t: "init";
+    counters: SharedArrayBuffer;
+    held: SharedArrayBuffer;
+    concurrency: number;
+    /** Run once before the first task: `[module URL, export name, arguments]`. */
+    initializer?: WireInitializer;
+  }
   | { t: "run"; defs?: WireDef[]; tasks: WireTask[] }
   | { t: "cancel"; id: number; timeout: boolean }
   | { t: "dismiss" }
@@ -99,4 +109,5 @@ export type FromWorker =
   | { t: "returned"; ids: number[] }
   | { t: "fatal"; error: WireError }
   | { t: "exit"; how: string }
+  | { t: "initFailed"; error: WireError }
   | { t: "pong" };

@@ -72,6 +72,14 @@ export interface SchedulerEvents {
   error(error: Error): void;
 }
 
+/** A thread's initializer, checked. */
+export interface InitializerSettings {
+  task: ResolvedTask;
+  args: readonly unknown[];
+  /** Milliseconds it may take before the thread is given up. */
+  timeout: number;
+}
+
 /** What the scheduler is built with; checked by `ThreadPool`. */
 export interface SchedulerOptions {
   maxQueue: number;
@@ -85,6 +93,8 @@ export interface SchedulerOptions {
   maxTasksPerWorker: number;
   /** The workers' own permissions; null: they inherit this thread's. */
   grant: WorkerGrant | null;
+  /** Run on every new thread before its first task; null: none. */
+  initializer: InitializerSettings | null;
   events: SchedulerEvents;
 }
 
@@ -479,7 +489,14 @@ export class Scheduler implements SlotHost, JobOwner {
       }
       case "ready":
         slot.ready = true;
+        clearTimeout(slot.initTimer);
         return;
+      case "initFailed": {
+        const { task } = this.#options.initializer!;
+        const error = this.taskError(message.error, task);
+        this.onLost(slot, `its initializer failed: ${error.cause}`, error);
+        return;
+      }
       case "returned": {
         // The worker is the authority on what it had not started.
         for (let i = message.ids.length - 1; i >= 0; i--) {
@@ -819,14 +836,18 @@ export class Scheduler implements SlotHost, JobOwner {
 
   /** Starts the slot's thread; returns why it could not, as the error its jobs get. */
   #startThread(slot: WorkerSlot): WorkerLostError | undefined {
-    const { concurrency, name, grant } = this.#options;
+    const { concurrency, name, grant, initializer } = this.#options;
     try {
-      slot.start(this, concurrency, name, grant?.options());
+      slot.start(this, { concurrency, name, permissions: grant?.options(), initializer });
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
       return new WorkerLostError(`Worker #${slot.id} could not start: ${reason}`, { cause: error });
     }
     slot.grantVersion = grant?.version ?? 0;
+    if (initializer !== null && initializer.timeout !== Infinity) {
+      const how = `its initializer did not finish within ${initializer.timeout} ms`;
+      slot.initTimer = setTimeout(() => this.onLost(slot, how), initializer.timeout);
+    }
     if (this.#admission.waiting) slot.reportStarts(true);
     return undefined;
   }

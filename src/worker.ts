@@ -29,6 +29,7 @@ import {
   STARTED,
   STEALS,
   type ToWorker,
+  type WireInitializer,
   type WireTask,
 } from "./protocol.ts";
 import { publishContext, type RunningTask, type WorkerContext } from "./task_context.ts";
@@ -86,6 +87,8 @@ let next = 0;
 let concurrency = 1;
 let dying = false;
 let launching = false;
+// No task starts before the pool's initializer, if any, has finished.
+let initialized = false;
 // Results wait here and leave together: one message for a run of tasks.
 let outbox: unknown[] = [];
 let outboxNames: string[] = [];
@@ -106,6 +109,8 @@ scope.onmessage = (event) => {
       context.counters = new Int32Array(message.counters);
       held = new HeldResults(message.held);
       concurrency = message.concurrency;
+      if (message.initializer === undefined) ready();
+      else initialize(message.initializer);
       return;
     case "run":
       if (message.defs !== undefined) {
@@ -143,6 +148,7 @@ scope.onmessage = (event) => {
  * memory before it tells us, so no task can slip in between.
  */
 function take(): Task | undefined {
+  if (!initialized) return undefined;
   while (active.length < concurrency && next < waiting.length) {
     if (Atomics.load(context.counters, DISMISSED) !== 0) {
       handBack();
@@ -337,6 +343,28 @@ function handBack(): void {
   post({ t: "returned", ids });
 }
 
+/** The thread may run tasks: it says so, and starts those already sent. */
+function ready(): void {
+  initialized = true;
+  post({ t: "ready" });
+  for (let task = take(); task !== undefined; task = take()) launch(task);
+}
+
+/**
+ * Runs the pool's initializer before any task. If it fails, the thread is
+ * not what the pool's tasks expect: it reports the error and stops, and the
+ * pool fails what it had handed this thread.
+ */
+function initialize([module, name, args]: WireInitializer): void {
+  const def: Def = { module, name, fn: null, loading: null, time: Infinity };
+  load(def).then((fn) => fn(...args)).then(ready, (error) => {
+    if (dying) return;
+    dying = true;
+    post({ t: "initFailed", error: toWireError(error) });
+    close();
+  });
+}
+
 function load(def: Def): Promise<TaskFunction> {
   if (def.loading === null) {
     def.loading = import(def.module).then((exports: Record<string, unknown>) => {
@@ -406,4 +434,4 @@ scope.close = () => {
   close();
 };
 
-post({ t: "ready" });
+

@@ -26,6 +26,7 @@ import {
 } from "./protocol.ts";
 import { type HeldResult, HeldResults } from "./held_results.ts";
 import type { Job } from "./job.ts";
+import type { ResolvedTask } from "./task.ts";
 // Pulls the worker scripts into the static module graph so that `deno cache`
 // and offline use include them; they are only ever loaded through `new Worker`.
 import type {} from "./worker.ts";
@@ -60,6 +61,17 @@ export function assertWorkerScriptsReadable(): void {
   // One line: the stack would only point into the pool.
   error.stack = `${error.name}: ${error.message}`;
   throw error;
+}
+
+/** What a slot's threads are started with. */
+export interface ThreadSettings {
+  concurrency: number;
+  /** The threads' name, for stack traces and inspectors. */
+  name: string;
+  /** The threads' own permissions; undefined: this thread's. */
+  permissions: Deno.PermissionOptionsObject | undefined;
+  /** Run on each thread before its first task; null: none. */
+  initializer: { task: ResolvedTask; args: readonly unknown[] } | null;
 }
 
 /** What a slot reports to its pool. */
@@ -107,6 +119,8 @@ export class WorkerSlot {
   strikes = 0;
   /** Results received from the current thread, to compare with those it posted. */
   received = 0;
+  /** Gives up on the current thread if its initializer takes too long. */
+  initTimer: ReturnType<typeof setTimeout> | undefined;
   /** Resolves when a dismissed worker's thread is gone. */
   readonly exited: PromiseWithResolvers<void> = Promise.withResolvers();
   /**
@@ -136,12 +150,8 @@ export class WorkerSlot {
    *
    * @throws {Deno.errors.NotCapable} When the permissions exceed this thread's.
    */
-  start(
-    host: SlotHost,
-    concurrency: number,
-    name: string,
-    permissions?: Deno.PermissionOptionsObject,
-  ): void {
+  start(host: SlotHost, settings: ThreadSettings): void {
+    const { concurrency, name, permissions, initializer } = settings;
     const options: WorkerOptions = { type: "module", name: `${name} #${this.id}` };
     // Only with permissions: the option needs --unstable-worker-options.
     if (permissions !== undefined) Object.assign(options, { deno: { permissions } });
@@ -166,7 +176,12 @@ export class WorkerSlot {
       // A message that cannot be deserialised stops delivery from the worker.
       if (this.thread === thread) host.onLost(this, "a message from it could not be read");
     };
-    this.post({ t: "init", counters: shared, held: this.#held.buffer, concurrency });
+    const init: ToWorker = { t: "init", counters: shared, held: this.#held.buffer, concurrency };
+    if (initializer !== null) {
+      const { task, args } = initializer;
+      init.initializer = [task.href, task.name, args as unknown[]];
+    }
+    this.post(init);
   }
 
   /** Sends a message to the current thread. */
@@ -331,6 +346,8 @@ export class WorkerSlot {
     this.idleTimer = undefined;
     clearTimeout(this.probeTimer);
     this.probeTimer = undefined;
+    clearTimeout(this.initTimer);
+    this.initTimer = undefined;
     this.strikes = 0;
     for (const timer of this.zombies.values()) clearTimeout(timer);
     this.zombies.clear();

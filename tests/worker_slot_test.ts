@@ -1,6 +1,13 @@
 import { deepEqual, equal } from "node:assert/strict";
 import type { FromWorker } from "../src/protocol.ts";
-import { type SlotHost, WorkerSlot } from "../src/worker_slot.ts";
+import { type SlotHost, type ThreadSettings, WorkerSlot } from "../src/worker_slot.ts";
+
+const settings: ThreadSettings = {
+  concurrency: 1,
+  name: "test",
+  permissions: undefined,
+  initializer: null,
+};
 
 // No message that Deno 2.9 fails to deserialise could be found to send
 // (WebAssembly.Module, CryptoKey, Blob, File and MessagePort all arrive), so
@@ -17,7 +24,7 @@ Deno.test("WorkerSlot reports a messageerror as the loss of its thread", async (
     },
   };
   const slot = new WorkerSlot(1);
-  slot.start(host, 1, "test");
+  slot.start(host, settings);
   await ready.promise;
   slot.thread!.dispatchEvent(new MessageEvent("messageerror"));
   deepEqual(lost, ["a message from it could not be read"]);
@@ -29,10 +36,10 @@ Deno.test("WorkerSlot ignores events from a thread it has already replaced", asy
   const lost: string[] = [];
   const host: SlotHost = { onMessage() {}, onLost: (_slot, how) => lost.push(how) };
   const slot = new WorkerSlot(2);
-  slot.start(host, 1, "test");
+  slot.start(host, settings);
   const old = slot.thread!;
   slot.stop();
-  slot.start(host, 1, "test");
+  slot.start(host, settings);
   old.dispatchEvent(new MessageEvent("messageerror"));
   deepEqual(lost, []);
   slot.stop();
