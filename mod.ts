@@ -64,7 +64,14 @@ export {
   WorkerLostError,
 } from "./src/errors.ts";
 export { taskModule } from "./src/task.ts";
-export type { FunctionExports, TaskArgs, TaskFunction, TaskResult, TaskSpec } from "./src/task.ts";
+export type {
+  FunctionExports,
+  MapInput,
+  TaskArgs,
+  TaskFunction,
+  TaskResult,
+  TaskSpec,
+} from "./src/task.ts";
 export { ThreadPool } from "./src/thread_pool.ts";
 export type { WorkerExitDetail } from "./src/thread_pool.ts";
 export type { WorkerExitReason } from "./src/scheduler.ts";

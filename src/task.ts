@@ -74,6 +74,31 @@ export interface TaskSpec<F extends TaskFunction = TaskFunction> {
 export type TaskArgs<T> = T extends TaskSpec<infer F> ? Parameters<F> : never;
 
 /**
+ * One input of `ThreadPool.map()` for a task: its argument list (a tuple, or
+ * an array of its argument types), or, for a task that takes one argument
+ * that is not an array, that argument alone (an array input is always spread
+ * as the argument list). Any input, for a task whose type is not known.
+ *
+ * @example Inputs of a typed task
+ * ```ts
+ * import type { MapInput, TaskSpec } from "@scope/threadpool";
+ * import { deepEqual } from "node:assert/strict";
+ *
+ * type CountPrimes = TaskSpec<(limit: number) => number>;
+ * const inputs: MapInput<CountPrimes>[] = [10, [100]]; // "ten" would not compile
+ * deepEqual(inputs, [10, [100]]);
+ * ```
+ */
+export type MapInput<T> = T extends TaskSpec<infer F> ? unknown[] extends Parameters<F> ? unknown
+  : Parameters<F> | Array<Parameters<F>[number]> | SoleArgument<Parameters<F>>
+  : never;
+
+/** The one argument of an argument list whose others are optional, unless it is an array. */
+type SoleArgument<P> = P extends [infer A, ...infer Rest]
+  ? [] extends Rest ? A extends readonly unknown[] ? never : A : never
+  : never;
+
+/**
  * What a task resolves to on the calling thread.
  *
  * @example A promise's value, not the promise

@@ -23,7 +23,13 @@ import { mapTasks } from "./pool_map.ts";
 import { ResultChannel, type Settled } from "./result_channel.ts";
 import { Scheduler, type WorkerExitReason } from "./scheduler.ts";
 import type { ThreadPoolStats } from "./stats.ts";
-import { resolveTask, type TaskArgs, type TaskResult, type TaskSpec } from "./task.ts";
+import {
+  type MapInput,
+  resolveTask,
+  type TaskArgs,
+  type TaskResult,
+  type TaskSpec,
+} from "./task.ts";
 import { takenRequests, WorkRequest } from "./work_request.ts";
 import type { WorkerSlot } from "./worker_slot.ts";
 import {
@@ -339,7 +345,7 @@ export class ThreadPool extends EventTarget implements AsyncDisposable {
    */
   map<T extends TaskSpec>(
     task: T,
-    inputs: Iterable<unknown> | AsyncIterable<unknown>,
+    inputs: Iterable<MapInput<T>> | AsyncIterable<MapInput<T>>,
     options: MapOptions = {},
   ): AsyncIterableIterator<TaskResult<T>> {
     return this.#map(task, inputs, options) as AsyncIterableIterator<TaskResult<T>>;

@@ -433,5 +433,3 @@ scope.close = () => {
   dying = true;
   close();
 };
-
-

@@ -29,7 +29,7 @@ poolTest(
   { workers: 2 },
   async (pool) => {
     const gate = new Gate();
-    const iterator = pool.map(task("gate"), [[gate.started, gate.release, "slow"], [
+    const iterator = pool.map(raw("gate"), [[gate.started, gate.release, "slow"], [
       gate.started,
       new Int32Array(new SharedArrayBuffer(4)).fill(1),
       "fast",
@@ -56,7 +56,7 @@ poolTest(
         yield i;
       }
     }
-    const results = await collect(pool.map(task("default" as never), inputs(), { chunkSize: 16 }));
+    const results = await collect(pool.map(task("default"), inputs(), { chunkSize: 16 }));
     deepEqual(results, Array.from({ length: 1_000 }, (_, i) => i * 2));
     equal(read, 1_000);
     const unordered = await collect(
@@ -112,4 +112,18 @@ Deno.test("ThreadPool.map() on a closed pool rejects with PoolClosedError", asyn
   await pool.close();
   await rejects(pool.map(task("add"), [[1, 1]]).next(), PoolClosedError);
   equal(pool.liveThreads, 0);
+});
+
+Deno.test("ThreadPool.map() types its inputs from the task's parameters", () => {
+  // Type-checked, never run: each @ts-expect-error fails the check if the mistake compiles.
+  const typed = (pool: ThreadPool) => {
+    pool.map(task("default"), [1, [2]]);
+    pool.map(task("add"), [[1, 2], [3, 4]]);
+    // @ts-expect-error strings for a task that takes numbers
+    pool.map(task("default"), ["not", "numbers"]);
+    // @ts-expect-error a string among the arguments of a task that takes numbers
+    pool.map(task("add"), [[1, "2"]]);
+    pool.map(raw("add"), ["anything", [1, 2]]); // an untyped spec takes any input
+  };
+  equal(typeof typed, "function");
 });
