@@ -90,12 +90,15 @@ export type TaskArgs<T> = T extends TaskSpec<infer F> ? Parameters<F> : never;
  * ```
  */
 export type MapInput<T> = T extends TaskSpec<infer F> ? unknown[] extends Parameters<F> ? unknown
-  : Parameters<F> | Array<Parameters<F>[number]> | SoleArgument<Parameters<F>>
-  : never;
-
-/** The one argument of an argument list whose others are optional, unless it is an array. */
-type SoleArgument<P> = P extends [infer A, ...infer Rest]
-  ? [] extends Rest ? A extends readonly unknown[] ? never : A : never
+  :
+    | Parameters<F>
+    | Array<Parameters<F>[number]>
+    | (
+      // The one argument of a list whose others are optional, unless it is an array.
+      Parameters<F> extends [infer A, ...infer Rest]
+        ? [] extends Rest ? A extends readonly unknown[] ? never : A : never
+        : never
+    )
   : never;
 
 /**
