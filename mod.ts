@@ -69,6 +69,7 @@ export type {
   MapInput,
   TaskArgs,
   TaskFunction,
+  TaskModule,
   TaskResult,
   TaskSpec,
 } from "./src/task.ts";

@@ -136,11 +136,39 @@ export type FunctionExports<M> =
   & string;
 
 /**
+ * The typed task specs of one module's exported functions, by name: what
+ * {@linkcode taskModule} returns.
+ *
+ * @typeParam M The module's type: `typeof import("./tasks.ts")`.
+ *
+ * @example A spec per export
+ * ```ts
+ * import { type TaskModule, taskModule } from "@scope/threadpool";
+ * import { equal } from "node:assert/strict";
+ *
+ * type Tasks = { add(a: number, b: number): number };
+ * const tasks: TaskModule<Tasks> = taskModule<Tasks>("file:///app/tasks.ts");
+ * equal(tasks("add").name, "add");
+ * ```
+ */
+export interface TaskModule<M> {
+  /**
+   * The spec of the exported function `name`, typed with its signature.
+   *
+   * @typeParam K The export's name.
+   * @param name The export's name.
+   * @returns Its spec.
+   */
+  <K extends FunctionExports<M>>(name: K): TaskSpec<Extract<M[K], TaskFunction>>;
+}
+
+/**
  * Makes typed task specs for the exports of one module.
  *
  * @typeParam M The module's type: `typeof import("./tasks.ts")`.
  * @param module The module's absolute URL.
  * @returns A function that takes an export's name and returns its spec.
+ * @throws {TypeError} When `module` is not a URL or an absolute URL string.
  *
  * @example Typed tasks
  * ```ts
@@ -157,9 +185,7 @@ export type FunctionExports<M> =
  * equal(sum, 3);
  * ```
  */
-export function taskModule<M>(
-  module: string | URL,
-): <K extends FunctionExports<M>>(name: K) => TaskSpec<Extract<M[K], TaskFunction>> {
+export function taskModule<M>(module: string | URL): TaskModule<M> {
   resolveTask({ module }); // a bad module is refused here, not at the first run
   return (name) => ({ module, name });
 }

@@ -89,12 +89,16 @@ export class ThreadPool extends EventTarget implements AsyncDisposable {
   /**
    * Creates a pool and starts its workers.
    *
-   * @param numWorkers How many workers to start.
-   * @param options Queue bounds, idle timeout, per-worker concurrency, permissions.
+   * @param numWorkers How many workers to start; by default, one per CPU core
+   * (`navigator.hardwareConcurrency`).
+   * @param options Queue bounds, timeouts, per-worker concurrency, permissions,
+   * an initializer: each {@linkcode ThreadPoolOptions} field says its default.
+   * @throws {TypeError} When `numWorkers` or an option has the wrong type, or
+   * `permissions` is malformed; `UnstableFlagError` (a `TypeError`) when
+   * `permissions` needs Deno's `--unstable-worker-options` and the pool cannot see it on.
    * @throws {RangeError} When `numWorkers` or an option is out of range.
-   * @throws {TypeError} When `permissions` is malformed; `UnstableFlagError` (a
-   * `TypeError`) when it needs Deno's `--unstable-worker-options` and the pool cannot see it on.
-   * @throws {Deno.errors.NotCapable} When `permissions` grants what this process lacks.
+   * @throws {Deno.errors.NotCapable} When `permissions` grants what this process
+   * lacks, or this process may not read the pool's worker scripts.
    */
   constructor(numWorkers: number = navigator.hardwareConcurrency, options: ThreadPoolOptions = {}) {
     super();
@@ -298,11 +302,15 @@ export class ThreadPool extends EventTarget implements AsyncDisposable {
    *
    * @param task The task to call.
    * @param args Its arguments.
-   * @param options What to transfer rather than copy.
+   * @param options A `signal` and a `timeout` that end it early, and what in
+   * `args` to `transfer` rather than copy (see {@linkcode RunOptions}).
    * @returns The task's result.
    * @throws {TaskError} When the task throws or rejects.
+   * @throws {TaskTimeoutError} When it runs longer than its `timeout`.
    * @throws {WorkerLostError} When its worker dies while running it.
-   * @throws {TypeError} When the task or an argument cannot be sent.
+   * @throws {TypeError} When the task, an argument or an option is malformed,
+   * or an argument cannot be sent; `signal.reason` when its signal aborts.
+   * @throws {RangeError} When `timeout` is negative or NaN.
    * @throws {PoolClosedError} When the pool is closed.
    */
   run<T extends TaskSpec>(
@@ -340,7 +348,8 @@ export class ThreadPool extends EventTarget implements AsyncDisposable {
    *
    * @param task The task to call.
    * @param inputs One item per call.
-   * @param options Order and chunking.
+   * @param options Order, chunking, and a `signal` and `timeout` for every
+   * call (see {@linkcode MapOptions}).
    * @returns The results.
    */
   map<T extends TaskSpec>(

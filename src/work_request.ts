@@ -142,10 +142,13 @@ let lastID = 0;
  * Prints a failed request's id and error to stderr: the default
  * `excCallback`, as in threadpool.py.
  *
+ * @param request The request that failed.
+ * @param error Its error.
+ *
  * @example The default excCallback
  * ```ts
  * import { printException, ThreadPool, WorkRequest } from "@scope/threadpool";
- * import { equal } from "node:assert/strict";
+ * import { equal, match } from "node:assert/strict";
  *
  * const source = "export function add(a, b) { return a + b; }";
  * const module = `data:text/javascript,${encodeURIComponent(source)}`;
@@ -153,10 +156,19 @@ let lastID = 0;
  * const request = new WorkRequest({ module, name: "missing" }, [], {
  *   excCallback: printException, // what the ancestor did: print and go on
  * });
- * await using pool = new ThreadPool(1);
- * await pool.putRequest(request);
- * await pool.wait();
+ * // Catch what it prints, to check it (and keep it out of the test output).
+ * const printed: unknown[][] = [];
+ * const print = console.error;
+ * console.error = (...line: unknown[]) => printed.push(line);
+ * try {
+ *   await using pool = new ThreadPool(1);
+ *   await pool.putRequest(request);
+ *   await pool.wait();
+ * } finally {
+ *   console.error = print;
+ * }
  * equal(request.exception, true);
+ * match(String(printed[0]?.[0]), /^Exception in request #\d+:$/);
  * ```
  */
 export function printException(request: WorkRequest, error: Error): void {
