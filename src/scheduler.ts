@@ -431,7 +431,8 @@ export class Scheduler implements SlotHost, JobOwner {
     }
     for (const slot of [...this.#slots, ...this.#others()]) {
       const jobs = [...slot.inflight.values()];
-      if (slot.zombies.size > 0 || jobs.some((job) => job.seq < slot.started())) {
+      // A condemned thread was counted when it was given up.
+      if (!slot.condemned && (slot.zombies.size > 0 || jobs.some((j) => j.seq < slot.started()))) {
         this.counts.abandoned++;
       }
       this.#stop(slot, "closed");

@@ -143,8 +143,9 @@ export class ThreadPool extends EventTarget implements AsyncDisposable {
   }
 
   /**
-   * Worker threads terminated while a task was still running on them: a
-   * cancelled or timed-out task that did not stop within `cancelGrace`, or
+   * Worker threads given up on: a cancelled or timed-out task on them did not
+   * stop within `cancelGrace` (each was replaced at once, and terminated once
+   * the tasks beside that one had ended), or a task still ran on them at
    * `close({ force: true })`. A thread stuck in synchronous code keeps
    * running after `terminate()` in Deno until its loop ends.
    */

@@ -1,5 +1,5 @@
 import { deepEqual, equal, match, ok, rejects } from "node:assert/strict";
-import { TaskTimeoutError, WorkerLostError } from "../mod.ts";
+import { PoolClosedError, TaskTimeoutError, ThreadPool, WorkerLostError } from "../mod.ts";
 import { cancellable, flags, poolTest, raised, task } from "./helpers.ts";
 
 /** Ends a running request one of two ways: its signal aborts, or its timeout passes. */
@@ -113,3 +113,21 @@ poolTest(
     equal(await pool.run(task("add"), [1, 2]), 3);
   },
 );
+
+Deno.test("close() waits for the tasks beside one that would not stop; force fails them, counted once", async () => {
+  for (const force of [false, true]) {
+    const pool = new ThreadPool(1, { concurrency: 2, cancelGrace: 20 });
+    const shared = flags();
+    const neighbour = pool.run(cancellable("sleepFor"), [shared, force ? 60_000 : 200, "done"]);
+    await raised(shared);
+    const hung = flags();
+    await rejects(pool.run(cancellable("hang"), [hung], { timeout: 10 }), TaskTimeoutError);
+    // Given up: a fresh worker has taken the thread's place.
+    while (pool.abandoned === 0) await pool.run(task("add"), [1, 1]);
+    await pool.close({ force });
+    if (force) await rejects(neighbour, PoolClosedError);
+    else equal(await neighbour, "done");
+    equal(pool.abandoned, 1, "the given-up thread is counted once");
+    equal(pool.liveThreads, 0);
+  }
+});
