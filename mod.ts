@@ -62,8 +62,8 @@ export {
   TaskTimeoutError,
   UnstableFlagError,
   WorkerLostError,
-} from "./src/errors.ts";
-export { taskModule } from "./src/task.ts";
+} from "./src/pool/errors.ts";
+export { taskModule } from "./src/pool/task.ts";
 export type {
   FunctionExports,
   MapInput,
@@ -72,10 +72,10 @@ export type {
   TaskModule,
   TaskResult,
   TaskSpec,
-} from "./src/task.ts";
+} from "./src/pool/task.ts";
 export { ThreadPool } from "./src/thread_pool.ts";
 export type { WorkerExitDetail } from "./src/thread_pool.ts";
-export type { WorkerExitReason } from "./src/scheduler.ts";
+export type { WorkerExitReason } from "./src/threads/scheduler.ts";
 export type {
   CancelOptions,
   CloseOptions,
@@ -85,8 +85,13 @@ export type {
   PutOptions,
   RunOptions,
   ThreadPoolOptions,
-} from "./src/options.ts";
-export type { Settled } from "./src/result_channel.ts";
-export type { Percentiles, ThreadPoolStats } from "./src/stats.ts";
-export { makeRequests, printException, WorkRequest } from "./src/work_request.ts";
-export type { Callback, ExcCallback, RequestID, WorkRequestOptions } from "./src/work_request.ts";
+} from "./src/pool/options.ts";
+export type { Settled } from "./src/pool/result_channel.ts";
+export type { Percentiles, ThreadPoolStats } from "./src/pool/stats.ts";
+export { makeRequests, printException, WorkRequest } from "./src/pool/work_request.ts";
+export type {
+  Callback,
+  ExcCallback,
+  RequestID,
+  WorkRequestOptions,
+} from "./src/pool/work_request.ts";

@@ -16,5 +16,5 @@
  * @module
  */
 
-export { isCancelled, taskSignal, throwIfCancelled } from "./src/task_signal.ts";
-export { transfer } from "./src/transfer.ts";
+export { isCancelled, taskSignal, throwIfCancelled } from "./src/worker/task_signal.ts";
+export { transfer } from "./src/worker/transfer.ts";

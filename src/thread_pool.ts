@@ -7,9 +7,9 @@
  * @module
  */
 
-import { assertClonable } from "./clonable.ts";
-import { NoResultsPending, NoWorkersAvailable, PoolClosedError } from "./errors.ts";
-import { NO_TRANSFER, promiseSink } from "./job.ts";
+import { assertClonable } from "./pool/clonable.ts";
+import { NoResultsPending, NoWorkersAvailable, PoolClosedError } from "./pool/errors.ts";
+import { NO_TRANSFER, promiseSink } from "./core/job.ts";
 import type {
   CloseOptions,
   MapOptions,
@@ -17,21 +17,21 @@ import type {
   PutOptions,
   RunOptions,
   ThreadPoolOptions,
-} from "./options.ts";
-import { poolConfig } from "./pool_config.ts";
-import { mapTasks } from "./pool_map.ts";
-import { ResultChannel, type Settled } from "./result_channel.ts";
-import { Scheduler, type WorkerExitReason } from "./scheduler.ts";
-import type { ThreadPoolStats } from "./stats.ts";
+} from "./pool/options.ts";
+import { poolConfig } from "./threads/pool_config.ts";
+import { mapTasks } from "./pool/pool_map.ts";
+import { ResultChannel, type Settled } from "./pool/result_channel.ts";
+import { Scheduler, type WorkerExitReason } from "./threads/scheduler.ts";
+import type { ThreadPoolStats } from "./pool/stats.ts";
 import {
   type MapInput,
   resolveTask,
   type TaskArgs,
   type TaskResult,
   type TaskSpec,
-} from "./task.ts";
-import { takenRequests, WorkRequest } from "./work_request.ts";
-import type { WorkerSlot } from "./worker_slot.ts";
+} from "./pool/task.ts";
+import { takenRequests, WorkRequest } from "./pool/work_request.ts";
+import type { WorkerSlot } from "./threads/worker_slot.ts";
 import {
   argumentList,
   cancelLimits,
@@ -40,7 +40,7 @@ import {
   nonNegativeInteger,
   optionsArgument,
   transferList,
-} from "./validate.ts";
+} from "./pool/validate.ts";
 
 /**
  * A pool of Web Workers running tasks named by module URL and export.

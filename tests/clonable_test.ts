@@ -1,5 +1,5 @@
 import { doesNotThrow, throws } from "node:assert/strict";
-import { assertClonable } from "../src/clonable.ts";
+import { assertClonable } from "../src/pool/clonable.ts";
 
 Deno.test("assertClonable() accepts what structured clone copies", () => {
   const cyclic: Record<string, unknown> = { n: 1 };

@@ -1,5 +1,5 @@
 import { deepEqual, equal } from "node:assert/strict";
-import { Deque } from "../src/deque.ts";
+import { Deque } from "../src/core/deque.ts";
 
 Deno.test("Deque keeps FIFO order through growth and wrap-around", () => {
   const deque = new Deque<number>();

@@ -1,5 +1,5 @@
 import { deepEqual, equal, ok } from "node:assert/strict";
-import { fromWireError, toWireError } from "../src/error_wire.ts";
+import { fromWireError, toWireError } from "../src/wire/error_wire.ts";
 
 Deno.test("toWireError() and fromWireError() keep name, message, stack and cause across a clone", () => {
   class CustomError extends Error {

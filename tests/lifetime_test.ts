@@ -24,7 +24,7 @@ Deno.test("A worker's death never stops the user's process", async () => {
 
 Deno.test("A worker that cannot start fails its request with a clear WorkerLostError", async () => {
   // The pool checks that it may read its worker script; the modules that script imports fail.
-  const entry = new URL("../src/worker.ts", import.meta.url).pathname;
+  const entry = new URL("../src/worker/worker.ts", import.meta.url).pathname;
   const { code, stdout, stderr } = await runScript("cannot_start.ts", [`--allow-read=${entry}`]);
   equal(code, 0, stderr);
   match(stdout, /WorkerLostError: Worker #1 was lost before it could start: .*read access/);

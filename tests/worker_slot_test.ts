@@ -1,6 +1,6 @@
 import { deepEqual, equal } from "node:assert/strict";
-import type { FromWorker } from "../src/protocol.ts";
-import { type SlotHost, type ThreadSettings, WorkerSlot } from "../src/worker_slot.ts";
+import type { FromWorker } from "../src/wire/protocol.ts";
+import { type SlotHost, type ThreadSettings, WorkerSlot } from "../src/threads/worker_slot.ts";
 
 const settings: ThreadSettings = {
   concurrency: 1,

@@ -9,8 +9,8 @@
  * @module
  */
 
-import { toWireError } from "./error_wire.ts";
-import { HELD_CAPACITY, HeldResults } from "./held_results.ts";
+import { toWireError } from "../wire/error_wire.ts";
+import { HELD_CAPACITY, HeldResults } from "../wire/held_results.ts";
 import {
   CANCEL_SLOTS,
   CANCELS,
@@ -31,7 +31,7 @@ import {
   type ToWorker,
   type WireInitializer,
   type WireTask,
-} from "./protocol.ts";
+} from "../wire/protocol.ts";
 import { publishContext, type RunningTask, type WorkerContext } from "./task_context.ts";
 import { unwrapTransfer } from "./transfer.ts";
 

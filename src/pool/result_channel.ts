@@ -6,8 +6,8 @@
  * @module
  */
 
-import { Deque } from "./deque.ts";
-import type { Job, Sink } from "./job.ts";
+import { Deque } from "../core/deque.ts";
+import type { Job, Sink } from "../core/job.ts";
 import type { WorkRequest } from "./work_request.ts";
 
 /**

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { CANCEL_SLOTS, CANCELS, CONTEXT_KEY } from "./protocol.ts";
+import { CANCEL_SLOTS, CANCELS, CONTEXT_KEY } from "../wire/protocol.ts";
 
 /** A task as the worker runs it. */
 export interface RunningTask {

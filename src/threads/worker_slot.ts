@@ -23,17 +23,17 @@ import {
   type ToWorker,
   type WireDef,
   type WireTask,
-} from "./protocol.ts";
-import { type HeldResult, HeldResults } from "./held_results.ts";
-import type { Job } from "./job.ts";
-import type { ResolvedTask } from "./task.ts";
+} from "../wire/protocol.ts";
+import { type HeldResult, HeldResults } from "../wire/held_results.ts";
+import type { Job } from "../core/job.ts";
+import type { ResolvedTask } from "../pool/task.ts";
 // Pulls the worker scripts into the static module graph so that `deno cache`
 // and offline use include them; they are only ever loaded through `new Worker`.
-import type {} from "./worker.ts";
-import type {} from "./sandboxed_worker.ts";
+import type {} from "../worker/worker.ts";
+import type {} from "../worker/sandboxed_worker.ts";
 
-const workerURL = new URL("./worker.ts", import.meta.url);
-const sandboxedWorkerURL = new URL("./sandboxed_worker.ts", import.meta.url);
+const workerURL = new URL("../worker/worker.ts", import.meta.url);
+const sandboxedWorkerURL = new URL("../worker/sandboxed_worker.ts", import.meta.url);
 let readable = false;
 
 /**
@@ -53,7 +53,7 @@ export function assertWorkerScriptsReadable(): void {
     readable = true;
     return;
   }
-  const folder = decodeURIComponent(new URL("../", workerURL).pathname).replace(/\/$/, "");
+  const folder = decodeURIComponent(new URL("../../", workerURL).pathname).replace(/\/$/, "");
   const error = new Deno.errors.NotCapable(
     `Cannot create the pool: this program may not read the pool's worker script ${path}; ` +
       `run Deno with --allow-read (or --allow-read=${folder} plus your task modules)`,

@@ -9,5 +9,5 @@
  * @module
  */
 
-import "../task.ts";
+import "../../task.ts";
 import "./worker.ts";

@@ -6,11 +6,11 @@
  */
 
 import { assertClonable } from "./clonable.ts";
-import { NO_TRANSFER } from "./job.ts";
+import { NO_TRANSFER } from "../core/job.ts";
 import { MapSink } from "./map_sink.ts";
 import type { MapOptions } from "./options.ts";
-import type { ChunkOutcome } from "./protocol.ts";
-import type { Scheduler } from "./scheduler.ts";
+import type { ChunkOutcome } from "../wire/protocol.ts";
+import type { Scheduler } from "../threads/scheduler.ts";
 import type { ResolvedTask } from "./task.ts";
 import { cancelLimits, flag, integer, iterable, optionsArgument } from "./validate.ts";
 

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { NO_TRANSFER } from "./job.ts";
+import { NO_TRANSFER } from "../core/job.ts";
 import type { CancelOptions } from "./options.ts";
 import type { TaskSpec } from "./task.ts";
 import {

@@ -5,8 +5,8 @@
  * @module
  */
 
-import type { ResolvedTask } from "./task.ts";
-import type { WorkerSlot } from "./worker_slot.ts";
+import type { ResolvedTask } from "../pool/task.ts";
+import type { WorkerSlot } from "../threads/worker_slot.ts";
 
 /** The transfer list of every request that transfers nothing: one array, not one per request. */
 export const NO_TRANSFER: readonly Transferable[] = Object.freeze([]);

@@ -6,11 +6,11 @@
  * @module
  */
 
-import { Admission } from "./admission.ts";
-import { Deque } from "./deque.ts";
-import { fromWireError, type WireError } from "./error_wire.ts";
-import { type TaskError, TaskTimeoutError, WorkerLostError } from "./errors.ts";
-import { taskError } from "./task_error.ts";
+import { Admission } from "../core/admission.ts";
+import { Deque } from "../core/deque.ts";
+import { fromWireError, type WireError } from "../wire/error_wire.ts";
+import { type TaskError, TaskTimeoutError, WorkerLostError } from "../pool/errors.ts";
+import { taskError } from "../pool/task_error.ts";
 import {
   DROPPED,
   Job,
@@ -21,11 +21,11 @@ import {
   SENT,
   SETTLED,
   type Sink,
-} from "./job.ts";
-import { CANCEL_SLOTS, FAILED, type FromWorker, RETURNED } from "./protocol.ts";
+} from "../core/job.ts";
+import { CANCEL_SLOTS, FAILED, type FromWorker, RETURNED } from "../wire/protocol.ts";
 import type { WorkerGrant } from "./permissions.ts";
-import type { ResolvedTask } from "./task.ts";
-import { TimingWindow } from "./stats.ts";
+import type { ResolvedTask } from "../pool/task.ts";
+import { TimingWindow } from "../pool/stats.ts";
 import { assertWorkerScriptsReadable, type SlotHost, WorkerSlot } from "./worker_slot.ts";
 
 /** Tasks handed ahead to a worker: as many as it runs in about this long. */

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Job, Sink } from "./job.ts";
+import type { Job, Sink } from "../core/job.ts";
 
 /** One chunk's outcome. */
 export type Outcome = { ok: true; value: unknown } | { ok: false; error: Error };

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { fromWireError, type WireError } from "./error_wire.ts";
+import { fromWireError, type WireError } from "../wire/error_wire.ts";
 import { TaskError } from "./errors.ts";
 import type { ResolvedTask } from "./task.ts";
 

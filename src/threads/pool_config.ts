@@ -6,11 +6,11 @@
  * @module
  */
 
-import { assertClonable } from "./clonable.ts";
-import type { Initializer, ThreadPoolOptions } from "./options.ts";
+import { assertClonable } from "../pool/clonable.ts";
+import type { Initializer, ThreadPoolOptions } from "../pool/options.ts";
 import { checkPermissions } from "./permissions.ts";
 import type { InitializerSettings, SchedulerOptions } from "./scheduler.ts";
-import { resolveTask } from "./task.ts";
+import { resolveTask } from "../pool/task.ts";
 import {
   argumentList,
   flag,
@@ -20,7 +20,7 @@ import {
   optionsArgument,
   quote,
   text,
-} from "./validate.ts";
+} from "../pool/validate.ts";
 
 const ACTION = "create the pool";
 
