@@ -62,8 +62,8 @@ export {
   TaskTimeoutError,
   UnstableFlagError,
   WorkerLostError,
-} from "./src/pool/errors.ts";
-export { taskModule } from "./src/pool/task.ts";
+} from "./src/core/errors.ts";
+export { taskModule } from "./src/core/task.ts";
 export type {
   FunctionExports,
   MapInput,
@@ -72,10 +72,10 @@ export type {
   TaskModule,
   TaskResult,
   TaskSpec,
-} from "./src/pool/task.ts";
+} from "./src/core/task.ts";
 export { ThreadPool } from "./src/thread_pool.ts";
 export type { WorkerExitDetail } from "./src/thread_pool.ts";
-export type { WorkerExitReason } from "./src/threads/scheduler.ts";
+export type { WorkerExitReason } from "./src/threads/worker_slot.ts";
 export type {
   CancelOptions,
   CloseOptions,
@@ -87,7 +87,7 @@ export type {
   ThreadPoolOptions,
 } from "./src/pool/options.ts";
 export type { Settled } from "./src/pool/result_channel.ts";
-export type { Percentiles, ThreadPoolStats } from "./src/pool/stats.ts";
+export type { Percentiles, ThreadPoolStats } from "./src/core/stats.ts";
 export { makeRequests, printException, WorkRequest } from "./src/pool/work_request.ts";
 export type {
   Callback,

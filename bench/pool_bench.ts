@@ -6,7 +6,7 @@
  */
 import { makeRequests, taskModule, ThreadPool } from "../mod.ts";
 import { RawPool } from "./raw_pool.ts";
-import { TimingWindow } from "../src/pool/stats.ts";
+import { TimingWindow } from "../src/core/stats.ts";
 
 const WORKERS = 2;
 const TINY = 10_000;

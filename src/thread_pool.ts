@@ -1,15 +1,14 @@
 /**
- * The pool: a request queue, workers that take from it, and a result channel
- * drained by `poll()`/`wait()` callbacks or `results()`, with `run()` and
- * `map()` for promise-style use. This class checks input and speaks the
- * ancestor's API; the work is done by the scheduler.
+ * Main thread: `ThreadPool`, the public class — the front (the ancestor's
+ * API, promises, `map`, the result channel) over the Web Worker engine. It
+ * checks its own input, owns one of each, and hands every call on.
  *
  * @module
  */
 
-import { assertClonable } from "./pool/clonable.ts";
-import { NoResultsPending, NoWorkersAvailable, PoolClosedError } from "./pool/errors.ts";
-import { NO_TRANSFER, promiseSink } from "./core/job.ts";
+import type { ThreadPoolStats } from "./core/stats.ts";
+import type { MapInput, TaskArgs, TaskResult, TaskSpec } from "./core/task.ts";
+import { PoolFront } from "./pool/front.ts";
 import type {
   CloseOptions,
   MapOptions,
@@ -18,29 +17,12 @@ import type {
   RunOptions,
   ThreadPoolOptions,
 } from "./pool/options.ts";
+import type { Settled } from "./pool/result_channel.ts";
+import { flag, nonNegativeInteger, optionsArgument } from "./pool/validate.ts";
+import type { WorkRequest } from "./pool/work_request.ts";
 import { poolConfig } from "./threads/pool_config.ts";
-import { mapTasks } from "./pool/pool_map.ts";
-import { ResultChannel, type Settled } from "./pool/result_channel.ts";
-import { Scheduler, type WorkerExitReason } from "./threads/scheduler.ts";
-import type { ThreadPoolStats } from "./pool/stats.ts";
-import {
-  type MapInput,
-  resolveTask,
-  type TaskArgs,
-  type TaskResult,
-  type TaskSpec,
-} from "./pool/task.ts";
-import { takenRequests, WorkRequest } from "./pool/work_request.ts";
-import type { WorkerSlot } from "./threads/worker_slot.ts";
-import {
-  argumentList,
-  cancelLimits,
-  flag,
-  milliseconds,
-  nonNegativeInteger,
-  optionsArgument,
-  transferList,
-} from "./pool/validate.ts";
+import { ThreadEngine } from "./threads/thread_engine.ts";
+import type { WorkerExitReason, WorkerSlot } from "./threads/worker_slot.ts";
 
 /**
  * A pool of Web Workers running tasks named by module URL and export.
@@ -82,9 +64,8 @@ import {
  * ```
  */
 export class ThreadPool extends EventTarget implements AsyncDisposable {
-  readonly #scheduler: Scheduler;
-  readonly #channel: ResultChannel;
-  #closing: Promise<void> | null = null;
+  readonly #engine: ThreadEngine;
+  readonly #front: PoolFront;
 
   /**
    * Creates a pool and starts its workers.
@@ -103,43 +84,45 @@ export class ThreadPool extends EventTarget implements AsyncDisposable {
   constructor(numWorkers: number = navigator.hardwareConcurrency, options: ThreadPoolOptions = {}) {
     super();
     const config = poolConfig(numWorkers, options);
-    this.#scheduler = new Scheduler({
-      ...config.scheduler,
+    this.#engine = new ThreadEngine(config.engine, {
+      workerExit: (worker, reason, error) =>
+        this.dispatchEvent(
+          new CustomEvent<WorkerExitDetail>("workerexit", {
+            detail: error === undefined ? { worker, reason } : { worker, reason, error },
+          }),
+        ),
+      error: (error) =>
+        this.dispatchEvent(new ErrorEvent("error", { error, message: error.message })),
+    });
+    this.#front = new PoolFront(this.#engine, {
+      ...config.front,
+      noWorkersHint: "call createWorkers()",
       events: {
         idle: () => this.dispatchEvent(new Event("idle")),
         drain: () => this.dispatchEvent(new Event("drain")),
-        workerExit: (worker, reason, error) =>
-          this.dispatchEvent(
-            new CustomEvent<WorkerExitDetail>("workerexit", {
-              detail: error === undefined ? { worker, reason } : { worker, reason, error },
-            }),
-          ),
-        error: (error) =>
-          this.dispatchEvent(new ErrorEvent("error", { error, message: error.message })),
       },
     });
-    this.#channel = new ResultChannel(config.maxResults);
     this.createWorkers(config.numWorkers);
   }
 
   /** Live workers (a replacement still starting counts; dismissed ones do not). */
   get size(): number {
-    return this.#scheduler.size;
+    return this.#engine.size;
   }
 
   /** Put requests not yet handed to a callback or to `results()`. */
   get pending(): number {
-    return this.#channel.pending;
+    return this.#front.pending;
   }
 
   /** Requests accepted and not yet started, including any handed ahead to a worker. */
   get queued(): number {
-    return this.#scheduler.queued;
+    return this.#front.queued;
   }
 
   /** Dismissed workers not yet joined by {@linkcode ThreadPool.joinAllDismissedWorkers}. */
   get dismissed(): number {
-    return this.#scheduler.dismissed.length;
+    return this.#engine.dismissed.length;
   }
 
   /**
@@ -150,7 +133,7 @@ export class ThreadPool extends EventTarget implements AsyncDisposable {
    * running after `terminate()` in Deno until its loop ends.
    */
   get abandoned(): number {
-    return this.#scheduler.counts.abandoned;
+    return this.#engine.counts.abandoned;
   }
 
   /**
@@ -158,12 +141,12 @@ export class ThreadPool extends EventTarget implements AsyncDisposable {
    * granted a task module (with `permissions`).
    */
   get recycled(): number {
-    return this.#scheduler.counts.recycled;
+    return this.#engine.counts.recycled;
   }
 
   /** Worker threads of this pool that are running now; 0 after `close()`. */
   get liveThreads(): number {
-    return this.#scheduler.liveThreads;
+    return this.#engine.liveThreads;
   }
 
   /**
@@ -174,8 +157,8 @@ export class ThreadPool extends EventTarget implements AsyncDisposable {
    * @throws {PoolClosedError} When the pool is closed.
    */
   createWorkers(count: number): void {
-    this.#assertOpen("create workers");
-    this.#scheduler.addWorkers(nonNegativeInteger("create workers", "count", count));
+    this.#front.assertOpen("create workers");
+    this.#engine.addWorkers(nonNegativeInteger("create workers", "count", count));
   }
 
   /**
@@ -190,15 +173,15 @@ export class ThreadPool extends EventTarget implements AsyncDisposable {
    */
   async dismissWorkers(count: number, options: { join?: boolean } = {}): Promise<void> {
     const action = "dismiss workers";
-    this.#assertOpen(action);
+    this.#front.assertOpen(action);
     const join = flag(action, "join", optionsArgument(action, "options", options).join);
-    const victims = this.#scheduler.dismiss(nonNegativeInteger(action, "count", count));
+    const victims = this.#engine.dismiss(nonNegativeInteger(action, "count", count));
     if (join) await this.#join(victims);
   }
 
   /** Waits until every dismissed worker has exited, then forgets them. */
   async joinAllDismissedWorkers(): Promise<void> {
-    await this.#join([...this.#scheduler.dismissed]);
+    await this.#join([...this.#engine.dismissed]);
   }
 
   /**
@@ -213,42 +196,8 @@ export class ThreadPool extends EventTarget implements AsyncDisposable {
    * @throws {QueueFullError} When the queue stays full.
    * @throws {PoolClosedError} When the pool is closed.
    */
-  async putRequest<R>(request: WorkRequest<R>, options: PutOptions = {}): Promise<void> {
-    this.#assertOpen("put a request");
-    if (!(request instanceof WorkRequest)) {
-      throw new TypeError(
-        `Cannot put ${Deno.inspect(request, { depth: 0 })}: it is not a WorkRequest`,
-      );
-    }
-    if (request.exception) {
-      throw new TypeError(`Cannot put request #${request.requestID}: it already failed`);
-    }
-    if (takenRequests.has(request)) {
-      throw new TypeError(`Cannot put request #${request.requestID}: it was already put`);
-    }
-    const action = "put a request";
-    const { block = true, timeout } = optionsArgument(action, "options", options);
-    flag(action, "block", block);
-    if (timeout !== undefined) milliseconds(action, "timeout", timeout);
-    const task = resolveTask(request.task);
-    assertClonable(request.args);
-    const limits = cancelLimits("put a request", request);
-    const job = this.#scheduler.job(
-      task,
-      request.args,
-      request.transfer,
-      this.#channel,
-      request,
-      false,
-      limits,
-    );
-    takenRequests.add(request);
-    try {
-      await this.#scheduler.admit(job, block, timeout);
-    } catch (error) {
-      takenRequests.delete(request);
-      throw error;
-    }
+  putRequest<R>(request: WorkRequest<R>, options: PutOptions = {}): Promise<void> {
+    return this.#front.putRequest(request, options);
   }
 
   /**
@@ -262,17 +211,8 @@ export class ThreadPool extends EventTarget implements AsyncDisposable {
    * @throws {NoWorkersAvailable} When blocking and no worker can run the
    * pending requests.
    */
-  async poll(options: PollOptions = {}): Promise<void> {
-    const block = flag("poll", "block", optionsArgument("poll", "options", options).block);
-    if (this.#channel.pending === 0) throw new NoResultsPending();
-    if (block) await this.#awaitResult();
-    for (let settled = this.#take(); settled !== undefined; settled = this.#take()) {
-      const { request } = settled;
-      const returned = settled.ok
-        ? request.callback?.(request, settled.value)
-        : request.excCallback?.(request, settled.error);
-      if (isThenable(returned)) await returned;
-    }
+  poll(options: PollOptions = {}): Promise<void> {
+    return this.#front.poll(options);
   }
 
   /**
@@ -280,8 +220,8 @@ export class ThreadPool extends EventTarget implements AsyncDisposable {
    *
    * @throws {NoWorkersAvailable} When requests are pending and no worker is left.
    */
-  async wait(): Promise<void> {
-    while (this.#channel.pending > 0) await this.poll({ block: true });
+  wait(): Promise<void> {
+    return this.#front.wait();
   }
 
   /**
@@ -291,11 +231,8 @@ export class ThreadPool extends EventTarget implements AsyncDisposable {
    *
    * @throws {NoWorkersAvailable} When requests are pending and no worker is left.
    */
-  async *results(): AsyncIterableIterator<Settled> {
-    while (this.#channel.pending > 0) {
-      await this.#awaitResult();
-      yield this.#take()!;
-    }
+  results(): AsyncIterableIterator<Settled> {
+    return this.#front.results();
   }
 
   /**
@@ -319,25 +256,7 @@ export class ThreadPool extends EventTarget implements AsyncDisposable {
     args?: TaskArgs<T>,
     options: RunOptions = {},
   ): Promise<TaskResult<T>> {
-    // Not an async function: a suspended async frame per queued call would
-    // triple what a queued request costs.
-    let job;
-    const resolvers = Promise.withResolvers<TaskResult<T>>();
-    try {
-      const action = "run a task";
-      this.#assertOpen(action);
-      const list = args === undefined ? [] : argumentList(action, "args", args);
-      const resolved = resolveTask(task);
-      assertClonable(list);
-      const checked = optionsArgument(action, "options", options);
-      const limits = cancelLimits(action, checked);
-      const transfer = transferList(action, checked.transfer, NO_TRANSFER);
-      job = this.#scheduler.job(resolved, list, transfer, promiseSink, resolvers, false, limits);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    const admitted = this.#scheduler.admit(job, true, undefined);
-    return admitted === undefined ? resolvers.promise : admitted.then(() => resolvers.promise);
+    return this.#front.run(task, args, options);
   }
 
   /**
@@ -358,7 +277,7 @@ export class ThreadPool extends EventTarget implements AsyncDisposable {
     inputs: Iterable<MapInput<T>> | AsyncIterable<MapInput<T>>,
     options: MapOptions = {},
   ): AsyncIterableIterator<TaskResult<T>> {
-    return this.#map(task, inputs, options) as AsyncIterableIterator<TaskResult<T>>;
+    return this.#front.map(task, inputs, options) as AsyncIterableIterator<TaskResult<T>>;
   }
 
   /**
@@ -370,26 +289,7 @@ export class ThreadPool extends EventTarget implements AsyncDisposable {
    * @returns The snapshot.
    */
   stats(): ThreadPoolStats {
-    const scheduler = this.#scheduler;
-    const { completed, failed, cancelled, timedOut, lost, abandoned, recycled } = scheduler.counts;
-    return {
-      queued: scheduler.queued,
-      running: scheduler.running,
-      completed,
-      failed,
-      cancelled,
-      timedOut,
-      workers: {
-        live: scheduler.size,
-        dismissed: scheduler.dismissed.length,
-        lost,
-        abandoned,
-        recycled,
-      },
-      waitTime: scheduler.waitTimes.percentiles(),
-      runTime: scheduler.runTimes.percentiles(),
-      utilisation: scheduler.utilisation(),
-    };
+    return this.#front.stats();
   }
 
   /**
@@ -398,7 +298,7 @@ export class ThreadPool extends EventTarget implements AsyncDisposable {
    * than `maxQueue` requests in the pool, and never gets `QueueFullError`.
    */
   waitForRoom(): Promise<void> {
-    return this.#scheduler.room();
+    return this.#front.waitForRoom();
   }
 
   /**
@@ -410,28 +310,7 @@ export class ThreadPool extends EventTarget implements AsyncDisposable {
    * @param options `force: true` to stop without finishing.
    */
   close(options: CloseOptions = {}): Promise<void> {
-    let force;
-    try {
-      force = flag(
-        "close the pool",
-        "force",
-        optionsArgument("close the pool", "options", options).force,
-      );
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    if (this.#closing === null) {
-      this.#scheduler.rejectWaiters(() =>
-        new PoolClosedError("Cannot put a request: the pool was closed while it waited for room")
-      );
-      this.#closing = this.#scheduler.shutdown();
-    }
-    if (force) {
-      this.#scheduler.failEverything(() =>
-        new PoolClosedError("The pool was closed with force: true before this request finished")
-      );
-    }
-    return this.#closing;
+    return this.#front.close(options);
   }
 
   /** Closes the pool, waiting for queued and running work. */
@@ -439,43 +318,9 @@ export class ThreadPool extends EventTarget implements AsyncDisposable {
     return this.close();
   }
 
-  async *#map(
-    task: TaskSpec,
-    inputs: Iterable<unknown> | AsyncIterable<unknown>,
-    options: MapOptions,
-  ): AsyncGenerator<unknown> {
-    // Checked here, so that a bad call rejects its first next() and nothing is read.
-    this.#assertOpen("map a task");
-    yield* mapTasks(this.#scheduler, resolveTask(task), inputs, options);
-  }
-
   async #join(slots: readonly WorkerSlot[]): Promise<void> {
     await Promise.all(slots.map((slot) => slot.exited.promise));
-    this.#scheduler.forget(slots);
-  }
-
-  /** Waits until a result is in the channel, or nothing can bring one. */
-  async #awaitResult(): Promise<void> {
-    while (this.#channel.length === 0) {
-      if (this.#channel.pending === 0) throw new NoResultsPending();
-      if (!this.#scheduler.canDeliver(this.#channel)) {
-        throw new NoWorkersAvailable(
-          `No workers available: ${this.#channel.pending} requests are pending and the pool has no worker to run them; call createWorkers()`,
-        );
-      }
-      await this.#scheduler.changed();
-    }
-  }
-
-  #take(): Settled | undefined {
-    const settled = this.#channel.take();
-    // Taking a result may make room under maxResults.
-    if (settled !== undefined) this.#scheduler.dispatch();
-    return settled;
-  }
-
-  #assertOpen(action: string): void {
-    if (this.#closing !== null) throw new PoolClosedError(`Cannot ${action}: the pool is closed`);
+    this.#engine.forget(slots);
   }
 }
 
@@ -509,9 +354,4 @@ export interface WorkerExitDetail {
   reason: WorkerExitReason;
   /** For `lost` and `abandoned`: what happened. */
   error?: Error;
-}
-
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return typeof value === "object" && value !== null &&
-    typeof (value as { then?: unknown }).then === "function";
 }

@@ -3,7 +3,7 @@
 import { equal } from "node:assert/strict";
 import { type TaskSpec, ThreadPool, type ThreadPoolOptions, WorkRequest } from "../mod.ts";
 import type * as Fixtures from "./fixtures/tasks.ts";
-import { taskModule } from "../src/pool/task.ts";
+import { taskModule } from "../src/core/task.ts";
 
 /** The fixture module's URL. */
 export const fixtures: URL = new URL("./fixtures/tasks.ts", import.meta.url);

@@ -1,7 +1,7 @@
 import { deepEqual, equal, match, ok, rejects } from "node:assert/strict";
 import { TaskError, ThreadPool, WorkerLostError, WorkRequest } from "../mod.ts";
 import type * as Initialized from "./fixtures/initialized.ts";
-import { taskModule } from "../src/pool/task.ts";
+import { taskModule } from "../src/core/task.ts";
 
 const module = new URL("./fixtures/initialized.ts", import.meta.url);
 const initialized = taskModule<typeof Initialized>(module);

@@ -1,5 +1,5 @@
 import { deepEqual, equal, throws } from "node:assert/strict";
-import { resolveTask, taskModule } from "../src/pool/task.ts";
+import { resolveTask, taskModule } from "../src/core/task.ts";
 
 Deno.test("resolveTask() accepts URLs and absolute URL strings, defaulting to the default export", () => {
   deepEqual(resolveTask({ module: new URL("file:///a/b.ts") }), {

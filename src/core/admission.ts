@@ -7,7 +7,7 @@
  */
 
 import { Deque } from "./deque.ts";
-import { QueueFullError } from "../pool/errors.ts";
+import { QueueFullError } from "./errors.ts";
 import { type Job, NEW, type RoomWaiter } from "./job.ts";
 
 /** What admission needs from the scheduler. */

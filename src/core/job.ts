@@ -1,30 +1,39 @@
 /**
- * A request as the pool tracks it, from acceptance to its one final state,
- * and the sinks that hand that state to exactly one consumer.
+ * Main thread, shared by the front and every engine: a request as the pool
+ * tracks it, from acceptance to its one final state, and the sinks that
+ * hand that state to exactly one consumer.
  *
  * @module
  */
 
-import type { ResolvedTask } from "../pool/task.ts";
-import type { WorkerSlot } from "../threads/worker_slot.ts";
+import type { ResolvedTask } from "./task.ts";
 
 /** The transfer list of every request that transfers nothing: one array, not one per request. */
 export const NO_TRANSFER: readonly Transferable[] = Object.freeze([]);
 
 /** Created, not yet accepted (it may be waiting for queue room). */
-export const NEW = 4;
+export const NEW = 0;
 /** In the queue. */
-export const QUEUED = 0;
-/** Sent to a worker and not settled. */
-export const SENT = 1;
+export const QUEUED = 1;
+/** Taken by an engine and not settled: handed ahead to a worker, or running. */
+export const SENT = 2;
 /** Handed to its sink: final. */
-export const SETTLED = 2;
+export const SETTLED = 3;
 /** Taken out of the queue because nobody wants its outcome any more: final. */
-export const DROPPED = 3;
+export const DROPPED = 4;
+
+/** Where a job is; it only moves forward, except that an engine may give a SENT job back. */
+export type JobState = typeof NEW | typeof QUEUED | typeof SENT | typeof SETTLED | typeof DROPPED;
+
+/**
+ * The value of a chunk job (several calls in one job): one outcome per call,
+ * in order, each error already rebuilt as the caller should receive it.
+ */
+export type CallOutcome = [ok: true, value: unknown] | [ok: false, error: Error];
 
 /** Receives a job's final outcome; one sink may serve many jobs. */
 export interface Sink {
-  /** Jobs of this sink sent to a worker and not settled; kept by the scheduler. */
+  /** Jobs of this sink taken by the engine and not settled; kept by the work queue. */
   running: number;
   /** The job was accepted into the queue. */
   accept?(job: Job): void;
@@ -65,12 +74,24 @@ export interface JobOwner {
   abort(job: Job): void;
 }
 
-/** How a job may end early. */
-export interface JobLimits {
+/** What a job is made of. */
+export interface JobInit {
+  /** The task to call. */
+  task: ResolvedTask;
+  /** Its arguments; for a chunk, one argument list per call. */
+  args: readonly unknown[];
+  /** What in `args` to transfer rather than copy. */
+  transfer: readonly Transferable[];
+  /** Who receives the outcome. */
+  sink: Sink;
+  /** What the sink needs to tell this job's outcome apart (resolvers, request, index). */
+  token: unknown;
+  /** Whether `args` holds several calls, to be answered one outcome each. */
+  chunk: boolean;
   /** Cancels the job when it aborts. */
-  signal?: AbortSignal | undefined;
-  /** Milliseconds the job may run, from its start. */
-  timeout?: number | undefined;
+  signal: AbortSignal | undefined;
+  /** Milliseconds the job may run, from its start; undefined: no limit. */
+  timeout: number | undefined;
 }
 
 /**
@@ -78,38 +99,52 @@ export interface JobLimits {
  * a signal costs no closure per request, and the listener goes when it settles.
  */
 export class Job implements EventListenerObject {
-  /** NEW, QUEUED, SENT, SETTLED or DROPPED. */
-  state: number = NEW;
-  /** The worker it was sent to, while SENT. */
-  slot: WorkerSlot | null = null;
-  /** Its sequence number on that worker's current thread, while SENT. */
+  /** Where the job is. */
+  state: JobState = NEW;
+  /** The engine's own record of where it put the job, while SENT (a worker, a node). */
+  place: unknown = null;
+  /** The engine's number for the job where it put it, while SENT. */
   seq = 0;
   /** Its timeout timer, while running with a timeout. */
   timer: ReturnType<typeof setTimeout> | undefined = undefined;
-  /** When it was accepted, and when it was sent to a worker (performance.now()). */
+  /** When it was accepted, and when an engine took it (performance.now()). */
   queuedAt = 0;
   sentAt = 0;
   /** Set when its own signal ended it, for the statistics. */
   aborted = false;
   /** Its place among the producers waiting for queue room, while it waits. */
   waiter: RoomWaiter | null = null;
+  readonly task: ResolvedTask;
+  readonly args: readonly unknown[];
+  readonly transfer: readonly Transferable[];
+  readonly sink: Sink;
+  readonly token: unknown;
+  readonly chunk: boolean;
+  readonly signal: AbortSignal | undefined;
+  readonly timeout: number | undefined;
 
-  /** Makes a job; the scheduler queues it. */
-  constructor(
-    readonly owner: JobOwner,
-    readonly id: number,
-    readonly task: ResolvedTask,
-    readonly args: readonly unknown[],
-    readonly transfer: readonly Transferable[],
-    readonly sink: Sink,
-    readonly token: unknown,
-    readonly chunk: boolean,
-    readonly signal: AbortSignal | undefined,
-    readonly timeout: number | undefined,
-  ) {}
+  /** Makes a job; the work queue admits it. */
+  constructor(readonly owner: JobOwner, readonly id: number, init: JobInit) {
+    this.task = init.task;
+    this.args = init.args;
+    this.transfer = init.transfer;
+    this.sink = init.sink;
+    this.token = init.token;
+    this.chunk = init.chunk;
+    this.signal = init.signal;
+    this.timeout = init.timeout;
+  }
 
   /** The signal aborted. */
   handleEvent(): void {
     this.owner.abort(this);
   }
+}
+
+/**
+ * Fails a `switch` over a closed set that missed a case: the compiler
+ * reports the call, since nothing can be passed as `never`.
+ */
+export function unreachable(value: never): never {
+  throw new Error(`Unreachable: ${String(value)}`);
 }

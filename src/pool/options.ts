@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { TaskFunction, TaskSpec } from "./task.ts";
+import type { TaskFunction, TaskSpec } from "../core/task.ts";
 
 /**
  * A task that prepares each new worker thread: it runs once on every thread

@@ -1,22 +1,26 @@
 /**
- * `ThreadPool.map()`: one job per input (or per chunk of inputs), read lazily
- * through a window so that a long or endless input never floods the queue.
+ * Main thread, the front: `map()`, one job per input (or per chunk of
+ * inputs), read lazily through a window so that a long or endless input
+ * never floods the queue.
  *
  * @module
  */
 
 import { assertClonable } from "./clonable.ts";
-import { NO_TRANSFER } from "../core/job.ts";
 import { MapSink } from "./map_sink.ts";
 import type { MapOptions } from "./options.ts";
-import type { ChunkOutcome } from "../wire/protocol.ts";
-import type { Scheduler } from "../threads/scheduler.ts";
-import type { ResolvedTask } from "./task.ts";
+import type { WorkQueue } from "../core/work_queue.ts";
+import { type CallOutcome, NO_TRANSFER } from "../core/job.ts";
+import type { ResolvedTask } from "../core/task.ts";
 import { cancelLimits, flag, integer, iterable, optionsArgument } from "./validate.ts";
 
-/** Runs `task` once per input on `scheduler`, yielding results as `options` says. */
+/**
+ * Runs `task` once per input through `queue`, yielding results as `options`
+ * says; `workers` jobs at once keep the engine busy.
+ */
 export async function* mapTasks(
-  scheduler: Scheduler,
+  queue: WorkQueue,
+  workers: number,
   task: ResolvedTask,
   given: Iterable<unknown> | AsyncIterable<unknown>,
   mapOptions: MapOptions,
@@ -32,7 +36,7 @@ export async function* mapTasks(
     : (inputs as Iterable<unknown>)[Symbol.iterator]();
   const sink = new MapSink();
   // Enough chunks in flight to keep every worker busy, few enough to bound memory.
-  const window = Math.max(2, 2 * scheduler.size * scheduler.concurrency);
+  const window = Math.max(2, 2 * workers);
   let exhausted = false;
   let sent = 0;
   let yielded = 0;
@@ -52,11 +56,18 @@ export async function* mapTasks(
           calls.push(args);
         }
         if (calls.length === 0) break;
-        const job = chunkSize === 1
-          ? scheduler.job(task, calls[0]!, NO_TRANSFER, sink, sent, false, limits)
-          : scheduler.job(task, calls, NO_TRANSFER, sink, sent, true, limits);
+        const chunk = chunkSize > 1;
+        const job = queue.job({
+          task,
+          args: chunk ? calls : calls[0]!,
+          transfer: NO_TRANSFER,
+          sink,
+          token: sent,
+          chunk,
+          ...limits,
+        });
         sink.jobs.set(sent++, job);
-        await scheduler.admit(job, true, undefined);
+        await queue.admit(job, true, undefined);
       }
       if (yielded === sent) return;
       const outcome = await sink.take(ordered ? yielded : undefined);
@@ -66,13 +77,13 @@ export async function* mapTasks(
         yield outcome.value;
         continue;
       }
-      for (const [ok, value] of outcome.value as ChunkOutcome[]) {
-        if (!ok) throw scheduler.taskError(value, task);
+      for (const [ok, value] of outcome.value as CallOutcome[]) {
+        if (!ok) throw value;
         yield value;
       }
     }
   } finally {
-    for (const job of sink.jobs.values()) scheduler.drop(job);
+    for (const job of sink.jobs.values()) queue.drop(job);
     if (!exhausted) await source.return?.();
   }
 }

@@ -36,7 +36,7 @@ export type Settled<R = unknown> =
 
 /** The sink of every put request. */
 export class ResultChannel implements Sink {
-  /** Put requests on workers now; kept by the scheduler. */
+  /** Put requests taken by the engine now; kept by the work queue. */
   running = 0;
   readonly #outcomes = new Deque<Settled>();
   readonly #maxResults: number;

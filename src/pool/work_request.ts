@@ -6,7 +6,7 @@
 
 import { NO_TRANSFER } from "../core/job.ts";
 import type { CancelOptions } from "./options.ts";
-import type { TaskSpec } from "./task.ts";
+import type { TaskSpec } from "../core/task.ts";
 import {
   argumentList,
   callback as checkCallback,

@@ -9,8 +9,8 @@
  * @module
  */
 
-import type { ResolvedTask } from "../pool/task.ts";
-import { UnstableFlagError } from "../pool/errors.ts";
+import type { ResolvedTask } from "../core/task.ts";
+import { UnstableFlagError } from "../core/errors.ts";
 import { filePath, workerOptionsEnabled } from "./unstable_flag.ts";
 
 const NAMES = ["env", "ffi", "import", "net", "read", "run", "sys", "write"] as const;

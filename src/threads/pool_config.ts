@@ -1,7 +1,7 @@
 /**
- * Main thread, the front: reads `ThreadPoolOptions` into the settings the
- * scheduler runs with, checking each and applying the defaults, so that a
- * bad option is refused by `new ThreadPool()` before any worker starts.
+ * Main thread: reads `ThreadPoolOptions` into the settings the Web Worker
+ * engine and the front run with, checking each and applying the defaults,
+ * so that a bad option is refused by `new ThreadPool()` before any worker starts.
  *
  * @module
  */
@@ -9,8 +9,8 @@
 import { assertClonable } from "../pool/clonable.ts";
 import type { Initializer, ThreadPoolOptions } from "../pool/options.ts";
 import { checkPermissions } from "./permissions.ts";
-import type { InitializerSettings, SchedulerOptions } from "./scheduler.ts";
-import { resolveTask } from "../pool/task.ts";
+import type { InitializerSettings, ThreadEngineOptions } from "./thread_engine.ts";
+import { resolveTask } from "../core/task.ts";
 import {
   argumentList,
   flag,
@@ -24,11 +24,11 @@ import {
 
 const ACTION = "create the pool";
 
-/** The pool's checked settings: the scheduler's, less its event hooks, and the result bound. */
+/** The pool's checked settings: the engine's, and the front's. */
 export interface PoolConfig {
   numWorkers: number;
-  scheduler: Omit<SchedulerOptions, "events">;
-  maxResults: number;
+  engine: ThreadEngineOptions;
+  front: { maxQueue: number; maxResults: number; timeout: number | undefined };
 }
 
 /**
@@ -44,13 +44,16 @@ export function poolConfig(numWorkers: unknown, given: ThreadPoolOptions | undef
   const duration = (name: keyof ThreadPoolOptions, fallback: number): number =>
     milliseconds(ACTION, name, options[name] ?? fallback);
   const workers = nonNegativeInteger(ACTION, "numWorkers", numWorkers);
-  const scheduler = {
+  const front = {
     maxQueue: count("maxQueue", 0),
+    maxResults: count("maxResults", 0),
+    timeout: options.timeout === undefined ? undefined : duration("timeout", 0),
+  };
+  const engine: ThreadEngineOptions = {
     idleTimeout: duration("idleTimeout", 250),
     concurrency: count("concurrency", 1, 1),
     prefetch: count("prefetch", 0),
     name: text(ACTION, "name", options.name) ?? "threadpool",
-    timeout: options.timeout === undefined ? undefined : duration("timeout", 0),
     cancelGrace: duration("cancelGrace", 500),
     maxTasksPerWorker: count("maxTasksPerWorker", 0),
     grant: checkPermissions(
@@ -59,8 +62,8 @@ export function poolConfig(numWorkers: unknown, given: ThreadPoolOptions | undef
     ),
     initializer: initializer(options.initializer),
   };
-  if (scheduler.initializer !== null) scheduler.grant?.admit(scheduler.initializer.task);
-  return { numWorkers: workers, scheduler, maxResults: count("maxResults", 0) };
+  if (engine.initializer !== null) engine.grant?.admit(engine.initializer.task);
+  return { numWorkers: workers, engine, front };
 }
 
 /**

@@ -26,7 +26,7 @@ import {
 } from "../wire/protocol.ts";
 import { type HeldResult, HeldResults } from "../wire/held_results.ts";
 import type { Job } from "../core/job.ts";
-import type { ResolvedTask } from "../pool/task.ts";
+import type { ResolvedTask } from "../core/task.ts";
 // Pulls the worker scripts into the static module graph so that `deno cache`
 // and offline use include them; they are only ever loaded through `new Worker`.
 import type {} from "../worker/worker.ts";
@@ -62,6 +62,25 @@ export function assertWorkerScriptsReadable(): void {
   error.stack = `${error.name}: ${error.message}`;
   throw error;
 }
+
+/**
+ * Why a worker's thread stopped.
+ *
+ * @example Counting why threads stopped
+ * ```ts
+ * import { ThreadPool, type WorkerExitDetail, type WorkerExitReason } from "@scope/threadpool";
+ * import { ok } from "node:assert/strict";
+ *
+ * const reasons: WorkerExitReason[] = [];
+ * const pool = new ThreadPool(1);
+ * pool.addEventListener("workerexit", (event) => {
+ *   reasons.push((event as CustomEvent<WorkerExitDetail>).detail.reason);
+ * });
+ * await pool.close();
+ * ok(reasons.every((reason) => reason === "closed"));
+ * ```
+ */
+export type WorkerExitReason = "idle" | "dismissed" | "recycled" | "lost" | "abandoned" | "closed";
 
 /** What a slot's threads are started with. */
 export interface ThreadSettings {

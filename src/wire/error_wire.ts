@@ -85,3 +85,8 @@ function describe(value: unknown): string {
     return String(value);
   }
 }
+
+/** What went wrong, in words: an error's message, or anything else as text. */
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -9,7 +9,8 @@
  * @module
  */
 
-import { toWireError } from "../wire/error_wire.ts";
+import { errorMessage, toWireError } from "../wire/error_wire.ts";
+import { isThenable } from "../wire/thenable.ts";
 import { HELD_CAPACITY, HeldResults } from "../wire/held_results.ts";
 import {
   CANCEL_SLOTS,
@@ -320,7 +321,7 @@ function flush(): void {
       scope.postMessage({ t: "done", results: one });
     } catch (error) {
       const reason = new TypeError(
-        `The result of task "${names[i / 4]}" could not be sent back: ${describeError(error)}`,
+        `The result of task "${names[i / 4]}" could not be sent back: ${errorMessage(error)}`,
         { cause: error },
       );
       post({ t: "done", results: [one[0], one[1], FAILED, toWireError(reason)] });
@@ -384,15 +385,6 @@ function load(def: Def): Promise<TaskFunction> {
     def.loading.catch(() => def.loading = null);
   }
   return def.loading;
-}
-
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return typeof value === "object" && value !== null &&
-    typeof (value as { then?: unknown }).then === "function";
-}
-
-function describeError(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 function post(message: FromWorker): void {

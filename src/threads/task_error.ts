@@ -8,8 +8,8 @@
  */
 
 import { fromWireError, type WireError } from "../wire/error_wire.ts";
-import { TaskError } from "./errors.ts";
-import type { ResolvedTask } from "./task.ts";
+import { TaskError } from "../core/errors.ts";
+import type { ResolvedTask } from "../core/task.ts";
 
 /** Deno's words for a permission a thread lacks: what, and to what. */
 const DENIED = /^Requires (\w+) access to (.+?), run again with the --allow-\w+ flag$/;

@@ -1,0 +1,341 @@
+/**
+ * Main thread, the front's side of the engine seam: the request queue, who
+ * may enter it (admission under `maxQueue`), timeouts, the outcome counts,
+ * and the one path by which every job reaches its final state, exactly once.
+ * It knows nothing of where jobs run: an {@linkcode Engine} takes them.
+ *
+ * @module
+ */
+
+import { Admission } from "./admission.ts";
+import { Deque } from "./deque.ts";
+import type { Engine, EngineHost } from "./engine.ts";
+import { TaskTimeoutError } from "./errors.ts";
+import {
+  DROPPED,
+  Job,
+  type JobOwner,
+  NEW,
+  QUEUED,
+  SENT,
+  SETTLED,
+  type Sink,
+  unreachable,
+} from "./job.ts";
+import type { ResolvedTask } from "./task.ts";
+import { TimingWindow } from "./stats.ts";
+
+/** What the work queue tells its pool, which turns it into events. */
+export interface WorkQueueEvents {
+  /** The last queued or running job has ended. */
+  idle(): void;
+  /** A bounded queue that was found full has room again. */
+  drain(): void;
+}
+
+/** What the work queue is built with, checked. */
+export interface WorkQueueOptions {
+  /** How many jobs may wait to start; 0: no bound. */
+  maxQueue: number;
+  /** The timeout of a job that sets none; undefined: none. */
+  timeout: number | undefined;
+  events: WorkQueueEvents;
+}
+
+/** What a new job is made of, less what the work queue decides. */
+export interface JobRequest {
+  task: ResolvedTask;
+  args: readonly unknown[];
+  transfer: readonly Transferable[];
+  sink: Sink;
+  token: unknown;
+  /** Whether `args` holds several calls. */
+  chunk?: boolean;
+  signal?: AbortSignal | undefined;
+  timeout?: number | undefined;
+}
+
+/** Queues jobs for an engine, and settles each exactly once. */
+export class WorkQueue implements EngineHost, JobOwner {
+  readonly #queue = new Deque<Job>();
+  readonly #engine: Engine;
+  readonly #options: WorkQueueOptions;
+  readonly #admission: Admission;
+  #queued = 0; // jobs in #queue that are still QUEUED
+  #active = 0; // jobs accepted and not yet settled or dropped
+  #nextJob = 0;
+  #pullQueued = false;
+  #changed: PromiseWithResolvers<void> | null = null;
+  /** Counts of outcomes, for stats(). */
+  readonly counts = { completed: 0, failed: 0, cancelled: 0, timedOut: 0 };
+  /** How long jobs waited to be taken, and ran once taken. */
+  readonly waitTimes: TimingWindow = new TimingWindow();
+  readonly runTimes: TimingWindow = new TimingWindow();
+
+  /** Creates the queue of `engine`, and binds the engine to it. */
+  constructor(engine: Engine, options: WorkQueueOptions) {
+    this.#engine = engine;
+    this.#options = options;
+    this.#admission = new Admission(options.maxQueue, {
+      queued: () => this.queued,
+      enqueue: (job) => this.#enqueue(job),
+      reportStarts: (on) => engine.reportStarts(on),
+      drain: () => options.events.drain(),
+    });
+    engine.attach(this);
+  }
+
+  /** Jobs accepted and not started, including those an engine holds and has not begun. */
+  get queued(): number {
+    return this.#queued + this.#engine.handedAhead();
+  }
+
+  /** Jobs queued and not yet taken by the engine. */
+  get backlog(): number {
+    return this.#queued;
+  }
+
+  /** Whether producers wait for room under `maxQueue`. */
+  get waitingForRoom(): boolean {
+    return this.#admission.waiting;
+  }
+
+  /**
+   * Makes a job; it is queued by {@linkcode WorkQueue.admit}.
+   *
+   * @throws {Error} Whatever the engine refuses the task with.
+   */
+  job(request: JobRequest): Job {
+    this.#engine.admit(request.task);
+    return new Job(this, ++this.#nextJob, {
+      task: request.task,
+      args: request.args,
+      transfer: request.transfer,
+      sink: request.sink,
+      token: request.token,
+      chunk: request.chunk ?? false,
+      signal: request.signal,
+      timeout: request.timeout ?? this.#options.timeout,
+    });
+  }
+
+  /**
+   * Queues the job now, or once there is room under `maxQueue`. A job whose
+   * signal has already aborted is refused with the signal's reason.
+   */
+  admit(job: Job, block: boolean, timeout: number | undefined): Promise<void> | void {
+    return this.#admission.admit(job, block, timeout);
+  }
+
+  /** Resolves when the queue has room under `maxQueue` (at once without a bound). */
+  room(): Promise<void> {
+    return this.#admission.room();
+  }
+
+  /** The job's signal aborted: it ends now with the signal's reason. */
+  abort(job: Job): void {
+    job.aborted = true;
+    this.cancel(job, job.signal!.reason, false);
+  }
+
+  /**
+   * Ends a job now with `error`, wherever it is. Waiting for room: its
+   * admission is refused. Queued: it is taken out. Taken by the engine: the
+   * engine is told to stop it.
+   */
+  cancel(job: Job, error: Error, timedOut: boolean): void {
+    switch (job.state) {
+      case NEW:
+        this.#admission.refuse(job, error);
+        return;
+      case QUEUED:
+        this.settle(job, false, error);
+        this.#admission.wake();
+        return;
+      case SENT:
+        this.#engine.cancel(job, timedOut);
+        this.settle(job, false, error);
+        return;
+      case SETTLED:
+      case DROPPED:
+        return;
+      default:
+        unreachable(job.state);
+    }
+  }
+
+  /** Rejects every producer still waiting for room. */
+  rejectWaiters(error: () => Error): void {
+    this.#admission.refuseAll(error);
+  }
+
+  /** Takes a queued job out for good, its outcome unwanted; a running one runs on. */
+  drop(job: Job): void {
+    if (job.state !== QUEUED) return;
+    job.state = DROPPED;
+    this.counts.cancelled++;
+    this.#queued--;
+    this.#release(job);
+    this.#admission.wake();
+    this.#ended();
+  }
+
+  /** Resolves at the next change of state: a job settled, a worker came or went. */
+  whenChanged(): Promise<void> {
+    this.#changed ??= Promise.withResolvers();
+    return this.#changed.promise;
+  }
+
+  /** Whether the engine can still settle some job of `sink`. */
+  canDeliver(sink: Sink): boolean {
+    return this.#engine.canDeliver(sink);
+  }
+
+  /**
+   * Lets the engine take queued jobs. Requests made in one burst (one
+   * synchronous run of the caller) go together: the engine pulls once, in a
+   * microtask.
+   */
+  pull(): void {
+    if (this.#pullQueued || this.#queued === 0) return;
+    this.#pullQueued = true;
+    queueMicrotask(this.#pullNow);
+  }
+
+  readonly #pullNow = (): void => {
+    this.#pullQueued = false;
+    if (this.#queued > 0) this.#engine.pull();
+  };
+
+  /**
+   * Waits until nothing is queued or running (and no cancelled job still
+   * winds down on the engine), then stops the engine.
+   */
+  async shutdown(): Promise<void> {
+    while (this.#active > 0 || this.#engine.windingDown()) await this.whenChanged();
+    this.#engine.shutdown();
+    this.changed();
+  }
+
+  /** Fails every queued and running job with `error()` and stops the engine now. */
+  failEverything(error: () => Error): void {
+    for (let job = this.#queue.shift(); job !== undefined; job = this.#queue.shift()) {
+      this.settle(job, false, error());
+    }
+    for (const job of this.#engine.terminate()) this.settle(job, false, error());
+    this.changed();
+  }
+
+  // The engine's side: EngineHost.
+
+  /** Takes the next queued job that may start, for the engine. */
+  take(now: number): Job | undefined {
+    while (this.#queued > 0) {
+      const job = this.#queue.shift()!;
+      if (job.state !== QUEUED) continue;
+      if (job.sink.mayStart !== undefined && !job.sink.mayStart()) {
+        this.#queue.unshift(job);
+        return undefined;
+      }
+      job.sentAt = now;
+      this.waitTimes.add(now - job.queuedAt);
+      this.#queued--;
+      job.state = SENT;
+      job.sink.running++;
+      return job;
+    }
+    return undefined;
+  }
+
+  /** A job the engine took and did not begin goes back to the head of the queue. */
+  giveBack(job: Job): void {
+    job.sink.running--;
+    job.place = null;
+    job.state = QUEUED;
+    this.#queue.unshift(job);
+    this.#queued++;
+    this.pull();
+  }
+
+  /** A job began: its timeout clock starts. */
+  began(job: Job): void {
+    if (job.timeout !== undefined && job.state === SENT && job.timer === undefined) {
+      job.timer = setTimeout(() => this.#expire(job), job.timeout);
+    }
+    this.#admission.wake();
+  }
+
+  /** Ends a job with its outcome, once: the only way any job ends. */
+  settle(job: Job, ok: boolean, value: unknown, now?: number): void {
+    switch (job.state) {
+      case SETTLED:
+      case DROPPED:
+        return;
+      case QUEUED:
+        this.#queued--;
+        break;
+      case SENT:
+        job.sink.running--;
+        this.runTimes.add((now ?? performance.now()) - job.sentAt);
+        break;
+      case NEW:
+        break;
+      default:
+        unreachable(job.state);
+    }
+    if (ok) this.counts.completed++;
+    else if (job.aborted) this.counts.cancelled++;
+    else if (value instanceof TaskTimeoutError) this.counts.timedOut++;
+    else this.counts.failed++;
+    job.state = SETTLED;
+    job.place = null;
+    this.#release(job);
+    if (ok) job.sink.resolve(job, value);
+    else job.sink.reject(job, value as Error);
+    this.#ended();
+  }
+
+  /** Room may have freed. */
+  roomChanged(): void {
+    this.#admission.wake();
+  }
+
+  /** Wakes whoever waits for a change. */
+  changed(): void {
+    const changed = this.#changed;
+    this.#changed = null;
+    changed?.resolve();
+  }
+
+  #enqueue(job: Job): void {
+    job.state = QUEUED;
+    job.queuedAt = performance.now();
+    this.#queue.push(job);
+    this.#queued++;
+    this.#active++;
+    job.sink.accept?.(job);
+    this.pull();
+  }
+
+  /** A running job outlived its timeout. */
+  #expire(job: Job): void {
+    job.timer = undefined;
+    const error = new TaskTimeoutError(
+      `Task "${job.task.name}" of ${job.task.href} timed out after ${job.timeout} ms`,
+    );
+    this.cancel(job, error, true);
+  }
+
+  /** What every job gives up when it reaches its final state. */
+  #release(job: Job): void {
+    job.signal?.removeEventListener("abort", job);
+    if (job.timer !== undefined) clearTimeout(job.timer);
+    this.#active--;
+  }
+
+  /** After a job's final state: wake whoever waits for a change, and say when all is done. */
+  #ended(): void {
+    this.changed();
+    if (this.#active === 0) this.#options.events.idle();
+  }
+}

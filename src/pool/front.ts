@@ -1,0 +1,254 @@
+/**
+ * Main thread, the front: the pool's public behaviour over any engine — the
+ * ancestor's `putRequest`/`poll`/`wait` with callbacks, `results()`, `run()`,
+ * `map()`, `stats()`, backpressure and `close()` — with each call's input
+ * checked at the call. A public pool class (`ThreadPool`) owns one front and
+ * one engine, and hands each call to the front.
+ *
+ * @module
+ */
+
+import type { Engine } from "../core/engine.ts";
+import { NoResultsPending, NoWorkersAvailable, PoolClosedError } from "../core/errors.ts";
+import { NO_TRANSFER, promiseSink } from "../core/job.ts";
+import type { ThreadPoolStats } from "../core/stats.ts";
+import { resolveTask, type TaskResult, type TaskSpec } from "../core/task.ts";
+import { WorkQueue, type WorkQueueEvents } from "../core/work_queue.ts";
+import { isThenable } from "../wire/thenable.ts";
+import { assertClonable } from "./clonable.ts";
+import type { CloseOptions, MapOptions, PollOptions, PutOptions, RunOptions } from "./options.ts";
+import { mapTasks } from "./pool_map.ts";
+import { ResultChannel, type Settled } from "./result_channel.ts";
+import {
+  argumentList,
+  cancelLimits,
+  flag,
+  milliseconds,
+  optionsArgument,
+  transferList,
+} from "./validate.ts";
+import { takenRequests, WorkRequest } from "./work_request.ts";
+
+/** What a front is built with, checked. */
+export interface FrontOptions {
+  /** How many requests may wait to start; 0: no bound. */
+  maxQueue: number;
+  /** How many put requests' results may wait for `poll()`; 0: no bound. */
+  maxResults: number;
+  /** The timeout of a request that sets none; undefined: none. */
+  timeout: number | undefined;
+  /** What `NoWorkersAvailable` advises, for this kind of pool. */
+  noWorkersHint: string;
+  events: WorkQueueEvents;
+}
+
+/** The pool's behaviour over `engine`. */
+export class PoolFront {
+  readonly #engine: Engine;
+  readonly #queue: WorkQueue;
+  readonly #channel: ResultChannel;
+  readonly #hint: string;
+  #closing: Promise<void> | null = null;
+
+  /** Creates the front of `engine`. */
+  constructor(engine: Engine, options: FrontOptions) {
+    this.#engine = engine;
+    this.#queue = new WorkQueue(engine, options);
+    this.#channel = new ResultChannel(options.maxResults);
+    this.#hint = options.noWorkersHint;
+  }
+
+  /** Put requests not yet handed to a callback or to `results()`. */
+  get pending(): number {
+    return this.#channel.pending;
+  }
+
+  /** Requests accepted and not yet started, including any handed ahead to a worker. */
+  get queued(): number {
+    return this.#queue.queued;
+  }
+
+  /** Whether `close()` has been called. */
+  get closed(): boolean {
+    return this.#closing !== null;
+  }
+
+  /** Throws if the pool is closed. */
+  assertOpen(action: string): void {
+    if (this.#closing !== null) throw new PoolClosedError(`Cannot ${action}: the pool is closed`);
+  }
+
+  /** Queues a put request; its outcome goes to the result channel. */
+  async putRequest<R>(request: WorkRequest<R>, options: PutOptions): Promise<void> {
+    const action = "put a request";
+    this.assertOpen(action);
+    if (!(request instanceof WorkRequest)) {
+      throw new TypeError(
+        `Cannot put ${Deno.inspect(request, { depth: 0 })}: it is not a WorkRequest`,
+      );
+    }
+    if (request.exception) {
+      throw new TypeError(`Cannot put request #${request.requestID}: it already failed`);
+    }
+    if (takenRequests.has(request)) {
+      throw new TypeError(`Cannot put request #${request.requestID}: it was already put`);
+    }
+    const { block = true, timeout } = optionsArgument(action, "options", options);
+    flag(action, "block", block);
+    if (timeout !== undefined) milliseconds(action, "timeout", timeout);
+    const task = resolveTask(request.task);
+    assertClonable(request.args);
+    const job = this.#queue.job({
+      task,
+      args: request.args,
+      transfer: request.transfer,
+      sink: this.#channel,
+      token: request,
+      ...cancelLimits(action, request),
+    });
+    takenRequests.add(request);
+    try {
+      await this.#queue.admit(job, block, timeout);
+    } catch (error) {
+      takenRequests.delete(request);
+      throw error;
+    }
+  }
+
+  /** Hands the results that have arrived to their callbacks. */
+  async poll(options: PollOptions): Promise<void> {
+    const block = flag("poll", "block", optionsArgument("poll", "options", options).block);
+    if (this.#channel.pending === 0) throw new NoResultsPending();
+    if (block) await this.#awaitResult();
+    for (let settled = this.#take(); settled !== undefined; settled = this.#take()) {
+      const { request } = settled;
+      const returned = settled.ok
+        ? request.callback?.(request, settled.value)
+        : request.excCallback?.(request, settled.error);
+      if (isThenable(returned)) await returned;
+    }
+  }
+
+  /** Polls, blocking, until no request is pending. */
+  async wait(): Promise<void> {
+    while (this.#channel.pending > 0) await this.poll({ block: true });
+  }
+
+  /** The result channel as an async iterator. */
+  async *results(): AsyncIterableIterator<Settled> {
+    while (this.#channel.pending > 0) {
+      await this.#awaitResult();
+      yield this.#take()!;
+    }
+  }
+
+  /** Runs one task and resolves with its result. */
+  run<T extends TaskSpec>(task: T, args: unknown, options: RunOptions): Promise<TaskResult<T>> {
+    // Not an async function: a suspended async frame per queued call would
+    // triple what a queued request costs.
+    let job;
+    const resolvers = Promise.withResolvers<TaskResult<T>>();
+    try {
+      const action = "run a task";
+      this.assertOpen(action);
+      const list = args === undefined ? [] : argumentList(action, "args", args);
+      const resolved = resolveTask(task);
+      assertClonable(list);
+      const checked = optionsArgument(action, "options", options);
+      job = this.#queue.job({
+        task: resolved,
+        args: list,
+        transfer: transferList(action, checked.transfer, NO_TRANSFER),
+        sink: promiseSink,
+        token: resolvers,
+        ...cancelLimits(action, checked),
+      });
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const admitted = this.#queue.admit(job, true, undefined);
+    return admitted === undefined ? resolvers.promise : admitted.then(() => resolvers.promise);
+  }
+
+  /** Runs a task once per input and yields the results. */
+  async *map(
+    task: TaskSpec,
+    inputs: Iterable<unknown> | AsyncIterable<unknown>,
+    options: MapOptions,
+  ): AsyncGenerator<unknown> {
+    // Checked here, so that a bad call rejects its first next() and nothing is read.
+    this.assertOpen("map a task");
+    const { size, concurrency } = this.#engine;
+    yield* mapTasks(this.#queue, size * concurrency, resolveTask(task), inputs, options);
+  }
+
+  /** A snapshot of the pool. */
+  stats(): ThreadPoolStats {
+    const { completed, failed, cancelled, timedOut } = this.#queue.counts;
+    return {
+      queued: this.#queue.queued,
+      running: this.#engine.running(),
+      completed,
+      failed,
+      cancelled,
+      timedOut,
+      workers: this.#engine.workers(),
+      waitTime: this.#queue.waitTimes.percentiles(),
+      runTime: this.#queue.runTimes.percentiles(),
+      utilisation: this.#engine.utilisation(),
+    };
+  }
+
+  /** Resolves when the queue has room under `maxQueue`. */
+  waitForRoom(): Promise<void> {
+    return this.#queue.room();
+  }
+
+  /** Resolves at the next change of the pool's state. */
+  whenChanged(): Promise<void> {
+    return this.#queue.whenChanged();
+  }
+
+  /** Closes the pool: no new requests; with `force`, fails what is pending. */
+  close(options: CloseOptions): Promise<void> {
+    let force;
+    try {
+      const action = "close the pool";
+      force = flag(action, "force", optionsArgument(action, "options", options).force);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (this.#closing === null) {
+      this.#queue.rejectWaiters(() =>
+        new PoolClosedError("Cannot put a request: the pool was closed while it waited for room")
+      );
+      this.#closing = this.#queue.shutdown();
+    }
+    if (force) {
+      this.#queue.failEverything(() =>
+        new PoolClosedError("The pool was closed with force: true before this request finished")
+      );
+    }
+    return this.#closing;
+  }
+
+  /** Waits until a result is in the channel, or nothing can bring one. */
+  async #awaitResult(): Promise<void> {
+    while (this.#channel.length === 0) {
+      if (this.#channel.pending === 0) throw new NoResultsPending();
+      if (!this.#queue.canDeliver(this.#channel)) {
+        throw new NoWorkersAvailable(
+          `No workers available: ${this.#channel.pending} requests are pending and the pool has no worker to run them; ${this.#hint}`,
+        );
+      }
+      await this.#queue.whenChanged();
+    }
+  }
+
+  #take(): Settled | undefined {
+    const settled = this.#channel.take();
+    // Taking a result may make room under maxResults.
+    if (settled !== undefined) this.#queue.pull();
+    return settled;
+  }
+}
