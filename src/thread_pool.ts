@@ -133,7 +133,7 @@ export class ThreadPool extends EventTarget implements AsyncDisposable {
    * running after `terminate()` in Deno until its loop ends.
    */
   get abandoned(): number {
-    return this.#engine.counts.abandoned;
+    return this.#engine.abandoned;
   }
 
   /**
@@ -141,7 +141,7 @@ export class ThreadPool extends EventTarget implements AsyncDisposable {
    * granted a task module (with `permissions`).
    */
   get recycled(): number {
-    return this.#engine.counts.recycled;
+    return this.#engine.recycled;
   }
 
   /** Worker threads of this pool that are running now; 0 after `close()`. */

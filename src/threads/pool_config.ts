@@ -9,7 +9,8 @@
 import { assertClonable } from "../pool/clonable.ts";
 import type { Initializer, ThreadPoolOptions } from "../pool/options.ts";
 import { checkPermissions } from "./permissions.ts";
-import type { InitializerSettings, ThreadEngineOptions } from "./thread_engine.ts";
+import type { InitializerSettings } from "./lifecycle.ts";
+import type { ThreadEngineOptions } from "./thread_engine.ts";
 import { resolveTask } from "../core/task.ts";
 import {
   argumentList,

@@ -17,6 +17,8 @@ import type { WireError } from "../wire/error_wire.ts";
 import { errorMessage, fromWireError } from "../wire/error_wire.ts";
 import { type ChunkOutcome, FAILED, type FromWorker, RETURNED } from "../wire/protocol.ts";
 import { Abandonment } from "./abandonment.ts";
+import { type InitializerSettings, Lifecycle } from "./lifecycle.ts";
+import { capacityOf, roomiest, stealFrom } from "./placement.ts";
 import type { WorkerGrant } from "./permissions.ts";
 import { taskError } from "./task_error.ts";
 import {
@@ -26,25 +28,12 @@ import {
   WorkerSlot,
 } from "./worker_slot.ts";
 
-/** Tasks handed ahead to a worker: as many as it runs in about this long. */
-const PREFETCH_BUDGET_MS = 1;
-/** And never more than this many. */
-const MAX_PREFETCH = 64;
-
 /** What the engine tells its pool, which turns it into events. */
 export interface ThreadEngineEvents {
   /** A worker's thread stopped. */
   workerExit(worker: number, reason: WorkerExitReason, error?: Error): void;
   /** Something went wrong that belongs to no request. */
   error(error: Error): void;
-}
-
-/** A thread's initializer, checked. */
-export interface InitializerSettings {
-  task: ResolvedTask;
-  args: readonly unknown[];
-  /** Milliseconds it may take before the thread is given up. */
-  timeout: number;
 }
 
 /** What the engine is built with, checked by the pool's config. */
@@ -69,10 +58,11 @@ export class ThreadEngine implements Engine, SlotHost {
   readonly #events: ThreadEngineEvents;
   readonly #batches = new Map<WorkerSlot, Job[]>();
   readonly #abandonment: Abandonment;
+  readonly #lifecycle: Lifecycle;
   #host!: EngineHost;
   #nextSlot = 0;
   /** Counters of threads lost and replaced, for stats(). */
-  readonly counts = { lost: 0, abandoned: 0, recycled: 0 };
+  readonly #counts = { lost: 0, abandoned: 0 };
 
   /**
    * Creates an engine with no workers.
@@ -83,9 +73,15 @@ export class ThreadEngine implements Engine, SlotHost {
     assertWorkerScriptsReadable();
     this.#options = options;
     this.#events = events;
+    this.#lifecycle = new Lifecycle(options, {
+      onMessage: (slot, message) => this.onMessage(slot, message),
+      onLost: (slot, how, error) => this.onLost(slot, how, error),
+      exited: (slot, why, error) => events.workerExit(slot.id, why, error),
+      waitingForRoom: () => this.#host.waitingForRoom,
+    });
     this.#abandonment = new Abandonment(options.cancelGrace, {
       replace: (slot) => {
-        this.counts.abandoned++;
+        this.#counts.abandoned++;
         const index = this.#slots.indexOf(slot);
         if (index === -1) return false;
         this.#slots[index] = new WorkerSlot(++this.#nextSlot);
@@ -94,7 +90,7 @@ export class ThreadEngine implements Engine, SlotHost {
       requeue: (job) => this.#requeue(job),
       lost: (slot, how) => this.onLost(slot, how, undefined, "abandoned"),
       stop: (slot, reason) => {
-        this.#stop(slot, reason);
+        this.#lifecycle.stop(slot, reason);
         if (slot.dismissed) this.#retire(slot);
       },
       changed: () => {
@@ -145,7 +141,22 @@ export class ThreadEngine implements Engine, SlotHost {
   }
 
   workers(): EngineWorkers {
-    return { live: this.#slots.length, dismissed: this.#dismissed.length, ...this.counts };
+    return {
+      live: this.#slots.length,
+      dismissed: this.#dismissed.length,
+      ...this.#counts,
+      recycled: this.#lifecycle.recycled,
+    };
+  }
+
+  /** Threads given up on because a cancelled task on them would not stop. */
+  get abandoned(): number {
+    return this.#counts.abandoned;
+  }
+
+  /** Threads replaced fresh by design. */
+  get recycled(): number {
+    return this.#lifecycle.recycled;
   }
 
   /** Threads running now. */
@@ -163,8 +174,8 @@ export class ThreadEngine implements Engine, SlotHost {
       // With a grant, a thread starts at the first task, granted its module;
       // one started now would have to be replaced then. A thread that cannot
       // start now is tried again when there is work, failing it.
-      if (this.#options.grant === null && this.#startThread(slot) === undefined) {
-        this.#armIdle(slot);
+      if (this.#options.grant === null && this.#lifecycle.start(slot) === undefined) {
+        this.#lifecycle.armIdle(slot);
       }
     }
     this.#host.pull();
@@ -224,7 +235,7 @@ export class ThreadEngine implements Engine, SlotHost {
       const job = this.#host.take(now);
       if (job === undefined) break;
       if (best.thread === null) {
-        const error = this.#startThread(best);
+        const error = this.#lifecycle.start(best);
         if (error !== undefined) {
           this.#host.settle(job, false, error, now);
           continue;
@@ -257,7 +268,7 @@ export class ThreadEngine implements Engine, SlotHost {
   }
 
   shutdown(): void {
-    for (const slot of this.#slots) this.#stop(slot, "closed");
+    for (const slot of this.#slots) this.#lifecycle.stop(slot, "closed");
     for (const slot of this.#dismissed) this.#retire(slot);
     this.#abandonment.stopAll();
     this.#host.changed();
@@ -269,9 +280,9 @@ export class ThreadEngine implements Engine, SlotHost {
       const held = [...slot.inflight.values()];
       // A thread given up on was counted then.
       if (!slot.condemned && (slot.zombies.size > 0 || held.some((j) => j.seq < slot.started()))) {
-        this.counts.abandoned++;
+        this.#counts.abandoned++;
       }
-      this.#stop(slot, "closed");
+      this.#lifecycle.stop(slot, "closed");
       slot.inflight.clear();
       for (const job of held) jobs.push(job);
     }
@@ -362,8 +373,8 @@ export class ThreadEngine implements Engine, SlotHost {
     // Finished results the thread held back to send together are not lost with it.
     const held = slot.heldResults();
     const cause = error ?? new Error(how);
-    if (reason === "lost") this.counts.lost++;
-    this.#stop(slot, reason, cause);
+    if (reason === "lost") this.#counts.lost++;
+    this.#lifecycle.stop(slot, reason, cause);
     const requeue: Job[] = [];
     let failed = 0;
     for (const job of [...slot.inflight.values()]) {
@@ -393,40 +404,6 @@ export class ThreadEngine implements Engine, SlotHost {
     this.#host.pull();
     this.#host.roomChanged();
     this.#host.changed();
-  }
-
-  /** The live slot with the least load that has room, if any. */
-  #roomiest(): WorkerSlot | undefined {
-    let best: WorkerSlot | undefined;
-    for (const slot of this.#slots) {
-      const load = slot.load;
-      if (load >= this.#capacityOf(slot) || (best !== undefined && load >= best.load)) continue;
-      // A thread due for recycling takes nothing more; it is replaced once idle.
-      if (slot.thread !== null && this.#dueForRecycling(slot)) {
-        if (load > 0) continue;
-        this.#recycle(slot);
-      }
-      best = slot;
-    }
-    return best;
-  }
-
-  /**
-   * How many tasks a worker may hold: its concurrency, plus tasks handed
-   * ahead so that it never waits for this thread between them. How many is
-   * learnt: as many as the worker gets through in about a millisecond, so
-   * tiny tasks travel in batches and long ones one at a time (no worker sits
-   * on work another could start).
-   */
-  #capacityOf(slot: WorkerSlot): number {
-    const { concurrency, prefetch } = this.#options;
-    // Once measured, at least one task waits ahead: a worker never idles while
-    // this thread (busy, or not even scheduled when the workers fill every
-    // core) gets round to sending the next one. An idle worker steals it back.
-    const learnt = slot.serviceTime > 0
-      ? Math.max(1, Math.min(MAX_PREFETCH, Math.floor(PREFETCH_BUDGET_MS / slot.serviceTime)))
-      : 0;
-    return concurrency + Math.max(prefetch, learnt);
   }
 
   /** Posts a batch; if it cannot be sent whole, sends what can be, one by one. */
@@ -492,101 +469,32 @@ export class ThreadEngine implements Engine, SlotHost {
       if (slot.dismissed) {
         this.#retire(slot);
       } else {
-        if (this.#host.backlog === 0) this.#steal();
-        if (this.#dueForRecycling(slot)) this.#recycle(slot);
-        else this.#armIdle(slot);
+        if (this.#host.backlog === 0) {
+          for (const job of stealFrom(this.#slots, this.#options.concurrency)) this.#requeue(job);
+        }
+        if (this.#lifecycle.dueForRecycling(slot)) this.#lifecycle.recycle(slot);
+        else this.#lifecycle.armIdle(slot);
       }
     }
     this.#host.pull();
     this.#host.roomChanged();
   }
 
-  /**
-   * Whether the slot's thread has run its `maxTasksPerWorker` tasks, or was
-   * started before the grant took in a task module it would have to import.
-   */
-  #dueForRecycling(slot: WorkerSlot): boolean {
-    const { maxTasksPerWorker, grant } = this.#options;
-    return (maxTasksPerWorker > 0 && slot.sent >= maxTasksPerWorker) ||
-      (grant !== null && slot.grantVersion < grant.version);
-  }
-
-  /**
-   * Stops an idle thread for a fresh one, started when there is work. Web
-   * Workers have no memory limit: a fresh thread is how leaks are contained;
-   * and a thread's permissions are fixed when it starts.
-   */
-  #recycle(slot: WorkerSlot): void {
-    this.#stop(slot, "recycled");
-    this.counts.recycled++;
-  }
-
-  /**
-   * With nothing queued, takes back tasks handed ahead to busy workers and
-   * not begun, so that they run on the idle ones instead of waiting.
-   */
-  #steal(): void {
-    for (const victim of this.#slots) {
-      if (victim.load <= this.#options.concurrency || victim.handedAhead() === 0) continue;
-      // The last handed is the one that would wait longest.
-      let last: Job | undefined;
-      for (const job of victim.inflight.values()) last = job;
-      if (last === undefined || last.transfer.length > 0 || !victim.steal(last.seq)) continue;
-      // The thread will skip it and answer; until then it holds that capacity.
-      victim.zombies.set(last.seq, undefined);
-      this.#requeue(last);
-    }
-  }
-
-  /** Starts the slot's thread; returns why it could not, as the error its jobs get. */
-  #startThread(slot: WorkerSlot): WorkerLostError | undefined {
-    const { concurrency, name, grant, initializer } = this.#options;
-    try {
-      slot.start(this, { concurrency, name, permissions: grant?.options(), initializer });
-    } catch (error) {
-      return new WorkerLostError(`Worker #${slot.id} could not start: ${errorMessage(error)}`, {
-        cause: error,
-      });
-    }
-    slot.grantVersion = grant?.version ?? 0;
-    if (initializer !== null && initializer.timeout !== Infinity) {
-      const how = `its initializer did not finish within ${initializer.timeout} ms`;
-      slot.initTimer = setTimeout(() => this.onLost(slot, how), initializer.timeout);
-    }
-    if (this.#host.waitingForRoom) slot.reportStarts(true);
-    return undefined;
+  /** The live slot with the least load that has room, if any. */
+  #roomiest(): WorkerSlot | undefined {
+    const { concurrency, prefetch } = this.#options;
+    const lifecycle = this.#lifecycle;
+    return roomiest(
+      this.#slots,
+      (slot) => capacityOf(slot, concurrency, prefetch),
+      (slot) => lifecycle.dueForRecycling(slot),
+      (slot) => lifecycle.recycle(slot),
+    );
   }
 
   #retire(slot: WorkerSlot): void {
-    this.#stop(slot, "dismissed");
-    slot.exited.resolve();
+    this.#lifecycle.retire(slot);
     this.#host.changed();
-  }
-
-  /** Stops a slot's thread, and says so if it had one. */
-  #stop(slot: WorkerSlot, reason: WorkerExitReason, error?: Error): void {
-    const had = slot.thread !== null;
-    slot.stop();
-    if (had) this.#events.workerExit(slot.id, reason, error);
-  }
-
-  /** Stops the slot's thread once it has been idle for `idleTimeout`. */
-  #armIdle(slot: WorkerSlot): void {
-    if (slot.thread === null || this.#options.idleTimeout === Infinity) return;
-    slot.idleSince = performance.now();
-    if (slot.idleTimer === undefined) this.#idleTimerFor(slot, this.#options.idleTimeout);
-  }
-
-  #idleTimerFor(slot: WorkerSlot, delay: number): void {
-    slot.idleTimer = setTimeout(() => {
-      slot.idleTimer = undefined;
-      if (slot.thread === null || slot.load > 0) return;
-      const left = slot.idleSince + this.#options.idleTimeout - performance.now();
-      if (left > 1) this.#idleTimerFor(slot, left);
-      else this.#stop(slot, "idle");
-    }, delay);
-    // The timer must not itself keep the process alive.
-    Deno.unrefTimer(slot.idleTimer as unknown as number);
   }
 
   /** Every slot with a thread that may still run work: live, dismissed, given up. */
