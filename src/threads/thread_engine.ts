@@ -9,14 +9,14 @@
  */
 
 import type { Engine, EngineHost, EngineWorkers } from "../core/engine.ts";
-import type { TaskError } from "../core/errors.ts";
 import { WorkerLostError } from "../core/errors.ts";
-import type { CallOutcome, Job, Sink } from "../core/job.ts";
+import type { Job, Sink } from "../core/job.ts";
 import type { ResolvedTask } from "../core/task.ts";
 import type { WireError } from "../wire/error_wire.ts";
 import { errorMessage, fromWireError } from "../wire/error_wire.ts";
-import { type ChunkOutcome, FAILED, type FromWorker, RETURNED } from "../wire/protocol.ts";
+import type { FromWorker } from "../wire/protocol.ts";
 import { Abandonment } from "./abandonment.ts";
+import { endLostJobs, type Outcomes, readResults, readReturned } from "./answers.ts";
 import { type InitializerSettings, Lifecycle } from "./lifecycle.ts";
 import { capacityOf, roomiest, stealFrom } from "./placement.ts";
 import type { WorkerGrant } from "./permissions.ts";
@@ -59,6 +59,14 @@ export class ThreadEngine implements Engine, SlotHost {
   readonly #batches = new Map<WorkerSlot, Job[]>();
   readonly #abandonment: Abandonment;
   readonly #lifecycle: Lifecycle;
+  /** Where the jobs of a thread's answers go. */
+  readonly #outcomes: Outcomes = {
+    settle: (job, ok, value, now) => this.#settle(job, ok, value, now),
+    requeue: (job) => this.#requeue(job),
+    answered: (slot, seq) => this.#abandonment.answered(slot, seq),
+    // A sandboxed worker's denial is said to be the pool's.
+    taskError: (wire, task) => taskError(wire as WireError, task, this.#options.grant !== null),
+  };
   #host!: EngineHost;
   #nextSlot = 0;
   /** Counters of threads lost and replaced, for stats(). */
@@ -293,31 +301,10 @@ export class ThreadEngine implements Engine, SlotHost {
   onMessage(slot: WorkerSlot, message: FromWorker): void {
     switch (message.t) {
       case "done": {
-        const { results } = message;
         const now = performance.now(); // one clock read for the whole batch
-        for (let i = 0; i < results.length; i += 4) {
-          const seq = results[i + 1] as number;
-          const code = results[i + 2];
-          // Matched by id and seq: an answer for an earlier copy of a stolen
-          // request must not settle the copy sent again.
-          const job = slot.inflight.get(results[i] as number);
-          if (job !== undefined && job.seq === seq) {
-            if (code === RETURNED) {
-              const value = results[i + 3];
-              this.#settle(job, true, job.chunk ? this.#calls(value, job.task) : value, now);
-            } else if (code === FAILED) {
-              this.#settle(job, false, this.#taskError(results[i + 3], job.task), now);
-            } else {
-              // Skipped while still ours: a steal that lost the race to the start,
-              // yet was seen by the worker. It never ran: it goes back to the queue.
-              this.#requeue(job);
-            }
-          } else {
-            this.#abandonment.answered(slot, seq);
-          }
-        }
-        slot.received += results.length / 4;
-        slot.learn(results.length / 4, now);
+        readResults(slot, message.results, now, this.#outcomes);
+        slot.received += message.results.length / 4;
+        slot.learn(message.results.length / 4, now);
         this.#afterProgress(slot);
         return;
       }
@@ -332,21 +319,14 @@ export class ThreadEngine implements Engine, SlotHost {
         clearTimeout(slot.initTimer);
         return;
       case "initFailed": {
-        const error = this.#taskError(message.error, this.#options.initializer!.task);
+        const error = this.#outcomes.taskError(message.error, this.#options.initializer!.task);
         this.onLost(slot, `its initializer failed: ${error.cause}`, error);
         return;
       }
-      case "returned": {
-        // The worker is the authority on what it had not started.
-        for (let i = message.ids.length - 1; i >= 0; i--) {
-          const job = slot.inflight.get(message.ids[i]!);
-          if (job === undefined) continue;
-          slot.sent--;
-          this.#requeue(job);
-        }
+      case "returned":
+        readReturned(slot, message.ids, this.#outcomes);
         this.#afterProgress(slot);
         return;
-      }
       case "fatal": {
         const error = fromWireError(message.error);
         this.onLost(slot, `it had an uncaught error: ${error.name}: ${error.message}`, error);
@@ -361,12 +341,7 @@ export class ThreadEngine implements Engine, SlotHost {
     }
   }
 
-  /**
-   * A worker's thread died. What it was running fails; what it had only been
-   * handed goes back to the front of the queue, in order. A thread that died
-   * before it ever loaded fails everything it was handed, or a worker that
-   * cannot start would be retried forever.
-   */
+  /** A worker's thread died: see {@linkcode endLostJobs} for what becomes of its jobs. */
   onLost(slot: WorkerSlot, how: string, error?: Error, reason: WorkerExitReason = "lost"): void {
     const started = slot.started();
     const loaded = slot.ready;
@@ -375,25 +350,7 @@ export class ThreadEngine implements Engine, SlotHost {
     const cause = error ?? new Error(how);
     if (reason === "lost") this.#counts.lost++;
     this.#lifecycle.stop(slot, reason, cause);
-    const requeue: Job[] = [];
-    let failed = 0;
-    for (const job of [...slot.inflight.values()]) {
-      const result = held.get(job.seq);
-      if (result !== undefined && !result.skipped) {
-        this.#settle(job, true, result.value);
-        continue;
-      }
-      // Transferred arguments went with the dead thread: they cannot be sent again.
-      if (job.seq < started || !loaded || job.transfer.length > 0) {
-        const what = loaded ? "while running this request" : "before it could start";
-        const lost = new WorkerLostError(`Worker #${slot.id} was lost ${what}: ${how}`, { cause });
-        this.#settle(job, false, lost);
-        failed++;
-      } else {
-        requeue.push(job);
-      }
-    }
-    for (let i = requeue.length - 1; i >= 0; i--) this.#requeue(requeue[i]!);
+    const failed = endLostJobs(slot, { how, cause, started, loaded }, held, this.#outcomes);
     if (reason === "lost" && failed === 0) {
       // Nothing was running: no request can carry this error.
       const lost = new WorkerLostError(`Worker #${slot.id} was lost while idle: ${how}`, { cause });
@@ -447,18 +404,6 @@ export class ThreadEngine implements Engine, SlotHost {
   #requeue(job: Job): void {
     (job.place as WorkerSlot).inflight.delete(job.id);
     this.#host.giveBack(job);
-  }
-
-  /** Rebuilds a task's error; a sandboxed worker's denial is said to be the pool's. */
-  #taskError(wire: unknown, task: ResolvedTask): TaskError {
-    return taskError(wire as WireError, task, this.#options.grant !== null);
-  }
-
-  /** A chunk's outcomes as the front receives them: errors rebuilt. */
-  #calls(value: unknown, task: ResolvedTask): CallOutcome[] {
-    return (value as ChunkOutcome[]).map(([ok, item]) =>
-      ok ? [true, item] : [false, this.#taskError(item, task)]
-    );
   }
 
   #afterProgress(slot: WorkerSlot): void {
