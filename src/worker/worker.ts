@@ -1,5 +1,5 @@
 /**
- * The script each pool worker runs. It imports task modules once, runs the
+ * Worker thread: the script each pool worker runs. It imports task modules once, runs the
  * tasks it is sent in order (up to `concurrency` at once), and answers each
  * with one `done` message. It counts the tasks it takes in memory shared
  * with the pool, so that when it dies the pool knows exactly which requests
@@ -9,9 +9,8 @@
  * @module
  */
 
-import { errorMessage, toWireError } from "../wire/error_wire.ts";
+import { toWireError } from "../wire/error_wire.ts";
 import { isThenable } from "../wire/thenable.ts";
-import { HELD_CAPACITY, HeldResults } from "../wire/held_results.ts";
 import {
   CANCEL_SLOTS,
   CANCELS,
@@ -22,7 +21,6 @@ import {
   FAILED,
   type FromWorker,
   NOTIFY,
-  POSTED,
   REPORT_STARTS,
   RETURNED,
   RUNNING,
@@ -34,6 +32,7 @@ import {
   type WireTask,
 } from "../wire/protocol.ts";
 import { publishContext, type RunningTask, type WorkerContext } from "./task_context.ts";
+import { Outbox } from "./outbox.ts";
 import { unwrapTransfer } from "./transfer.ts";
 
 // `self.onmessage` does not type-check under the default lib, and publishing
@@ -67,17 +66,6 @@ interface Task extends RunningTask {
   readonly flags: number;
 }
 
-/** Results held at most this long before they leave, when more tasks follow. */
-const FLUSH_AFTER_MS = 1;
-/**
- * Results wait only in front of a task known to take less than this: one
- * that is slower, or not yet measured, could hang and be abandoned, and must
- * not take earlier results with it.
- */
-const TINY_MS = 0.05;
-/** And at most this many go in one message: all of them mirrored in shared memory. */
-const MAX_BATCH = HELD_CAPACITY;
-
 const scope = globalThis as unknown as WorkerScope;
 const defs: Def[] = [];
 const waiting: WireTask[] = [];
@@ -90,16 +78,10 @@ let dying = false;
 let launching = false;
 // No task starts before the pool's initializer, if any, has finished.
 let initialized = false;
-// Results wait here and leave together: one message for a run of tasks.
-let outbox: unknown[] = [];
-let outboxNames: string[] = [];
-let outboxTransfer: Transferable[] = [];
-let outboxSince = 0;
-let flushQueued = false;
-// Whether every result in the outbox is mirrored in shared memory, where the
-// pool can read it if this thread is abandoned before the outbox leaves.
-let outboxMirrored = true;
-let held: HeldResults | null = null;
+const outbox = new Outbox({
+  post: (message, transfer) => scope.postMessage(message, transfer),
+  othersRunning: () => active.length > 0,
+});
 
 publishContext(context);
 
@@ -108,7 +90,7 @@ scope.onmessage = (event) => {
   switch (message.t) {
     case "init":
       context.counters = new Int32Array(message.counters);
-      held = new HeldResults(message.held);
+      outbox.share(context.counters, message.held);
       concurrency = message.concurrency;
       if (message.initializer === undefined) ready();
       else initialize(message.initializer);
@@ -163,7 +145,7 @@ function take(): Task | undefined {
       Atomics.load(context.counters, STEALS + seq % CANCEL_SLOTS) === seq + 1
     ) {
       // Answered all the same, so the pool knows the thread holds it no more.
-      deliver(id, seq, SKIPPED, null, undefined, "");
+      outbox.deliver(id, seq, SKIPPED, null, undefined, "");
       continue;
     }
     const task: Task = { id, seq, def: defs[fn]!, args, flags, controller: null, reason: null };
@@ -186,13 +168,7 @@ function launch(task: Task): void {
   launching = true;
   try {
     for (let next = startable.shift(); next !== undefined; next = startable.shift()) {
-      if (
-        outbox.length > 0 &&
-        (!outboxMirrored || next.def.time > TINY_MS ||
-          performance.now() - outboxSince > FLUSH_AFTER_MS)
-      ) {
-        flush();
-      }
+      outbox.beforeStart(next.def.time);
       start(next);
     }
   } finally {
@@ -266,74 +242,11 @@ function finish(task: Task, ok: boolean, value: unknown): void {
   const following = take();
   if (ok) {
     const [result, transfer] = unwrapTransfer(value);
-    deliver(task.id, task.seq, RETURNED, result, transfer, task.def.name);
+    outbox.deliver(task.id, task.seq, RETURNED, result, transfer, task.def.name);
   } else {
-    deliver(task.id, task.seq, FAILED, toWireError(value), undefined, task.def.name);
+    outbox.deliver(task.id, task.seq, FAILED, toWireError(value), undefined, task.def.name);
   }
   if (following !== undefined) launch(following);
-}
-
-/** Queues an outcome for the next flush. */
-function deliver(
-  id: number,
-  seq: number,
-  code: number,
-  value: unknown,
-  transfer: Transferable[] | undefined,
-  name: string,
-): void {
-  if (outbox.length === 0) outboxSince = performance.now();
-  const mirrored = code !== FAILED && transfer === undefined &&
-    held !== null && held.write(outboxNames.length, seq, value, code === SKIPPED);
-  outbox.push(id, seq, code, value);
-  outboxNames.push(name);
-  if (transfer !== undefined) { for (const item of transfer) outboxTransfer.push(item); }
-  if (!mirrored) outboxMirrored = false;
-  // A result that is not mirrored must not wait while other tasks' code can
-  // run first: one of them could block this thread for good.
-  if (outboxNames.length >= MAX_BATCH || (!mirrored && active.length > 0)) flush();
-  else if (!flushQueued) {
-    flushQueued = true;
-    queueMicrotask(flush);
-  }
-}
-
-function flush(): void {
-  flushQueued = false;
-  if (outbox.length === 0) return;
-  const results = outbox;
-  const names = outboxNames;
-  const transfer = outboxTransfer;
-  outbox = [];
-  outboxNames = [];
-  outboxTransfer = [];
-  outboxMirrored = true;
-  try {
-    scope.postMessage({ t: "done", results }, transfer);
-    posted(names.length);
-    return;
-  } catch {
-    // Some result cannot be cloned: send them one by one, and fail just those.
-  }
-  for (let i = 0; i < results.length; i += 4) {
-    const one = results.slice(i, i + 4);
-    try {
-      scope.postMessage({ t: "done", results: one });
-    } catch (error) {
-      const reason = new TypeError(
-        `The result of task "${names[i / 4]}" could not be sent back: ${errorMessage(error)}`,
-        { cause: error },
-      );
-      post({ t: "done", results: [one[0], one[1], FAILED, toWireError(reason)] });
-    }
-  }
-  posted(names.length);
-}
-
-/** Counts results as posted, then frees their mirror: the pool reads in the other order. */
-function posted(count: number): void {
-  Atomics.add(context.counters, POSTED, count);
-  held?.clear();
 }
 
 /** Returns the tasks not begun to the pool. */
@@ -397,7 +310,7 @@ function post(message: FromWorker): void {
 function die(error: unknown): void {
   if (dying) return;
   dying = true;
-  flush();
+  outbox.flush();
   post({ t: "fatal", error: toWireError(error) });
   close();
 }
@@ -413,14 +326,14 @@ scope.addEventListener("unhandledrejection", (event) => {
 // `Deno.exit()` in a worker gives the parent no event at all; `unload` still
 // runs and may post (see deno-platform.md).
 scope.addEventListener("unload", () => {
-  flush();
+  outbox.flush();
   if (!dying) post({ t: "exit", how: "the task called Deno.exit()" });
   dying = true;
 });
 // `self.close()` is silent too, and fires no `unload`.
 const close = scope.close.bind(scope);
 scope.close = () => {
-  flush();
+  outbox.flush();
   if (!dying) post({ t: "exit", how: "the task called self.close()" });
   dying = true;
   close();
