@@ -1,6 +1,7 @@
 import { deepEqual, equal, match, ok, rejects, throws } from "node:assert/strict";
 import { TaskError, taskModule, ThreadPool, UnstableFlagError } from "../mod.ts";
-import { fromCommandLine, stripJsonc } from "../src/threads/unstable_flag.ts";
+import { stripJsonc } from "../src/threads/jsonc.ts";
+import { fromCommandLine } from "../src/threads/unstable_flag.ts";
 import type * as Sandbox from "./fixtures/sandbox.ts";
 import { poolTest, runDeno, task } from "./helpers.ts";
 

@@ -1,5 +1,5 @@
 /**
- * Room in a bounded request queue: who may queue now, who waits for room (in
+ * Main thread, shared by the front and every engine: room in a bounded request queue: who may queue now, who waits for room (in
  * order), and when a queue that was found full has room again. The
  * scheduler owns the queue; this decides who gets into it.
  *

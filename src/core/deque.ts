@@ -1,5 +1,5 @@
 /**
- * A double-ended queue on a ring buffer: O(1) at both ends, no
+ * Main thread, shared: a double-ended queue on a ring buffer: O(1) at both ends, no
  * `Array.shift` copying, and it shrinks back when emptied.
  *
  * @module

@@ -1,5 +1,5 @@
 /**
- * The errors a caller of the pool is expected to catch, one class per
+ * Main thread, shared by the front and every engine: the errors a caller of the pool is expected to catch, one class per
  * condition so that `instanceof` tells them apart. Bad arguments are not
  * here: they are reported with the built-in `TypeError` and `RangeError`.
  *
@@ -158,7 +158,9 @@ export class TaskTimeoutError extends Error {
   }
 }
 
-const FLAG = "--unstable-worker-options";
+/** The flag that lets workers have their own permissions, as Deno spells it. */
+export const WORKER_OPTIONS_FLAG = "--unstable-worker-options";
+const FLAG = WORKER_OPTIONS_FLAG;
 
 /**
  * Thrown by `new ThreadPool()` when the `permissions` option is used but Deno

@@ -1,5 +1,5 @@
 /**
- * What `ThreadPool.stats()` reports, and the bounded window of timings it
+ * Main thread, shared: what `ThreadPool.stats()` reports, and the bounded window of timings it
  * computes percentiles from.
  *
  * @module

@@ -1,5 +1,5 @@
 /**
- * How a task is named. A worker cannot receive a function, so a task is the
+ * Main thread, shared by the front and every engine: how a task is named. A worker cannot receive a function, so a task is the
  * URL of a module and the name of one of its exports; the worker imports the
  * module once and calls the export.
  *

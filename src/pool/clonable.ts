@@ -1,5 +1,5 @@
 /**
- * Checks, at the call that receives them, that task arguments can be sent to
+ * Main thread, the front: checks, at the call that receives them, that task arguments can be sent to
  * a worker, so that a function hidden in an argument is reported to the
  * caller with its path instead of failing later, at dispatch.
  *

@@ -1,5 +1,5 @@
 /**
- * Collects the outcomes of one `map()` call so that its iterator can yield
+ * Main thread, the front: collects the outcomes of one `map()` call so that its iterator can yield
  * them in input order or in completion order.
  *
  * @module

@@ -1,5 +1,5 @@
 /**
- * The options of the pool and of its calls, and how they are checked.
+ * Main thread, the front: the options of the pool and of its calls, as users write them.
  *
  * @module
  */

@@ -1,5 +1,5 @@
 /**
- * The result channel: where put requests' outcomes wait for `poll()`,
+ * Main thread, the front: the result channel: where put requests' outcomes wait for `poll()`,
  * `wait()` or `results()`. Nothing is stored beyond that: a consumer takes
  * each outcome once.
  *

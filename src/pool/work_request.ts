@@ -1,5 +1,5 @@
 /**
- * One call to run on the pool, in the shape threadpool.py users know.
+ * Main thread, the front: one call to run on the pool, in the shape threadpool.py users know.
  *
  * @module
  */

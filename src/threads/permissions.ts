@@ -1,5 +1,5 @@
 /**
- * What the workers may do: the user's grant, plus read access to each task
+ * Main thread, the Web Worker engine: what the workers may do: the user's grant, plus read access to each task
  * module the workers must import. Deno checks a worker's computed
  * `import(taskUrl)` against the worker's own permissions, so a `"none"`
  * worker could otherwise not load a single task. A grant is fixed when a
@@ -11,7 +11,8 @@
 
 import type { ResolvedTask } from "../core/task.ts";
 import { UnstableFlagError } from "../core/errors.ts";
-import { filePath, workerOptionsEnabled } from "./unstable_flag.ts";
+import { filePath } from "./paths.ts";
+import { workerOptionsEnabled } from "./unstable_flag.ts";
 
 const NAMES = ["env", "ffi", "import", "net", "read", "run", "sys", "write"] as const;
 type Name = typeof NAMES[number];

@@ -1,5 +1,5 @@
 /**
- * Main thread: a task's error as its caller receives it. The error that
+ * Main thread, the Web Worker engine: a task's error as its caller receives it. The error that
  * crossed from the worker is rebuilt here (its class, message, stack and
  * cause) and wrapped in a `TaskError`, so that callers can tell a task's
  * failure from the pool's own.

@@ -1,5 +1,5 @@
 /**
- * Whether Deno lets this process give workers their own permissions.
+ * Main thread, the Web Worker engine: whether Deno lets this process give workers their own permissions.
  *
  * `new Worker(url, { deno: { permissions } })` needs `--unstable-worker-options`
  * (or `"unstable": ["worker-options"]` in the deno.json Deno uses). Without
@@ -14,8 +14,10 @@
  * @module
  */
 
-/** The flag, as Deno spells it. */
-export const WORKER_OPTIONS_FLAG: string = "--unstable-worker-options";
+import { WORKER_OPTIONS_FLAG } from "../core/errors.ts";
+import { stripJsonc } from "./jsonc.ts";
+import { dirname, filePath, isFile, join, parent, resolve } from "./paths.ts";
+
 const FEATURE = "worker-options";
 const CONFIG_NAMES = ["deno.json", "deno.jsonc"];
 /** Deno flags whose value may follow as a separate word. */
@@ -211,66 +213,10 @@ function readConfig(path: string): Record<string, unknown> | undefined {
   }
 }
 
-/** JSON with comments and trailing commas, made plain JSON. */
-export function stripJsonc(text: string): string {
-  let out = "";
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i]!;
-    if (c === '"') {
-      const start = i;
-      for (i++; i < text.length && text[i] !== '"'; i++) if (text[i] === "\\") i++;
-      out += text.slice(start, i + 1);
-    } else if (c === "/" && text[i + 1] === "/") {
-      while (i < text.length && text[i] !== "\n") i++;
-      out += "\n";
-    } else if (c === "/" && text[i + 1] === "*") {
-      const end = text.indexOf("*/", i + 2);
-      i = end === -1 ? text.length : end + 1;
-    } else {
-      out += c;
-    }
-  }
-  return out.replace(/,(\s*[}\]])/g, "$1");
-}
-
 function granted(descriptor: Deno.PermissionDescriptor): boolean {
   return Deno.permissions.querySync(descriptor).state === "granted";
 }
 
-function isFile(path: string): boolean {
-  try {
-    return Deno.statSync(path).isFile;
-  } catch {
-    return false;
-  }
-}
-
-const SEP = Deno.build.os === "windows" ? "\\" : "/";
-
 function trimDot(entry: string): string {
   return entry.replace(/^\.[\\/]/, "").replace(/[\\/]+$/, "");
-}
-
-function dirname(path: string): string {
-  const cut = Math.max(path.lastIndexOf("/"), path.lastIndexOf("\\"));
-  return cut <= 0 ? path.slice(0, cut + 1) || SEP : path.slice(0, cut);
-}
-
-function parent(dir: string): string | undefined {
-  const up = dirname(dir);
-  return up === dir ? undefined : up;
-}
-
-function join(dir: string, name: string): string {
-  return dir.endsWith("/") || dir.endsWith("\\") ? dir + name : dir + SEP + name;
-}
-
-function resolve(cwd: string, path: string): string {
-  return path.startsWith("/") || /^[a-z]:[\\/]/i.test(path) ? path : join(cwd, path);
-}
-
-/** The path of a `file:` URL, in this system's form. */
-export function filePath(url: URL): string {
-  const path = decodeURIComponent(url.pathname);
-  return Deno.build.os === "windows" ? path.slice(1).replaceAll("/", "\\") : path;
 }

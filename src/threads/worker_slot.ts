@@ -1,5 +1,5 @@
 /**
- * One worker of the pool as the pool counts it. Its thread may come and go:
+ * Main thread, the Web Worker engine: one worker of the pool as the pool counts it. Its thread may come and go:
  * it is stopped when idle (an idle Web Worker would keep the process alive,
  * and Deno has no `unref()` for one: denoland/deno#14318), replaced when it
  * dies, and started again when there is work.
@@ -27,6 +27,7 @@ import {
 import { type HeldResult, HeldResults } from "../wire/held_results.ts";
 import type { Job } from "../core/job.ts";
 import type { ResolvedTask } from "../core/task.ts";
+import { filePath } from "./paths.ts";
 // Pulls the worker scripts into the static module graph so that `deno cache`
 // and offline use include them; they are only ever loaded through `new Worker`.
 import type {} from "../worker/worker.ts";
@@ -45,7 +46,7 @@ let readable = false;
  */
 export function assertWorkerScriptsReadable(): void {
   if (readable || workerURL.protocol !== "file:") return;
-  const path = decodeURIComponent(workerURL.pathname);
+  const path = filePath(workerURL);
   const descriptor = { name: "read", path } as const;
   let { state } = Deno.permissions.querySync(descriptor);
   if (state === "prompt") state = Deno.permissions.requestSync(descriptor).state;
@@ -53,7 +54,7 @@ export function assertWorkerScriptsReadable(): void {
     readable = true;
     return;
   }
-  const folder = decodeURIComponent(new URL("../../", workerURL).pathname).replace(/\/$/, "");
+  const folder = filePath(new URL("../..", workerURL)).replace(/[\\/]$/, "");
   const error = new Deno.errors.NotCapable(
     `Cannot create the pool: this program may not read the pool's worker script ${path}; ` +
       `run Deno with --allow-read (or --allow-read=${folder} plus your task modules)`,

@@ -1,5 +1,5 @@
 /**
- * How an error crosses between threads. Structured clone keeps an Error's
+ * Both threads: how an error crosses between threads. Structured clone keeps an Error's
  * message and stack but not every `name` or an uncloneable `cause`, so errors
  * travel as a plain record and are rebuilt on the other side.
  *

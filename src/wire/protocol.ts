@@ -1,5 +1,5 @@
 /**
- * Every message between the pool and its workers, one discriminated union
+ * Both threads: every message between the pool and its workers, one discriminated union
  * each way, and the layout of the memory each worker shares with the pool.
  *
  * @module

@@ -1,5 +1,5 @@
 /**
- * The worker script of a pool with `permissions`. Deno checks a task
+ * Worker thread: the worker script of a pool with `permissions`. Deno checks a task
  * module's imports against the worker's own permissions, and the pool grants
  * only the task modules themselves; loaded here, as the entry's static import
  * (checked against the parent's permissions), the task-side API is already in

@@ -1,5 +1,5 @@
 /**
- * What a worker shares with the task API (`@scope/threadpool/task`) about the
+ * Worker thread: what a worker shares with the task API (`@scope/threadpool/task`) about the
  * task it is running. Kept on a global under a registered symbol, so that a
  * task module that imported a different copy of this package still finds it.
  *

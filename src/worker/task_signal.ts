@@ -1,5 +1,5 @@
 /**
- * The task's side of cancellation: what a task function calls to learn that
+ * Worker thread, for task modules: the task's side of cancellation: what a task function calls to learn that
  * the pool no longer wants its result (aborted, or timed out).
  *
  * @module

@@ -1,5 +1,5 @@
 /**
- * Results a task hands back by transfer rather than by copy.
+ * Worker thread, for task modules: results a task hands back by transfer rather than by copy.
  *
  * @module
  */
