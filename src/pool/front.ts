@@ -98,13 +98,15 @@ export class PoolFront {
     if (timeout !== undefined) milliseconds(action, "timeout", timeout);
     const task = resolveTask(request.task);
     assertClonable(request.args);
+    cancelLimits(action, request);
     const job = this.#queue.job({
       task,
       args: request.args,
       transfer: request.transfer,
       sink: this.#channel,
       token: request,
-      ...cancelLimits(action, request),
+      signal: request.signal,
+      timeout: request.timeout,
     });
     takenRequests.add(request);
     try {
@@ -155,13 +157,15 @@ export class PoolFront {
       const resolved = resolveTask(task);
       assertClonable(list);
       const checked = optionsArgument(action, "options", options);
+      cancelLimits(action, checked);
       job = this.#queue.job({
         task: resolved,
         args: list,
         transfer: transferList(action, checked.transfer, NO_TRANSFER),
         sink: promiseSink,
         token: resolvers,
-        ...cancelLimits(action, checked),
+        signal: checked.signal,
+        timeout: checked.timeout,
       });
     } catch (error) {
       return Promise.reject(error);

@@ -30,7 +30,8 @@ export async function* mapTasks(
   const options = optionsArgument(action, "options", mapOptions);
   const ordered = flag(action, "ordered", options.ordered) ?? true;
   const chunkSize = integer(action, "chunkSize", options.chunkSize ?? 1, 1);
-  const limits = cancelLimits(action, options);
+  cancelLimits(action, options);
+  const { signal, timeout } = options;
   const source = Symbol.asyncIterator in inputs
     ? inputs[Symbol.asyncIterator]()
     : (inputs as Iterable<unknown>)[Symbol.iterator]();
@@ -64,7 +65,8 @@ export async function* mapTasks(
           sink,
           token: sent,
           chunk,
-          ...limits,
+          signal,
+          timeout,
         });
         sink.jobs.set(sent++, job);
         await queue.admit(job, true, undefined);

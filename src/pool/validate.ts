@@ -161,7 +161,8 @@ export function iterable(
 }
 
 /**
- * Checks how a call may end early: a signal, and a timeout.
+ * Checks how a call may end early: a signal, and a timeout. It returns
+ * nothing, so that the hot path allocates nothing for it.
  *
  * @throws {TypeError} When `signal` is not an AbortSignal, or `timeout` not a number.
  * @throws {RangeError} When `timeout` is NaN or negative.
@@ -169,13 +170,12 @@ export function iterable(
 export function cancelLimits(
   action: string,
   limits: { signal?: AbortSignal | undefined; timeout?: number | undefined },
-): { signal: AbortSignal | undefined; timeout: number | undefined } {
+): void {
   const { signal, timeout } = limits;
   if (signal !== undefined && !(signal instanceof AbortSignal)) {
     throw typeError(action, "signal", "an AbortSignal", signal);
   }
   if (timeout !== undefined) milliseconds(action, "timeout", timeout);
-  return { signal, timeout };
 }
 
 const TRANSFERABLE = [ArrayBuffer, MessagePort, ReadableStream, WritableStream, TransformStream];

@@ -236,7 +236,8 @@ export class WorkRequest<R = unknown> {
     }
     checkCallback(action, "callback", checked.callback);
     checkCallback(action, "excCallback", checked.excCallback);
-    const { signal, timeout } = cancelLimits(action, checked);
+    cancelLimits(action, checked);
+    const { signal, timeout } = checked;
     this.requestID = requestID ?? ++lastID;
     this.task = task;
     this.args = argumentList(action, "args", args);

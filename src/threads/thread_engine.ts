@@ -427,15 +427,14 @@ export class ThreadEngine implements Engine, SlotHost {
 
   /** The live slot with the least load that has room, if any. */
   #roomiest(): WorkerSlot | undefined {
-    const { concurrency, prefetch } = this.#options;
-    const lifecycle = this.#lifecycle;
-    return roomiest(
-      this.#slots,
-      (slot) => capacityOf(slot, concurrency, prefetch),
-      (slot) => lifecycle.dueForRecycling(slot),
-      (slot) => lifecycle.recycle(slot),
-    );
+    return roomiest(this.#slots, this.#capacity, this.#due, this.#recycle);
   }
+
+  // Made once: #roomiest runs for every job.
+  readonly #capacity = (slot: WorkerSlot): number =>
+    capacityOf(slot, this.#options.concurrency, this.#options.prefetch);
+  readonly #due = (slot: WorkerSlot): boolean => this.#lifecycle.dueForRecycling(slot);
+  readonly #recycle = (slot: WorkerSlot): void => this.#lifecycle.recycle(slot);
 
   #retire(slot: WorkerSlot): void {
     this.#lifecycle.retire(slot);
