@@ -132,8 +132,11 @@ export class ThreadEngine implements Engine, SlotHost {
   }
 
   handedAhead(): number {
+    // Plain loops: admission asks for this whenever producers wait for room.
     let handedAhead = 0;
-    for (const slot of this.#all()) handedAhead += slot.handedAhead();
+    for (const slot of this.#slots) handedAhead += slot.handedAhead();
+    for (const slot of this.#dismissed) handedAhead += slot.handedAhead();
+    for (const slot of this.#abandonment.slots) handedAhead += slot.handedAhead();
     return handedAhead;
   }
 
