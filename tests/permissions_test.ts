@@ -102,10 +102,10 @@ poolTest(
 );
 
 Deno.test("new ThreadPool() refuses to grant what this process does not have", () => {
-  // `deno test` here runs without --allow-env.
-  throws(() => new ThreadPool(1, { permissions: { env: true } }), (error: Error) => {
+  // `deno test` here runs without --allow-ffi.
+  throws(() => new ThreadPool(1, { permissions: { ffi: true } }), (error: Error) => {
     ok(error instanceof Deno.errors.NotCapable, String(error));
-    match(error.message, /'permissions\.env'/);
+    match(error.message, /'permissions\.ffi'/);
     return true;
   });
 });

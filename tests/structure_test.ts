@@ -66,3 +66,25 @@ Deno.test("No import cycle among the modules of src/", async () => {
   for (const module of modules.keys()) visit(module, []);
   deepEqual(cycles, []);
 });
+
+Deno.test("The core module and the task API load no npm package: only the cluster entry points do", async () => {
+  const seen = new Set<string>();
+  const npm: string[] = [];
+  const visit = async (url: URL) => {
+    if (seen.has(url.href)) return;
+    seen.add(url.href);
+    const text = await Deno.readTextFile(url);
+    for (
+      const match of text.matchAll(
+        /^(?:(?:import|export)[^"';]*?from\s+|import\s+)["']([^"']+)["']/gm,
+      )
+    ) {
+      const specifier = match[1]!;
+      if (specifier.startsWith("npm:")) npm.push(`${url.pathname} -> ${specifier}`);
+      else if (specifier.startsWith(".")) await visit(new URL(specifier, url));
+    }
+  };
+  await visit(new URL("../mod.ts", import.meta.url));
+  await visit(new URL("../task.ts", import.meta.url));
+  deepEqual(npm, []);
+});

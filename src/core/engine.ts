@@ -89,11 +89,12 @@ export interface Engine {
   /** Binds the engine to its front: called once, before anything else. */
   attach(host: EngineHost): void;
   /**
-   * Called for every new job's task before the job is queued: throws to
-   * refuse the call that made it (the error reaches that caller), for a task
-   * this engine can never run.
+   * Called for every new job before it is queued, with its task and
+   * arguments: throws to refuse the call that made it (the error reaches
+   * that caller), for a task this engine can never run or arguments it
+   * cannot carry.
    */
-  admit(task: ResolvedTask): void;
+  admit(task: ResolvedTask, args: readonly unknown[]): void;
   /** Workers that can take jobs (a replacement still starting counts). */
   readonly size: number;
   /** Jobs one worker runs at once: with `size`, how much work keeps the engine busy. */
@@ -123,8 +124,8 @@ export interface Engine {
   canDeliver(sink: Sink): boolean;
   /** Whether cancelled jobs still wind down somewhere: a graceful close waits for them. */
   windingDown(): boolean;
-  /** Nothing is queued or running: stop every worker. */
-  shutdown(): void;
+  /** Nothing is queued or running: stop every worker (and resolve once stopped, if that takes time). */
+  shutdown(): Promise<void> | void;
   /** Stops every worker now, and returns the SENT jobs it forgot, for the front to fail. */
   terminate(): Job[];
   /** The workers' counts, for `stats()`. */

@@ -106,7 +106,7 @@ export class WorkQueue implements EngineHost, JobOwner {
    * @throws {Error} Whatever the engine refuses the task with.
    */
   job(request: JobRequest): Job {
-    this.#engine.admit(request.task);
+    this.#engine.admit(request.task, request.args);
     return new Job(this, ++this.#nextJob, {
       task: request.task,
       args: request.args,
@@ -213,7 +213,7 @@ export class WorkQueue implements EngineHost, JobOwner {
    */
   async shutdown(): Promise<void> {
     while (this.#active > 0 || this.#engine.windingDown()) await this.whenChanged();
-    this.#engine.shutdown();
+    await this.#engine.shutdown();
     this.changed();
   }
 

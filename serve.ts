@@ -1,0 +1,98 @@
+/**
+ * A cluster node as a command: takes jobs from a BullMQ queue on Redis and
+ * runs them on a local `ThreadPool`. Once connected and waiting for jobs it
+ * prints one line that begins with `ready`; on SIGTERM or SIGINT it stops
+ * taking jobs, finishes those running, and exits 0.
+ *
+ * ```sh
+ * deno run --allow-read --allow-net --allow-env --allow-sys serve.ts \
+ *   --redis redis://127.0.0.1:6379 --module tasks.ts [--module DIR ...] \
+ *   [--workers N] [--queue NAME] [--root DIR] [--lease MS]
+ * ```
+ *
+ * @example Start a node from a program instead
+ * ```ts ignore
+ * import { ThreadPool } from "@scope/threadpool";
+ * import { serve } from "@scope/threadpool/serve";
+ *
+ * await serve(new ThreadPool(), { connection: "redis://127.0.0.1:6379", modules: ["tasks/"] });
+ * ```
+ *
+ * @module
+ */
+
+import { ThreadPool } from "./src/thread_pool.ts";
+import { serve } from "./src/cluster/node.ts";
+
+export { serve } from "./src/cluster/node.ts";
+export type { ServeHandle, ServeOptions } from "./src/cluster/node.ts";
+
+const USAGE = "usage: serve.ts --redis URL --module PATH [--module PATH ...] [--workers N] " +
+  "[--queue NAME] [--root DIR] [--lease MS]";
+
+/** The command's flags, parsed; a string says what is wrong with them. */
+function parse(args: readonly string[]): {
+  redis: string;
+  modules: string[];
+  workers: number;
+  queue: string;
+  root: string | undefined;
+  lease: number;
+} | string {
+  const flags: Record<string, string[]> = {};
+  for (let i = 0; i < args.length; i++) {
+    const flag = args[i]!;
+    const [name, inline] = flag.startsWith("--") ? flag.slice(2).split(/=(.*)/s) : [];
+    if (
+      name === undefined || !["redis", "module", "workers", "queue", "root", "lease"].includes(name)
+    ) {
+      return `unknown argument ${JSON.stringify(flag)}`;
+    }
+    const value = inline ?? args[++i];
+    if (value === undefined) return `--${name} needs a value`;
+    (flags[name] ??= []).push(value);
+  }
+  const one = (name: string) => flags[name]?.at(-1);
+  const redis = one("redis");
+  if (redis === undefined) return "--redis is required";
+  if (!flags.module?.length) return "--module is required";
+  const workers = Number(one("workers") ?? navigator.hardwareConcurrency);
+  if (!Number.isInteger(workers) || workers < 1) return `--workers must be a positive integer`;
+  const lease = Number(one("lease") ?? 30_000);
+  if (!(lease > 0)) return `--lease must be a positive number of milliseconds`;
+  return {
+    redis,
+    modules: flags.module,
+    workers,
+    queue: one("queue") ?? "threadpool",
+    root: one("root"),
+    lease,
+  };
+}
+
+if (import.meta.main) {
+  const parsed = parse(Deno.args);
+  if (typeof parsed === "string") {
+    console.error(`serve.ts: ${parsed}\n${USAGE}`);
+    Deno.exit(2);
+  }
+  const pool = new ThreadPool(parsed.workers);
+  const node = await serve(pool, {
+    connection: parsed.redis,
+    queue: parsed.queue,
+    modules: parsed.modules,
+    lease: parsed.lease,
+    ...(parsed.root !== undefined && { root: parsed.root }),
+  });
+  let stopping = false;
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    await node.close();
+    await pool.close();
+    Deno.exit(0);
+  };
+  Deno.addSignalListener("SIGTERM", stop);
+  Deno.addSignalListener("SIGINT", stop);
+  console.log(`ready: queue ${parsed.queue}, ${parsed.workers} workers, pid ${Deno.pid}`);
+}

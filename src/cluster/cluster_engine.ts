@@ -1,0 +1,271 @@
+/**
+ * Main thread, the cluster engine (client side): jobs go to a BullMQ queue
+ * in Redis, nodes (`serve`) run them on their own pools, and each outcome
+ * comes back through the queue's events. The front above it is the same as
+ * `ThreadPool`'s: queue, admission, timeouts and one outcome per request.
+ *
+ * @module
+ */
+
+import { Queue, QueueEvents } from "npm:bullmq@6.7.0";
+import type { Engine, EngineHost, EngineWorkers } from "../core/engine.ts";
+import { TaskError, TaskTimeoutError, WorkerLostError } from "../core/errors.ts";
+import type { CallOutcome, Job } from "../core/job.ts";
+import type { ResolvedTask } from "../core/task.ts";
+import { decode, encode } from "./codec.ts";
+import { portable } from "./modules.ts";
+import type { ClusterAnswer, ClusterJobData } from "./protocol.ts";
+import { type Connection, type RedisClient, redisClient } from "./redis.ts";
+
+/** What the cluster engine is built with, checked. */
+export interface ClusterEngineOptions {
+  connection: Connection;
+  queue: string;
+  /** What task module paths are relative to, as a folder URL. */
+  root: URL;
+  /** The largest encoded arguments or result, in bytes. */
+  maxPayload: number;
+  /** How many jobs this client keeps in Redis at once. */
+  window: number;
+}
+
+/** The channel on which a client tells nodes to stop a job. */
+export function cancelChannel(queue: string): string {
+  return `threadpool:${queue}:cancel`;
+}
+
+/** Runs jobs on the nodes that serve a BullMQ queue. */
+export class ClusterEngine implements Engine {
+  readonly size = 1;
+  readonly concurrency: number;
+  readonly #options: ClusterEngineOptions;
+  /** The jobs in Redis, by BullMQ id. */
+  readonly #jobs = new Map<string, Job>();
+  readonly #active = new Set<Job>();
+  /** Encoded arguments, made once when the call is admitted. */
+  readonly #encoded = new WeakMap<readonly unknown[], string>();
+  readonly #id = crypto.randomUUID().slice(0, 8);
+  #host!: EngineHost;
+  #clients: RedisClient[] = [];
+  #queue: Queue | null = null;
+  #events: QueueEvents | null = null;
+  #ready: Promise<void> | null = null;
+  #refused: Error | null = null;
+
+  /** Creates the engine; it connects when the first job comes. */
+  constructor(options: ClusterEngineOptions) {
+    this.#options = options;
+    this.concurrency = options.window;
+  }
+
+  attach(host: EngineHost): void {
+    this.#host = host;
+  }
+
+  admit(task: ResolvedTask, args: readonly unknown[]): void {
+    portable(task.href, this.#options.root);
+    this.#encoded.set(args, encode(args, "the arguments", this.#options.maxPayload));
+  }
+
+  handedAhead(): number {
+    return this.#jobs.size - this.#active.size;
+  }
+
+  running(): number {
+    return this.#active.size;
+  }
+
+  pull(): void {
+    if (this.#refused !== null) {
+      for (let job = this.#host.take(0); job !== undefined; job = this.#host.take(0)) {
+        this.#host.settle(job, false, this.#refused);
+      }
+      return;
+    }
+    if (this.#ready === null) this.#ready = this.#connect();
+    this.#ready.then(() => this.#send(), (error) => this.#fail(error));
+  }
+
+  cancel(job: Job): void {
+    const id = this.#bullId(job);
+    this.#jobs.delete(id);
+    this.#active.delete(job);
+    const queue = this.#queue;
+    if (queue === null) return;
+    // Waiting: removed, it never runs. Running (locked): its node is told.
+    queue.remove(id).catch(() => {});
+    const [client] = this.#clients;
+    client?.multi()
+      .set(`threadpool:${this.#options.queue}:cancelled:${id}`, "1", "EX", 3600)
+      .publish(cancelChannel(this.#options.queue), id)
+      .exec()
+      .catch(() => {});
+  }
+
+  canDeliver(): boolean {
+    return true;
+  }
+
+  reportStarts(): void {}
+
+  windingDown(): boolean {
+    return false;
+  }
+
+  async shutdown(): Promise<void> {
+    const ready = this.#ready;
+    this.#ready = null;
+    await ready?.catch(() => {});
+    await this.#events?.close().catch(() => {});
+    await this.#queue?.close().catch(() => {});
+    for (const client of this.#clients) client.disconnect();
+    this.#clients = [];
+    this.#events = null;
+    this.#queue = null;
+  }
+
+  terminate(): Job[] {
+    const jobs = [...this.#jobs.values()];
+    for (const job of jobs) this.cancel(job);
+    return jobs;
+  }
+
+  workers(): EngineWorkers {
+    return { live: 0, dismissed: 0, lost: 0, abandoned: 0, recycled: 0 };
+  }
+
+  utilisation(): number[] {
+    return [];
+  }
+
+  async #connect(): Promise<void> {
+    const { connection, queue: name } = this.#options;
+    const refused = (error: Error) => this.#fail(error);
+    const clients = [redisClient(connection, refused), redisClient(connection, refused)];
+    this.#clients = clients;
+    const queue = new Queue(name, { connection: clients[0]! });
+    this.#queue = queue;
+    // QueueEvents starts reading at "$" when it first polls, which may be after
+    // this client's first jobs have begun: it reads from the stream's last
+    // event now instead, so that no event of ours is missed.
+    const last = await clients[0]!.xrevrange(queue.keys.events!, "+", "-", "COUNT", 1);
+    const lastEventId = last[0]?.[0] ?? "0-0";
+    // Its own connection: it blocks reading the event stream.
+    const events = new QueueEvents(name, {
+      connection: clients[1]!,
+      blockingTimeout: 1_000,
+      lastEventId,
+    });
+    this.#events = events;
+    events.on("active", ({ jobId }) => {
+      const job = this.#jobs.get(jobId);
+      if (job === undefined || this.#active.has(job)) return;
+      this.#active.add(job);
+      this.#host.began(job);
+    });
+    events.on("completed", ({ jobId, returnvalue }) => {
+      this.#answer(jobId, returnvalue as unknown as ClusterAnswer);
+    });
+    events.on("failed", ({ jobId, failedReason }) => {
+      const job = this.#forget(jobId);
+      if (job === undefined) return;
+      const error = new WorkerLostError(`The node running this request was lost: ${failedReason}`);
+      this.#host.settle(job, false, error);
+    });
+    await events.waitUntilReady();
+  }
+
+  /** Sends every job there is room for, in one call. */
+  #send(): void {
+    const queue = this.#queue;
+    if (queue === null) return;
+    const bulk: { name: string; data: ClusterJobData; opts: Record<string, unknown> }[] = [];
+    const sent: Job[] = [];
+    while (this.#jobs.size < this.#options.window) {
+      const job = this.#host.take(performance.now());
+      if (job === undefined) break;
+      const data: ClusterJobData = {
+        m: portable(job.task.href, this.#options.root),
+        n: job.task.name,
+        a: this.#encoded.get(job.args) ?? encode(job.args, "the arguments", Infinity),
+      };
+      if (job.timeout !== undefined) data.t = job.timeout;
+      if (job.chunk) data.k = 1;
+      const id = this.#bullId(job);
+      job.place = this;
+      this.#jobs.set(id, job);
+      sent.push(job);
+      bulk.push({
+        name: job.task.name,
+        data,
+        opts: { jobId: id, removeOnComplete: true, removeOnFail: true, attempts: 1 },
+      });
+    }
+    if (bulk.length === 0) return;
+    queue.addBulk(bulk).catch((error: Error) => {
+      for (const job of sent) {
+        if (this.#jobs.delete(this.#bullId(job))) this.#host.settle(job, false, error);
+      }
+    });
+  }
+
+  #answer(jobId: string, answer: ClusterAnswer): void {
+    const job = this.#forget(jobId);
+    if (job === undefined) return;
+    if (answer.ok) {
+      const value = decode(answer.v);
+      this.#host.settle(job, true, job.chunk ? this.#calls(value, job.task) : value);
+      return;
+    }
+    this.#host.settle(job, false, rebuild(answer.kind, decode(answer.v), job.task));
+  }
+
+  /** A chunk's outcomes, errors rebuilt. */
+  #calls(value: unknown, task: ResolvedTask): CallOutcome[] {
+    return (value as [boolean, unknown][]).map(([ok, item]) =>
+      ok ? [true, item] : [false, rebuild("task", item, task)]
+    );
+  }
+
+  #forget(jobId: string): Job | undefined {
+    const job = this.#jobs.get(jobId);
+    if (job === undefined) return undefined;
+    this.#jobs.delete(jobId);
+    this.#active.delete(job);
+    this.#host.pull();
+    return job;
+  }
+
+  /** Redis refused this client, or could not be reached at all: every job fails with why. */
+  #fail(error: Error): void {
+    this.#refused ??= error;
+    for (const [id, job] of this.#jobs) {
+      this.#jobs.delete(id);
+      this.#active.delete(job);
+      this.#host.settle(job, false, this.#refused);
+    }
+    this.#host.pull();
+  }
+
+  #bullId(job: Job): string {
+    return `${this.#id}-${job.id}`;
+  }
+}
+
+/** A node's error as the caller receives it. */
+function rebuild(kind: string, cause: unknown, task: ResolvedTask): Error {
+  const error = cause instanceof Error ? cause : new Error(String(cause));
+  switch (kind) {
+    case "timeout":
+      return new TaskTimeoutError(error.message, { cause: error });
+    case "lost":
+      return new WorkerLostError(error.message, { cause: error });
+    default: {
+      const wrapped = new TaskError(error.message, { cause: error });
+      const frames = error.stack?.split("\n").slice(1).join("\n");
+      wrapped.stack = `TaskError: ${error.message}\n    in task "${task.name}" of ${task.href}` +
+        (frames ? `\n${frames}` : "");
+      return wrapped;
+    }
+  }
+}

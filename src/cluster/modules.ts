@@ -1,0 +1,92 @@
+/**
+ * Both ends of the cluster: task modules by names that mean the same on
+ * every machine. A file under the client's `root` travels as its path
+ * relative to `root`, and a node resolves it against its own `root` (the
+ * same code checked out on every machine); `https:`, `jsr:` and `npm:`
+ * specifiers travel as they are. A node runs only the modules its
+ * allowlist names.
+ *
+ * @module
+ */
+
+const REMOTE = new Set(["https:", "http:", "jsr:", "npm:"]);
+
+/** A folder as a `file:` URL ending in a slash: `root` as a path or URL. */
+export function folderURL(root: string | URL | undefined, action: string): URL {
+  if (root === undefined) return new URL(`file://${Deno.cwd()}/`);
+  let url: URL;
+  if (root instanceof URL) url = root;
+  else if (typeof root === "string" && URL.canParse(root) && root.startsWith("file:")) {
+    url = new URL(root);
+  } else if (typeof root === "string") {
+    url = new URL(`file://${root.startsWith("/") ? root : `${Deno.cwd()}/${root}`}`);
+  } else {
+    throw new TypeError(
+      `Cannot ${action} as 'root' must be a path or a file: URL: current value is ${
+        Deno.inspect(root)
+      }`,
+    );
+  }
+  if (url.protocol !== "file:") {
+    throw new TypeError(`Cannot ${action} as 'root' must be a folder on this machine: ${url.href}`);
+  }
+  return url.href.endsWith("/") ? url : new URL(`${url.href}/`);
+}
+
+/**
+ * The name a task module travels under.
+ *
+ * @throws {TypeError} When it is a local module outside `root`.
+ */
+export function portable(href: string, root: URL): string {
+  const url = new URL(href);
+  if (REMOTE.has(url.protocol)) return href;
+  if (url.protocol === "file:" && url.href.startsWith(root.href)) {
+    return decodeURIComponent(url.href.slice(root.href.length));
+  }
+  throw new TypeError(
+    `Cannot send task module ${href} to the cluster: it is not under 'root' (${root.href}), ` +
+      "and a node resolves local modules against its own root; move it there, or set 'root'",
+  );
+}
+
+/** The module a portable name means on this node. */
+export function local(name: string, root: URL): string {
+  if (URL.canParse(name) && REMOTE.has(new URL(name).protocol)) return name;
+  const url = new URL(name.split("/").map(encodeURIComponent).join("/"), root);
+  return url.href.startsWith(root.href) ? url.href : "";
+}
+
+/** The modules a node may run: files, and every module under folders. */
+export class Allowlist {
+  readonly #files = new Set<string>();
+  readonly #folders: string[] = [];
+
+  /** Allows each of `entries`: a file or folder path (relative to the working directory), or a remote specifier. */
+  constructor(entries: readonly (string | URL)[]) {
+    for (const entry of entries) {
+      const text = entry instanceof URL ? entry.href : entry;
+      if (URL.canParse(text) && REMOTE.has(new URL(text).protocol)) {
+        this.#files.add(text);
+        continue;
+      }
+      const url = entry instanceof URL
+        ? entry
+        : new URL(`file://${text.startsWith("/") ? text : `${Deno.cwd()}/${text}`}`);
+      let folder = false;
+      try {
+        folder = Deno.statSync(url).isDirectory;
+      } catch {
+        // A file that is not there yet is allowed by name.
+      }
+      if (folder) this.#folders.push(url.href.endsWith("/") ? url.href : `${url.href}/`);
+      else this.#files.add(url.href);
+    }
+  }
+
+  /** Whether a module may run here. */
+  allows(href: string): boolean {
+    return href !== "" &&
+      (this.#files.has(href) || this.#folders.some((folder) => href.startsWith(folder)));
+  }
+}

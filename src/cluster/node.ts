@@ -1,0 +1,182 @@
+/**
+ * Main thread, a cluster node: takes jobs from the queue and runs them on a
+ * local `ThreadPool`, as many at once as that pool can run, and answers each
+ * with its outcome. It runs only the modules its allowlist names, resolves
+ * module paths against its own `root`, and stops a running task when the
+ * client that sent it cancels it.
+ *
+ * @module
+ */
+
+import { type Job as BullJob, Worker } from "npm:bullmq@6.7.0";
+import { TaskError, TaskTimeoutError, WorkerLostError } from "../core/errors.ts";
+import type { ThreadPool } from "../thread_pool.ts";
+import { decode, DEFAULT_MAX_PAYLOAD, encode } from "./codec.ts";
+import { cancelChannel } from "./cluster_engine.ts";
+import { Allowlist, folderURL, local } from "./modules.ts";
+import type { ClusterAnswer, ClusterJobData } from "./protocol.ts";
+import { checkConnection, type Connection, type RedisClient, redisClient } from "./redis.ts";
+
+/**
+ * Options for {@linkcode serve}.
+ *
+ * @example A node that runs one folder's task modules
+ * ```ts ignore
+ * import { ThreadPool } from "@scope/threadpool";
+ * import { serve, type ServeOptions } from "@scope/threadpool/cluster";
+ *
+ * const options: ServeOptions = { connection: "redis://127.0.0.1:6379", modules: ["tasks/"] };
+ * await using node = await serve(new ThreadPool(), options);
+ * ```
+ */
+export interface ServeOptions {
+  /** The Redis URL (`redis://[user:password@]host:port[/db]`, `rediss://` for TLS) or client options. */
+  connection: Connection;
+  /**
+   * The queue's name: the same as the clients'.
+   *
+   * @default {"threadpool"}
+   */
+  queue?: string;
+  /**
+   * What task module paths from clients are relative to: a path or a `file:` URL.
+   *
+   * @default {the working directory}
+   */
+  root?: string | URL;
+  /** The modules this node runs: task module files, or folders of them (every module under each). */
+  modules: readonly (string | URL)[];
+  /**
+   * Milliseconds this node may fall silent before its jobs are given to another node.
+   *
+   * @default {30000}
+   */
+  lease?: number;
+}
+
+/**
+ * A running node, from {@linkcode serve}.
+ *
+ * @example Stop taking jobs, and finish those running
+ * ```ts ignore
+ * const node = await serve(pool, { connection, modules: ["tasks.ts"] });
+ * await node.close();
+ * ```
+ */
+export interface ServeHandle extends AsyncDisposable {
+  /** Takes no new job, finishes those running, and disconnects. */
+  close(): Promise<void>;
+}
+
+/**
+ * Serves a queue: takes its jobs and runs them on `pool`.
+ *
+ * @param pool The local pool the tasks run on; it stays open after `close()`.
+ * @param options Where the queue is, and what this node may run.
+ * @returns The running node, once it is connected and waiting for jobs.
+ * @throws {TypeError} When an option is malformed.
+ *
+ * @example A node
+ * ```ts ignore
+ * import { ThreadPool } from "@scope/threadpool";
+ * import { serve } from "@scope/threadpool/cluster";
+ *
+ * await using pool = new ThreadPool(4);
+ * await using node = await serve(pool, { connection: "redis://127.0.0.1:6379", modules: ["tasks/"] });
+ * ```
+ */
+export async function serve(pool: ThreadPool, options: ServeOptions): Promise<ServeHandle> {
+  const action = "serve";
+  const connection = checkConnection(action, options?.connection);
+  const queue = options.queue ?? "threadpool";
+  const root = folderURL(options.root, action);
+  if (!Array.isArray(options.modules) || options.modules.length === 0) {
+    throw new TypeError(`Cannot ${action} as 'modules' must name at least one module or folder`);
+  }
+  const allowed = new Allowlist(options.modules);
+  const lease = options.lease ?? 30_000;
+  if (typeof lease !== "number" || !(lease > 0)) {
+    throw new RangeError(`Cannot ${action} as 'lease' must be a positive number of ms: ${lease}`);
+  }
+  let refused: Error | null = null;
+  const clients: RedisClient[] = [];
+  const client = () => {
+    const made = redisClient(connection, (error) => refused ??= error);
+    clients.push(made);
+    return made;
+  };
+  const running = new Map<string, AbortController>();
+  const control = client();
+  const subscriber = client();
+  await subscriber.subscribe(cancelChannel(queue));
+  subscriber.on("message", (_channel: string, id: string) => {
+    running.get(id)?.abort(new Error("The client cancelled this request"));
+  });
+  const cancelled = (id: string) => control.exists(`threadpool:${queue}:cancelled:${id}`);
+
+  const run = async (job: BullJob<ClusterJobData>): Promise<ClusterAnswer> => {
+    const { data } = job;
+    const module = local(data.m, root);
+    if (!allowed.allows(module)) {
+      const error = new TypeError(
+        `This node does not run task module "${data.m}": it is not in its 'modules' allowlist`,
+      );
+      return { ok: false, kind: "refused", v: encode(error, "an error", DEFAULT_MAX_PAYLOAD) };
+    }
+    const id = job.id!;
+    const controller = new AbortController();
+    running.set(id, controller);
+    try {
+      // A cancel published before this node subscribed, or before the job began, left a key.
+      if (await cancelled(id)) controller.abort(new Error("The client cancelled this request"));
+      const args = decode(data.a) as unknown[];
+      const spec = { module, name: data.n };
+      const timeout = data.t;
+      const signal = controller.signal;
+      const value = data.k === 1
+        ? await Promise.all(
+          args.map((call) =>
+            pool.run(spec, call as never, { signal, ...(timeout !== undefined && { timeout }) })
+              .then((v) => [true, v], (e) => [false, e instanceof TaskError ? e.cause : e])
+          ),
+        )
+        : await pool.run(spec, args as never, {
+          signal,
+          ...(timeout !== undefined && { timeout }),
+        });
+      return { ok: true, v: encode(value, "the result", DEFAULT_MAX_PAYLOAD) };
+    } catch (error) {
+      return answerFor(error);
+    } finally {
+      running.delete(id);
+    }
+  };
+
+  const worker = new Worker<ClusterJobData, ClusterAnswer>(queue, run, {
+    connection: client(),
+    concurrency: Math.max(1, pool.size),
+    lockDuration: lease,
+    stalledInterval: Math.max(500, Math.floor(lease / 2)),
+    maxStalledCount: 1,
+  });
+  await worker.waitUntilReady();
+  if (refused !== null) throw refused;
+  let closing: Promise<void> | null = null;
+  const close = (): Promise<void> =>
+    closing ??= (async () => {
+      await worker.close();
+      for (const made of clients) made.disconnect();
+    })();
+  return { close, [Symbol.asyncDispose]: close };
+}
+
+/** A failed run's answer: what kind of failure, and its error. */
+function answerFor(error: unknown): ClusterAnswer {
+  const kind = error instanceof TaskTimeoutError
+    ? "timeout"
+    : error instanceof WorkerLostError
+    ? "lost"
+    : "task";
+  const cause = error instanceof TaskError ? error.cause : error;
+  return { ok: false, kind, v: encode(cause, "an error", DEFAULT_MAX_PAYLOAD) };
+}

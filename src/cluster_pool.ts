@@ -1,0 +1,255 @@
+/**
+ * Main thread: `ClusterPool`, the front (the ancestor's API, promises,
+ * `map`, the result channel) over the cluster engine — the same requests,
+ * run by the nodes that serve a BullMQ queue on Redis.
+ *
+ * @module
+ */
+
+import { DEFAULT_MAX_PAYLOAD } from "./cluster/codec.ts";
+import { ClusterEngine } from "./cluster/cluster_engine.ts";
+import { folderURL } from "./cluster/modules.ts";
+import { checkConnection, type Connection } from "./cluster/redis.ts";
+import type { ThreadPoolStats } from "./core/stats.ts";
+import type { MapInput, TaskArgs, TaskResult, TaskSpec } from "./core/task.ts";
+import { PoolFront } from "./pool/front.ts";
+import type {
+  CloseOptions,
+  MapOptions,
+  PollOptions,
+  PutOptions,
+  RunOptions,
+} from "./pool/options.ts";
+import type { Settled } from "./pool/result_channel.ts";
+import { integer, milliseconds, optionsArgument, text } from "./pool/validate.ts";
+import type { WorkRequest } from "./pool/work_request.ts";
+
+/**
+ * Options for {@linkcode ClusterPool}.
+ *
+ * @example A client of a local Redis
+ * ```ts ignore
+ * import { ClusterPool, type ClusterPoolOptions } from "@scope/threadpool/cluster";
+ *
+ * const options: ClusterPoolOptions = { connection: "redis://127.0.0.1:6379", maxQueue: 1_000 };
+ * await using pool = new ClusterPool(options);
+ * ```
+ */
+export interface ClusterPoolOptions {
+  /** The Redis URL (`redis://[user:password@]host:port[/db]`, `rediss://` for TLS) or client options. */
+  connection: Connection;
+  /**
+   * The queue's name: the same as the nodes'.
+   *
+   * @default {"threadpool"}
+   */
+  queue?: string;
+  /**
+   * What task module paths are relative to, on this machine and (as each node's own `root`) on
+   * the nodes: a path or a `file:` URL. A local task module outside it is refused at the call.
+   *
+   * @default {the working directory}
+   */
+  root?: string | URL;
+  /**
+   * How many of this client's requests may wait to start (in Redis, or here); `0` means no bound.
+   *
+   * @default {0}
+   */
+  maxQueue?: number;
+  /**
+   * How many results of put requests may wait for `poll()`; `0` means no bound.
+   *
+   * @default {0}
+   */
+  maxResults?: number;
+  /**
+   * Milliseconds a task may run on its node, from its start, when its call sets no `timeout`.
+   *
+   * @default {undefined: no limit}
+   */
+  timeout?: number;
+  /**
+   * The largest encoded arguments of one call, in bytes; a larger call is refused at the call.
+   *
+   * @default {16777216}
+   */
+  maxPayload?: number;
+}
+
+/**
+ * A pool whose workers are other machines: the same requests as
+ * {@linkcode ThreadPool}, through a BullMQ queue on Redis, run by the nodes
+ * that `serve` it. Execution is at least once (a node that dies mid-task has
+ * its task run again elsewhere); the caller sees one outcome per request.
+ *
+ * @example Run a task on the cluster
+ * ```ts ignore
+ * import { ClusterPool } from "@scope/threadpool/cluster";
+ *
+ * await using pool = new ClusterPool({ connection: "redis://127.0.0.1:6379" });
+ * const fib = { module: new URL("./tasks.ts", import.meta.url), name: "fib" };
+ * console.log(await pool.run(fib, [30]));
+ * ```
+ */
+export class ClusterPool extends EventTarget implements AsyncDisposable {
+  readonly #front: PoolFront;
+
+  /**
+   * Creates a client; it connects when the first request comes.
+   *
+   * @param options Where the queue is, and the client's bounds.
+   * @throws {TypeError} When an option has the wrong type.
+   * @throws {RangeError} When a number is out of range.
+   */
+  constructor(options: ClusterPoolOptions) {
+    super();
+    const action = "create the cluster pool";
+    const given = optionsArgument(action, "options", options);
+    const engine = new ClusterEngine({
+      connection: checkConnection(action, given.connection),
+      queue: text(action, "queue", given.queue) ?? "threadpool",
+      root: folderURL(given.root, action),
+      maxPayload: integer(action, "maxPayload", given.maxPayload ?? DEFAULT_MAX_PAYLOAD, 1),
+      window: 4096,
+    });
+    this.#front = new PoolFront(engine, {
+      maxQueue: integer(action, "maxQueue", given.maxQueue ?? 0),
+      maxResults: integer(action, "maxResults", given.maxResults ?? 0),
+      timeout: given.timeout === undefined
+        ? undefined
+        : milliseconds(action, "timeout", given.timeout),
+      noWorkersHint: "start a node with serve()",
+      events: {
+        idle: () => this.dispatchEvent(new Event("idle")),
+        drain: () => this.dispatchEvent(new Event("drain")),
+      },
+    });
+  }
+
+  /** Put requests not yet handed to a callback or to `results()`. */
+  get pending(): number {
+    return this.#front.pending;
+  }
+
+  /** Requests accepted and not yet started on a node. */
+  get queued(): number {
+    return this.#front.queued;
+  }
+
+  /**
+   * Not on a cluster: its workers are the nodes.
+   *
+   * @throws {TypeError} Always: start a node with `serve()` instead.
+   */
+  createWorkers(_count: number): never {
+    throw new TypeError(
+      "A ClusterPool has no workers of its own: start a node with serve() (or serve.ts) instead",
+    );
+  }
+
+  /**
+   * Not on a cluster: its workers are the nodes.
+   *
+   * @throws {TypeError} Always: stop a node (SIGTERM, or its handle's `close()`) instead.
+   */
+  dismissWorkers(_count: number): never {
+    throw new TypeError(
+      "A ClusterPool has no workers of its own: stop a node (SIGTERM, or close() on its handle) instead",
+    );
+  }
+
+  /**
+   * Puts a request on the queue; its outcome goes to the result channel.
+   *
+   * @param request The request; each can be put once.
+   * @param options Whether and how long to wait while the queue is full.
+   * @returns Resolves once the request is queued.
+   */
+  putRequest<R>(request: WorkRequest<R>, options: PutOptions = {}): Promise<void> {
+    return this.#front.putRequest(request, options);
+  }
+
+  /**
+   * Hands the results that have arrived to their callbacks.
+   *
+   * @param options `block: true` first waits for at least one result.
+   */
+  poll(options: PollOptions = {}): Promise<void> {
+    return this.#front.poll(options);
+  }
+
+  /** Polls, blocking, until no request is pending. */
+  wait(): Promise<void> {
+    return this.#front.wait();
+  }
+
+  /**
+   * The result channel as an async iterator.
+   *
+   * @returns Each put request's outcome, as it arrives.
+   */
+  results(): AsyncIterableIterator<Settled> {
+    return this.#front.results();
+  }
+
+  /**
+   * Runs one task on a node and resolves with its result.
+   *
+   * @param task The task to call: its module under `root`, or a remote specifier.
+   * @param args Its arguments.
+   * @param options A `signal` and a `timeout`; `transfer` is accepted and the data copied.
+   * @returns The task's result, exactly as it returned it.
+   */
+  run<T extends TaskSpec>(
+    task: T,
+    args?: TaskArgs<T>,
+    options: RunOptions = {},
+  ): Promise<TaskResult<T>> {
+    return this.#front.run(task, args, options);
+  }
+
+  /**
+   * Runs a task once per input and yields the results.
+   *
+   * @param task The task to call.
+   * @param inputs One item per call.
+   * @param options Order, chunking (a chunk is one job), and a `signal` and `timeout`.
+   * @returns The results.
+   */
+  map<T extends TaskSpec>(
+    task: T,
+    inputs: Iterable<MapInput<T>> | AsyncIterable<MapInput<T>>,
+    options: MapOptions = {},
+  ): AsyncIterableIterator<TaskResult<T>> {
+    return this.#front.map(task, inputs, options) as AsyncIterableIterator<TaskResult<T>>;
+  }
+
+  /**
+   * A snapshot of this client's requests.
+   *
+   * @returns The snapshot.
+   */
+  stats(): ThreadPoolStats {
+    return this.#front.stats();
+  }
+
+  /** Resolves when the queue has room under `maxQueue`. */
+  waitForRoom(): Promise<void> {
+    return this.#front.waitForRoom();
+  }
+
+  /**
+   * Closes the client: waits for its outstanding requests, then disconnects.
+   *
+   * @param options `force: true` removes its waiting jobs and fails what is pending.
+   */
+  close(options: CloseOptions = {}): Promise<void> {
+    return this.#front.close(options);
+  }
+
+  /** Closes the client, waiting for its outstanding requests. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}

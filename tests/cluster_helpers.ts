@@ -1,0 +1,194 @@
+/**
+ * For the cluster tests: a private `redis-server` on a free port, and nodes
+ * (`serve.ts`) as real processes. In CI (CI=true) a missing redis-server
+ * fails the cluster tests; elsewhere they are skipped, with one line saying
+ * how to install it.
+ */
+import { ClusterPool, type ClusterPoolOptions } from "../cluster.ts";
+
+const root = new URL("../", import.meta.url);
+
+/** Whether `redis-server` can be run here. */
+export const redisInstalled: boolean = (() => {
+  try {
+    return new Deno.Command("redis-server", { args: ["--version"], stdout: "null" }).outputSync()
+      .success;
+  } catch {
+    return false;
+  }
+})();
+
+const inCI = Deno.env.get("CI") === "true";
+if (!redisInstalled && !inCI) {
+  console.error("cluster tests skipped: no redis-server (apt-get install -y redis-server)");
+}
+
+/** A free TCP port on 127.0.0.1. */
+function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr as Deno.NetAddr;
+  listener.close();
+  return port;
+}
+
+/** Reads a process's output line by line until one matches; resolves with it. */
+async function lineMatching(
+  stream: ReadableStream<Uint8Array>,
+  pattern: RegExp,
+  seen: string[],
+): Promise<string> {
+  const lines = stream.pipeThrough(new TextDecoderStream()).getReader();
+  let buffered = "";
+  for (;;) {
+    const { value, done } = await lines.read();
+    if (done) throw new Error(`the process ended before printing ${pattern}:\n${seen.join("\n")}`);
+    buffered += value;
+    const parts = buffered.split("\n");
+    buffered = parts.pop()!;
+    for (const line of parts) {
+      seen.push(line);
+      if (pattern.test(line)) {
+        // Keep draining, so the process never blocks on a full pipe.
+        (async () => {
+          while (!(await lines.read()).done) { /* drained */ }
+        })().catch(() => {});
+        return line;
+      }
+    }
+  }
+}
+
+/** A private Redis server. */
+export interface Redis {
+  url: string;
+  port: number;
+  /** Stops it and removes its folder. */
+  stop(): Promise<void>;
+}
+
+/** Starts `redis-server` on a free port with a temporary folder, once it accepts connections. */
+export async function startRedis(extra: string[] = []): Promise<Redis> {
+  const port = freePort();
+  const dir = await Deno.makeTempDir({ prefix: "threadpool-redis-" });
+  const child = new Deno.Command("redis-server", {
+    args: [
+      "--port",
+      String(port),
+      "--bind",
+      "127.0.0.1",
+      "--save",
+      "",
+      "--appendonly",
+      "no",
+      "--dir",
+      dir,
+      ...extra,
+    ],
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  await lineMatching(child.stdout, /Ready to accept connections/, []);
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    port,
+    async stop() {
+      child.kill("SIGTERM");
+      await child.status;
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
+}
+
+/** A node: `serve.ts` in its own process. */
+export interface Node {
+  /** What it printed, line by line. */
+  output: string[];
+  /** Sends it `signal` and resolves with its exit status. */
+  stop(signal?: Deno.Signal): Promise<Deno.CommandStatus>;
+}
+
+/** Starts a node serving `tests/fixtures/`, once it says it is ready. */
+export async function startNode(url: string, extra: string[] = []): Promise<Node> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-read",
+      "--allow-net",
+      "--allow-env",
+      "--allow-sys",
+      "serve.ts",
+      "--redis",
+      url,
+      "--module",
+      "tests/fixtures/",
+      "--workers",
+      "1",
+      ...extra,
+    ],
+    cwd: root,
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const output: string[] = [];
+  const errors: string[] = [];
+  lineMatching(child.stderr, /^\b$/, errors).catch(() => {});
+  await lineMatching(child.stdout, /^ready/, output).catch((error) => {
+    throw new Error(`${error.message}\n${errors.join("\n")}`);
+  });
+  let status: Promise<Deno.CommandStatus> | null = null;
+  return {
+    output,
+    stop(signal: Deno.Signal = "SIGTERM") {
+      if (status === null) {
+        child.kill(signal);
+        status = child.status;
+      }
+      return status;
+    },
+  };
+}
+
+/**
+ * Registers a cluster test: a private Redis, a client of it (closed at the
+ * end), and whatever nodes the body starts (stopped at the end).
+ */
+export function clusterTest(
+  name: string,
+  body: (context: {
+    redis: Redis;
+    pool: ClusterPool;
+    node(extra?: string[]): Promise<Node>;
+  }) => Promise<void>,
+  options: Partial<ClusterPoolOptions> = {},
+): void {
+  Deno.test({
+    name,
+    ignore: !redisInstalled && !inCI,
+    timeout: 60_000,
+    async fn() {
+      if (!redisInstalled) {
+        throw new Error("CI needs redis-server: apt-get install -y redis-server");
+      }
+      const redis = await startRedis();
+      const nodes: Node[] = [];
+      const pool = new ClusterPool({ connection: redis.url, root, ...options });
+      let failed = true;
+      try {
+        await body({
+          redis,
+          pool,
+          node: async (extra) => {
+            const node = await startNode(redis.url, extra);
+            nodes.push(node);
+            return node;
+          },
+        });
+        failed = false;
+      } finally {
+        await pool.close({ force: failed });
+        for (const node of nodes) await node.stop();
+        await redis.stop();
+      }
+    },
+  });
+}

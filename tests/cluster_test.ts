@@ -1,0 +1,155 @@
+import { deepEqual, equal, match, ok, rejects, throws } from "node:assert/strict";
+import { ClusterPool } from "../cluster.ts";
+import { TaskError, WorkRequest } from "../mod.ts";
+import { clusterTest } from "./cluster_helpers.ts";
+import { raw, task } from "./helpers.ts";
+
+clusterTest(
+  "ClusterPool.run() runs a task on a node and resolves with its result",
+  async ({ pool, node }) => {
+    await node();
+    equal(await pool.run(task("add"), [1, 2]), 3);
+    equal(await pool.run(task("default"), [21]), 42);
+  },
+);
+
+clusterTest("Values cross the cluster exactly, both ways", async ({ pool, node }) => {
+  await node();
+  const value = {
+    map: new Map<unknown, unknown>([[1, new Set([2n, "x"])]]),
+    date: new Date(0),
+    nothing: undefined,
+    bytes: new Uint8Array([1, 2, 3]),
+    sparse: [1, , 3],
+    negativeZero: -0,
+    nan: NaN,
+    text: "lone \ud800 surrogate",
+    error: new RangeError("kept", { cause: { code: 7 } }),
+  };
+  const back = await pool.run(raw("echo"), [value]) as typeof value;
+  deepEqual(back, value);
+  ok(Object.is(back.negativeZero, -0));
+  ok(!(1 in back.sparse));
+  ok(back.error instanceof RangeError);
+});
+
+clusterTest(
+  "A task's error crosses as a TaskError with its name, message and cause",
+  async ({ pool, node }) => {
+    await node();
+    const error = await pool.run(raw("fail"), ["Something extraordinary happened!"]).catch((e) =>
+      e
+    );
+    ok(error instanceof TaskError, String(error));
+    equal(error.message, "Something extraordinary happened!");
+    ok(error.cause instanceof RangeError);
+    deepEqual((error.cause as Error).cause, { code: 42 });
+    ok(String(error.stack).includes('in task "fail"'), error.stack);
+  },
+);
+
+clusterTest("map() runs on the cluster, in order, with chunks", async ({ pool, node }) => {
+  await node();
+  await node();
+  const results: unknown[] = [];
+  const inputs = Array.from({ length: 50 }, (_, i) => [i, i]);
+  for await (const sum of pool.map(task("add"), inputs, { chunkSize: 7 })) results.push(sum);
+  deepEqual(results, inputs.map(([a]) => 2 * a!));
+});
+
+clusterTest(
+  "The ancestor's API works on the cluster: putRequest(), wait(), callbacks",
+  async ({ pool, node }) => {
+    await node();
+    const sums: number[] = [];
+    const errors: Error[] = [];
+    for (const n of [1, 2, 3]) {
+      await pool.putRequest(
+        new WorkRequest<number>(task("add"), [n, n], { callback: (_, s) => sums.push(s) }),
+      );
+    }
+    await pool.putRequest(
+      new WorkRequest(raw("fail"), ["no"], { excCallback: (_, e) => errors.push(e) }),
+    );
+    await pool.wait();
+    deepEqual(sums.sort(), [2, 4, 6]);
+    ok(errors[0] instanceof TaskError);
+  },
+);
+
+clusterTest(
+  "A module outside root is refused at the call, and nothing reaches a node",
+  async ({ pool, node }) => {
+    await node();
+    await rejects(
+      pool.run({ module: "file:///elsewhere/tasks.ts", name: "add" }, [1, 1]),
+      /not under 'root'/,
+    );
+    equal(pool.queued, 0);
+    equal(await pool.run(task("add"), [1, 1]), 2);
+  },
+);
+
+clusterTest(
+  "A node runs only its allowlist: anything else fails with a TaskError, and it goes on",
+  async ({ pool, node }) => {
+    await node();
+    const outside = { module: new URL("../examples/cpu_tasks.ts", import.meta.url), name: "fib" };
+    const error = await pool.run(outside, [10]).catch((e) => e);
+    ok(error instanceof TaskError, String(error));
+    match(error.message, /allowlist/);
+    equal(await pool.run(task("add"), [2, 2]), 4);
+  },
+);
+
+clusterTest("A node stops on SIGTERM, exit code 0", async ({ pool, node }) => {
+  const started = await node();
+  equal(await pool.run(task("add"), [1, 1]), 2);
+  equal((await started.stop("SIGTERM")).code, 0);
+});
+
+Deno.test("new ClusterPool() refuses a malformed connection at the call", () => {
+  throws(() => new ClusterPool({ connection: "http://nope" }), /'connection' must be a redis:\/\//);
+  throws(() => new ClusterPool({ connection: 5 as never }), TypeError);
+  throws(() => new ClusterPool({ connection: "redis://x", maxQueue: -1 }), RangeError);
+});
+
+Deno.test("ClusterPool says createWorkers() and dismissWorkers() have no meaning on a cluster", async () => {
+  await using pool = new ClusterPool({ connection: "redis://127.0.0.1:1" });
+  throws(() => pool.createWorkers(1), /start a node with serve\(\)/);
+  throws(() => pool.dismissWorkers(1), /stop a node/);
+});
+
+/** Resolves once the pool has `n` requests running on nodes. */
+async function running(pool: ClusterPool, n: number): Promise<void> {
+  // The client hears of each start through the queue's events; nothing else to wait on.
+  while (pool.stats().running < n) await new Promise((resolve) => setTimeout(resolve, 20));
+}
+
+clusterTest(
+  "A request aborted while it runs on a node is stopped there, and its place freed",
+  async ({ pool, node }) => {
+    await node(); // one worker: a task that kept running would hold it for a minute
+    const controller = new AbortController();
+    const reason = new Error("not wanted");
+    const long = pool.run(task("delayed"), ["never", 60_000], { signal: controller.signal });
+    await running(pool, 1);
+    controller.abort(reason);
+    await rejects(long, (error) => error === reason);
+    equal(await pool.run(task("add"), [1, 1]), 2);
+  },
+);
+
+clusterTest(
+  "A node killed while running a request: another runs it after the lease, one outcome",
+  async ({ pool, node }) => {
+    const first = await node(["--lease", "1000"]);
+    const result = pool.run(task("delayed"), ["survived", 1_500]);
+    await running(pool, 1);
+    const second = await node(["--lease", "1000"]);
+    equal((await first.stop("SIGKILL")).signal, "SIGKILL");
+    equal(await result, "survived");
+    equal(pool.stats().completed, 1);
+    await second.stop();
+  },
+);
