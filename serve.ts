@@ -83,6 +83,10 @@ if (import.meta.main) {
     modules: parsed.modules,
     lease: parsed.lease,
     ...(parsed.root !== undefined && { root: parsed.root }),
+  }).catch(async (error: Error) => {
+    console.error(`serve.ts: ${error.message}`);
+    await pool.close();
+    Deno.exit(1);
   });
   let stopping = false;
   const stop = async () => {

@@ -1,8 +1,8 @@
 import { deepEqual, equal, match, ok, rejects, throws } from "node:assert/strict";
 import { ClusterPool } from "../cluster.ts";
-import { TaskError, WorkRequest } from "../mod.ts";
-import { clusterTest } from "./cluster_helpers.ts";
-import { raw, task } from "./helpers.ts";
+import { PoolClosedError, TaskError, TaskTimeoutError, WorkRequest } from "../mod.ts";
+import { clusterTest, redisInstalled, startNode, startRedis } from "./cluster_helpers.ts";
+import { raw, runDeno, task, turn } from "./helpers.ts";
 
 clusterTest(
   "ClusterPool.run() runs a task on a node and resolves with its result",
@@ -153,3 +153,119 @@ clusterTest(
     await second.stop();
   },
 );
+
+clusterTest(
+  "A script that uses a ClusterPool and forgets close() still exits by itself",
+  async ({ redis, node }) => {
+    await node();
+    const script = new URL("./fixtures/scripts/cluster_forgets_close.ts", import.meta.url);
+    const flags = ["--allow-read", "--allow-net", "--allow-env", "--allow-sys"];
+    const { code, stdout, stderr } = await runDeno([...flags, script.pathname, redis.url], {
+      timeout: 30_000,
+    });
+    equal(code, 0, stderr);
+    equal(stdout, "result 3\nresult 4\n");
+  },
+);
+
+clusterTest(
+  "A timeout counts from the start on the node, and ends the request with TaskTimeoutError",
+  async ({ pool, node }) => {
+    await node();
+    await rejects(pool.run(task("delayed"), ["late", 5_000], { timeout: 100 }), TaskTimeoutError);
+    equal(await pool.run(task("add"), [1, 1]), 2);
+  },
+);
+
+clusterTest(
+  "Arguments over maxPayload are refused at the call; transfer lists are accepted and copied",
+  async ({ pool, node }) => {
+    await node();
+    await rejects(pool.run(raw("echo"), ["x".repeat(2_000)]), (error: Error) => {
+      ok(error instanceof RangeError, String(error));
+      match(error.message, /'maxPayload' \(1000\)/);
+      return true;
+    });
+    equal(pool.queued, 0);
+    const buffer = new Uint8Array([1, 2, 3]).buffer;
+    const back = await pool.run(raw("echo"), [buffer], { transfer: [buffer] }) as ArrayBuffer;
+    deepEqual(new Uint8Array(back), new Uint8Array([1, 2, 3]));
+  },
+  { maxPayload: 1_000 },
+);
+
+clusterTest(
+  "close({ force: true }) removes this client's waiting jobs and fails what is pending",
+  async ({ redis, pool }) => {
+    const pending = [1, 2, 3].map((n) => pool.run(task("add"), [n, n]));
+    const outcomes = Promise.allSettled(pending);
+    // No node serves the queue: the jobs wait in Redis.
+    while (pool.queued > 0 && (await waitingInRedis(redis.port)) < 3) await turn();
+    await pool.close({ force: true });
+    for (const outcome of await outcomes) {
+      ok(outcome.status === "rejected" && outcome.reason instanceof PoolClosedError);
+    }
+    equal(await waitingInRedis(redis.port), 0);
+  },
+);
+
+/** How many jobs wait in the default queue, asked of Redis itself. */
+async function waitingInRedis(port: number): Promise<number> {
+  const { stdout } = await new Deno.Command("redis-cli", {
+    args: ["-p", String(port), "LLEN", "bull:threadpool:wait"],
+  }).output();
+  return Number(new TextDecoder().decode(stdout).trim());
+}
+
+Deno.test({
+  name: "A wrong Redis password fails the request clearly, instead of hanging",
+  ignore: !redisInstalled && Deno.env.get("CI") !== "true",
+  timeout: 30_000,
+  async fn() {
+    const redis = await startRedis(["--requirepass", "secret"]);
+    const wrong = `redis://:wrong@127.0.0.1:${redis.port}`;
+    const pool = new ClusterPool({ connection: wrong });
+    try {
+      await rejects(pool.run(task("add"), [1, 1]), /refused the credentials.*WRONGPASS/);
+      // A node with the wrong password says so and exits, instead of waiting forever.
+      const flags = ["--allow-read", "--allow-net", "--allow-env", "--allow-sys"];
+      const { code, stderr } = await runDeno(
+        [...flags, "serve.ts", "--redis", wrong, "--module", "tests/fixtures/"],
+        { cwd: new URL("../", import.meta.url), timeout: 20_000 },
+      );
+      equal(code, 1);
+      match(stderr, /Redis refused the credentials: WRONGPASS/);
+      // And with the right one, both work.
+      await using good = new ClusterPool({
+        connection: `redis://:secret@127.0.0.1:${redis.port}`,
+        root: new URL("../", import.meta.url),
+      });
+      const node = await startNode(`redis://:secret@127.0.0.1:${redis.port}`);
+      equal(await good.run(task("add"), [2, 3]), 5);
+      await node.stop();
+    } finally {
+      await pool.close({ force: true });
+      await redis.stop();
+    }
+  },
+});
+
+Deno.test("serve.ts refuses bad flags with a usage line and exit code 2", async () => {
+  for (
+    const args of [[], ["--module", "x"], ["--redis", "redis://x"], [
+      "--workers",
+      "0",
+      "--redis",
+      "redis://x",
+      "--module",
+      "m",
+    ], ["--what"]]
+  ) {
+    const flags = ["--allow-read", "--allow-net", "--allow-env", "--allow-sys"];
+    const { code, stderr } = await runDeno([...flags, "serve.ts", ...args], {
+      cwd: new URL("../", import.meta.url),
+    });
+    equal(code, 2, `${args.join(" ")}: ${stderr}`);
+    match(stderr, /^serve\.ts: .+\nusage: serve\.ts --redis URL --module PATH/);
+  }
+});

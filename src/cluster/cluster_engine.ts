@@ -15,7 +15,7 @@ import type { ResolvedTask } from "../core/task.ts";
 import { decode, encode } from "./codec.ts";
 import { portable } from "./modules.ts";
 import type { ClusterAnswer, ClusterJobData } from "./protocol.ts";
-import { type Connection, type RedisClient, redisClient } from "./redis.ts";
+import { type Connection, type RedisClient, redisClient, refusedCredentials } from "./redis.ts";
 
 /** What the cluster engine is built with, checked. */
 export interface ClusterEngineOptions {
@@ -28,6 +28,9 @@ export interface ClusterEngineOptions {
   /** How many jobs this client keeps in Redis at once. */
   window: number;
 }
+
+/** How long a client with nothing in flight keeps its connections. */
+const IDLE_MS = 250;
 
 /** The channel on which a client tells nodes to stop a job. */
 export function cancelChannel(queue: string): string {
@@ -50,6 +53,9 @@ export class ClusterEngine implements Engine {
   #queue: Queue | null = null;
   #events: QueueEvents | null = null;
   #ready: Promise<void> | null = null;
+  /** Connections being closed, which a new connection waits for. */
+  #closing: Promise<void> = Promise.resolve();
+  #idleTimer: ReturnType<typeof setTimeout> | undefined;
   #refused: Error | null = null;
 
   /** Creates the engine; it connects when the first job comes. */
@@ -82,7 +88,8 @@ export class ClusterEngine implements Engine {
       }
       return;
     }
-    if (this.#ready === null) this.#ready = this.#connect();
+    clearTimeout(this.#idleTimer);
+    if (this.#ready === null) this.#ready = this.#closing.then(() => this.#connect());
     this.#ready.then(() => this.#send(), (error) => this.#fail(error));
   }
 
@@ -90,6 +97,7 @@ export class ClusterEngine implements Engine {
     const id = this.#bullId(job);
     this.#jobs.delete(id);
     this.#active.delete(job);
+    this.#armIdle();
     const queue = this.#queue;
     if (queue === null) return;
     // Waiting: removed, it never runs. Running (locked): its node is told.
@@ -112,16 +120,42 @@ export class ClusterEngine implements Engine {
     return false;
   }
 
-  async shutdown(): Promise<void> {
+  shutdown(): Promise<void> {
+    clearTimeout(this.#idleTimer);
+    return this.#disconnect();
+  }
+
+  /** Closes the connections; the next job opens new ones. */
+  #disconnect(): Promise<void> {
     const ready = this.#ready;
+    const events = () => this.#events;
     this.#ready = null;
-    await ready?.catch(() => {});
-    await this.#events?.close().catch(() => {});
-    await this.#queue?.close().catch(() => {});
-    for (const client of this.#clients) client.disconnect();
-    this.#clients = [];
-    this.#events = null;
-    this.#queue = null;
+    this.#closing = (async () => {
+      await ready?.catch(() => {});
+      const [queue, stream, clients] = [this.#queue, events(), this.#clients];
+      this.#queue = null;
+      this.#events = null;
+      this.#clients = [];
+      await stream?.close().catch(() => {});
+      await queue?.close().catch(() => {});
+      // quit() lets commands already sent (a cancel, a removal) finish first.
+      for (const client of clients) await client.quit().catch(() => client.disconnect());
+    })();
+    return this.#closing;
+  }
+
+  /**
+   * With nothing in Redis and nothing queued, disconnects after a moment:
+   * open sockets would keep a script that forgot close() from exiting.
+   */
+  #armIdle(): void {
+    clearTimeout(this.#idleTimer);
+    if (this.#jobs.size > 0 || this.#ready === null) return;
+    this.#idleTimer = setTimeout(() => {
+      if (this.#jobs.size === 0 && this.#host.backlog === 0) this.#disconnect();
+    }, IDLE_MS);
+    // The timer must not itself keep the process alive.
+    Deno.unrefTimer(this.#idleTimer as unknown as number);
   }
 
   terminate(): Job[] {
@@ -145,6 +179,8 @@ export class ClusterEngine implements Engine {
     this.#clients = clients;
     const queue = new Queue(name, { connection: clients[0]! });
     this.#queue = queue;
+    // Connection errors are the clients' to report (redis.ts): not printed again here.
+    queue.on("error", () => {});
     // QueueEvents starts reading at "$" when it first polls, which may be after
     // this client's first jobs have begun: it reads from the stream's last
     // event now instead, so that no event of ours is missed.
@@ -157,6 +193,7 @@ export class ClusterEngine implements Engine {
       lastEventId,
     });
     this.#events = events;
+    events.on("error", () => {});
     events.on("active", ({ jobId }) => {
       const job = this.#jobs.get(jobId);
       if (job === undefined || this.#active.has(job)) return;
@@ -203,8 +240,9 @@ export class ClusterEngine implements Engine {
     }
     if (bulk.length === 0) return;
     queue.addBulk(bulk).catch((error: Error) => {
+      const reason = refusedCredentials(error) ?? error;
       for (const job of sent) {
-        if (this.#jobs.delete(this.#bullId(job))) this.#host.settle(job, false, error);
+        if (this.#jobs.delete(this.#bullId(job))) this.#host.settle(job, false, reason);
       }
     });
   }
@@ -233,12 +271,13 @@ export class ClusterEngine implements Engine {
     this.#jobs.delete(jobId);
     this.#active.delete(job);
     this.#host.pull();
+    this.#armIdle();
     return job;
   }
 
   /** Redis refused this client, or could not be reached at all: every job fails with why. */
   #fail(error: Error): void {
-    this.#refused ??= error;
+    this.#refused ??= refusedCredentials(error) ?? error;
     for (const [id, job] of this.#jobs) {
       this.#jobs.delete(id);
       this.#active.delete(job);

@@ -15,7 +15,13 @@ import { decode, DEFAULT_MAX_PAYLOAD, encode } from "./codec.ts";
 import { cancelChannel } from "./cluster_engine.ts";
 import { Allowlist, folderURL, local } from "./modules.ts";
 import type { ClusterAnswer, ClusterJobData } from "./protocol.ts";
-import { checkConnection, type Connection, type RedisClient, redisClient } from "./redis.ts";
+import {
+  checkConnection,
+  type Connection,
+  type RedisClient,
+  redisClient,
+  refusedCredentials,
+} from "./redis.ts";
 
 /**
  * Options for {@linkcode serve}.
@@ -98,17 +104,27 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
   if (typeof lease !== "number" || !(lease > 0)) {
     throw new RangeError(`Cannot ${action} as 'lease' must be a positive number of ms: ${lease}`);
   }
-  let refused: Error | null = null;
   const clients: RedisClient[] = [];
+  // Redis refusing the credentials ends the wait for it, instead of a retry forever.
+  const refusal = Promise.withResolvers<never>();
+  refusal.promise.catch(() => {});
   const client = () => {
-    const made = redisClient(connection, (error) => refused ??= error);
+    const made = redisClient(connection, (error) => refusal.reject(error));
     clients.push(made);
     return made;
+  };
+  const connected = async <T>(step: Promise<T>): Promise<T> => {
+    try {
+      return await Promise.race([step, refusal.promise]);
+    } catch (error) {
+      for (const made of clients) made.disconnect();
+      throw refusedCredentials(error) ?? error;
+    }
   };
   const running = new Map<string, AbortController>();
   const control = client();
   const subscriber = client();
-  await subscriber.subscribe(cancelChannel(queue));
+  await connected(subscriber.subscribe(cancelChannel(queue)));
   subscriber.on("message", (_channel: string, id: string) => {
     running.get(id)?.abort(new Error("The client cancelled this request"));
   });
@@ -159,8 +175,12 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
     stalledInterval: Math.max(500, Math.floor(lease / 2)),
     maxStalledCount: 1,
   });
-  await worker.waitUntilReady();
-  if (refused !== null) throw refused;
+  // Connection errors are the clients' to report (redis.ts): not printed again here.
+  worker.on("error", () => {});
+  await connected(worker.waitUntilReady()).catch(async (error) => {
+    await worker.close(true).catch(() => {});
+    throw error;
+  });
   let closing: Promise<void> | null = null;
   const close = (): Promise<void> =>
     closing ??= (async () => {

@@ -88,6 +88,18 @@ export function checkConnection(action: string, connection: unknown): Connection
   return connection as RedisConnectionOptions;
 }
 
+const REFUSED = /WRONGPASS|NOAUTH|invalid password|ERR AUTH/i;
+
+/**
+ * If `error` is Redis refusing the credentials, that error as the pool
+ * reports it (whichever command met it first); otherwise undefined.
+ */
+export function refusedCredentials(error: unknown): Error | undefined {
+  if (!(error instanceof Error) || !REFUSED.test(error.message)) return undefined;
+  if (error.message.startsWith("Redis refused the credentials")) return error;
+  return new Error(`Redis refused the credentials: ${error.message}`, { cause: error });
+}
+
 /** Makes a client; `refused` hears once if Redis refuses its credentials. */
 export function redisClient(connection: Connection, refused: OnRefused): RedisClient {
   const options: RedisOptions = { maxRetriesPerRequest: null, lazyConnect: false };
@@ -97,10 +109,11 @@ export function redisClient(connection: Connection, refused: OnRefused): RedisCl
     : new IORedis({ ...connection, ...options } as never);
   let told = false;
   client.on("error", (error: Error) => {
-    if (told || !/WRONGPASS|NOAUTH|invalid password|ERR AUTH/i.test(error.message)) return;
+    const refusal = refusedCredentials(error);
+    if (told || refusal === undefined) return;
     told = true;
     client.disconnect();
-    refused(new Error(`Redis refused the credentials: ${error.message}`, { cause: error }));
+    refused(refusal);
   });
   return client;
 }
