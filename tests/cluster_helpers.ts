@@ -62,6 +62,8 @@ async function lineMatching(
 export interface Redis {
   url: string;
   port: number;
+  /** Stops it (SIGTERM: with `--appendonly yes` it keeps its data) and starts it again, on the same port. */
+  restart(): Promise<void>;
   /** Stops it and removes its folder. */
   stop(): Promise<void>;
 }
@@ -70,27 +72,26 @@ export interface Redis {
 export async function startRedis(extra: string[] = []): Promise<Redis> {
   const port = freePort();
   const dir = await Deno.makeTempDir({ prefix: "threadpool-redis-" });
-  const child = new Deno.Command("redis-server", {
-    args: [
-      "--port",
-      String(port),
-      "--bind",
-      "127.0.0.1",
-      "--save",
-      "",
-      "--appendonly",
-      "no",
-      "--dir",
-      dir,
-      ...extra,
-    ],
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
-  await lineMatching(child.stdout, /Ready to accept connections/, []);
+  const args = ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--dir", dir];
+  if (!extra.includes("--appendonly")) args.push("--appendonly", "no");
+  const launch = async () => {
+    const child = new Deno.Command("redis-server", {
+      args: [...args, ...extra],
+      stdout: "piped",
+      stderr: "inherit",
+    }).spawn();
+    await lineMatching(child.stdout, /Ready to accept connections/, []);
+    return child;
+  };
+  let child = await launch();
   return {
     url: `redis://127.0.0.1:${port}`,
     port,
+    async restart() {
+      child.kill("SIGTERM");
+      await child.status;
+      child = await launch();
+    },
     async stop() {
       child.kill("SIGTERM");
       await child.status;
@@ -160,6 +161,7 @@ export function clusterTest(
     node(extra?: string[]): Promise<Node>;
   }) => Promise<void>,
   options: Partial<ClusterPoolOptions> = {},
+  redisArgs: string[] = [],
 ): void {
   Deno.test({
     name,
@@ -169,7 +171,7 @@ export function clusterTest(
       if (!redisInstalled) {
         throw new Error("CI needs redis-server: apt-get install -y redis-server");
       }
-      const redis = await startRedis();
+      const redis = await startRedis(redisArgs);
       const nodes: Node[] = [];
       const pool = new ClusterPool({ connection: redis.url, root, ...options });
       let failed = true;

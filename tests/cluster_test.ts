@@ -269,3 +269,28 @@ Deno.test("serve.ts refuses bad flags with a usage line and exit code 2", async 
     match(stderr, /^serve\.ts: .+\nusage: serve\.ts --redis URL --module PATH/);
   }
 });
+
+clusterTest(
+  "Redis restarted mid-run (with its data kept): clients and nodes reconnect, every request ends once",
+  async ({ redis, pool, node }) => {
+    // A job a node finished while Redis was down runs again once its lease runs out: short here.
+    await node(["--lease", "2000"]);
+    await node(["--lease", "2000"]);
+    const settled = new Map<number, number>();
+    const runs = Array.from(
+      { length: 40 },
+      (_, i) =>
+        pool.run(task("delayed"), [i, 50 + (i % 5) * 40]).then((value) => {
+          settled.set(i, (settled.get(i) ?? 0) + 1);
+          return value;
+        }),
+    );
+    await running(pool, 1);
+    await redis.restart();
+    deepEqual(await Promise.all(runs), Array.from({ length: 40 }, (_, i) => i));
+    ok([...settled.values()].every((times) => times === 1));
+    equal(await pool.run(task("add"), [1, 1]), 2, "the pool goes on after the restart");
+  },
+  {},
+  ["--appendonly", "yes"],
+);
