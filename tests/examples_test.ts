@@ -1,4 +1,5 @@
 import { equal, match, ok } from "node:assert/strict";
+import { redisInstalled } from "./cluster_helpers.ts";
 import { runDeno } from "./helpers.ts";
 
 const root = new URL("../", import.meta.url);
@@ -94,4 +95,18 @@ Deno.test("examples/sandboxed.ts runs outside this repository with the README's 
   } finally {
     await Deno.remove(place, { recursive: true });
   }
+});
+
+Deno.test({
+  name:
+    "examples/cluster.ts runs a map() on two nodes through a local redis-server, as the README says",
+  ignore: !redisInstalled && Deno.env.get("CI") !== "true",
+  async fn() {
+    const flags = ["--allow-read", "--allow-net", "--allow-env", "--allow-sys", "--allow-run"];
+    const { code, stdout, stderr } = await run("cluster.ts", flags);
+    equal(code, 0, stderr);
+    match(stdout, /two nodes ready\n32 × fib\(27\) = 6285376 in \d+ ms\n/);
+    const counts = [...stdout.matchAll(/^node \d+ ran (\d+)$/gm)].map((m) => Number(m[1]));
+    equal(counts.reduce((a, b) => a + b, 0), 32, stdout);
+  },
 });
