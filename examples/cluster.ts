@@ -6,7 +6,9 @@
  *
  * Run: deno run --allow-read --allow-net --allow-env --allow-sys --allow-run examples/cluster.ts
  */
+import { taskModule } from "@scope/threadpool";
 import { ClusterPool } from "@scope/threadpool/cluster";
+import type * as Tasks from "./cluster_tasks.ts";
 
 const here = new URL("./", import.meta.url);
 const root = new URL("../", here);
@@ -65,13 +67,13 @@ try {
   console.log(`redis-server on port ${port}, two nodes ready`);
 
   await using pool = new ClusterPool({ connection: url, root });
-  const fibOnNode = { module: new URL("./cluster_tasks.ts", here), name: "fibOnNode" };
+  const tasks = taskModule<typeof Tasks>(new URL("./cluster_tasks.ts", here));
   const perNode = new Map<number, number>();
   const begun = performance.now();
   let sum = 0;
-  for await (const { value, node } of pool.map(fibOnNode, Array(32).fill(27))) {
-    sum += value as number;
-    perNode.set(node as number, (perNode.get(node as number) ?? 0) + 1);
+  for await (const { value, node } of pool.map(tasks("fibOnNode"), Array(32).fill(27))) {
+    sum += value;
+    perNode.set(node, (perNode.get(node) ?? 0) + 1);
   }
   console.log(`32 × fib(27) = ${sum} in ${Math.round(performance.now() - begun)} ms`);
   for (const [node, count] of perNode) console.log(`node ${node} ran ${count}`);
