@@ -24,6 +24,14 @@ import {
 } from "./redis.ts";
 
 /**
+ * Jobs a node takes per worker of its pool: one running and the rest waiting
+ * in the pool's own queue, so that a worker never idles while the node asks
+ * Redis for the next job (each ask is a round trip). A node that dies loses
+ * its lease on all of them, and they run elsewhere.
+ */
+const NODE_PREFETCH = 16;
+
+/**
  * Options for {@linkcode serve}.
  *
  * @example A node that runs one folder's task modules
@@ -143,8 +151,12 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
     const controller = new AbortController();
     running.set(id, controller);
     try {
-      // A cancel published before this node subscribed, or before the job began, left a key.
-      if (await cancelled(id)) controller.abort(new Error("The client cancelled this request"));
+      // A cancel published before this node subscribed, or before the job began, left a
+      // key: looked up beside the run, not before it, to spare each job a round trip.
+      cancelled(id).then(
+        (yes) => yes && controller.abort(new Error("The client cancelled this request")),
+        () => {},
+      );
       const args = decode(data.a) as unknown[];
       const spec = { module, name: data.n };
       const timeout = data.t;
@@ -170,7 +182,7 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
 
   const worker = new Worker<ClusterJobData, ClusterAnswer>(queue, run, {
     connection: client(),
-    concurrency: Math.max(1, pool.size),
+    concurrency: Math.max(1, pool.size) * NODE_PREFETCH,
     lockDuration: lease,
     stalledInterval: Math.max(500, Math.floor(lease / 2)),
     maxStalledCount: 1,

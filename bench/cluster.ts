@@ -1,0 +1,159 @@
+/**
+ * The cluster against raw BullMQ, on one machine: a private redis-server,
+ * one client and two nodes (serve.ts, one worker each), several fresh rounds,
+ * medians. Ratios, not absolute figures, are what it is for.
+ *
+ *   deno run -A bench/cluster.ts [rounds=3]
+ *
+ * - per request: ClusterPool.run() of N tiny tasks against addBulk of N jobs
+ *   and one BullMQ Worker (concurrency 50) calling the same function inline;
+ * - map(): 100,000 tiny inputs with chunkSize against raw BullMQ's
+ *   one-job-per-input rate;
+ * - CPU-bound: 32 × fib(27) on two nodes of one worker against a local
+ *   ThreadPool(2).
+ */
+import { Queue, QueueEvents, Worker } from "npm:bullmq@6.7.0";
+import { Redis } from "npm:ioredis@6.0.0";
+import { taskModule, ThreadPool } from "../mod.ts";
+import { ClusterPool } from "../cluster.ts";
+import type * as Tasks from "./bench_tasks.ts";
+
+const rounds = Number(Deno.args[0] ?? 3);
+const root = new URL("../", import.meta.url);
+const tasks = taskModule<typeof Tasks>(new URL("./bench_tasks.ts", import.meta.url));
+const N = 5_000;
+const MAP_INPUTS = 100_000;
+
+function freePort(): number {
+  const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  probe.close();
+  return (probe.addr as Deno.NetAddr).port;
+}
+
+async function start(command: string, args: string[], ready: RegExp): Promise<Deno.ChildProcess> {
+  const child = new Deno.Command(command, { args, cwd: root, stdout: "piped", stderr: "inherit" })
+    .spawn();
+  const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  while (!ready.test(text)) {
+    const { value, done } = await lines.read();
+    if (done) throw new Error(`${command} ended before it was ready:\n${text}`);
+    text += value;
+  }
+  (async () => {
+    while (!(await lines.read()).done) { /* drained */ }
+  })();
+  return child;
+}
+
+async function stop(child: Deno.ChildProcess): Promise<void> {
+  child.kill("SIGTERM");
+  await child.status;
+}
+
+/** Raw BullMQ: addBulk of `count` jobs, one inline Worker, until every result is back. */
+async function rawBullmq(url: string, queueName: string, count: number): Promise<number> {
+  const clients = [0, 1, 2].map(() => new Redis(url, { maxRetriesPerRequest: null }));
+  const queue = new Queue(queueName, { connection: clients[0]! });
+  const events = new QueueEvents(queueName, { connection: clients[1]!, blockingTimeout: 1_000 });
+  await events.waitUntilReady();
+  const worker = new Worker(queueName, (job) => Promise.resolve(job.data.a + job.data.b), {
+    connection: clients[2]!,
+    concurrency: 50,
+  });
+  await worker.waitUntilReady();
+  let completed = 0;
+  const all = Promise.withResolvers<void>();
+  events.on("completed", () => ++completed === count && all.resolve());
+  const begun = performance.now();
+  await queue.addBulk(
+    Array.from({ length: count }, (_, i) => ({
+      name: "add",
+      data: { a: i, b: 1 },
+      opts: { removeOnComplete: true },
+    })),
+  );
+  await all.promise;
+  const rate = count / ((performance.now() - begun) / 1000);
+  await worker.close();
+  await events.close();
+  await queue.close();
+  for (const client of clients) client.disconnect();
+  return rate;
+}
+
+function median(values: number[]): number {
+  return [...values].sort((a, b) => a - b)[values.length >> 1]!;
+}
+
+const port = freePort();
+const url = `redis://127.0.0.1:${port}`;
+const redis = await start(
+  "redis-server",
+  ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+  /Ready to accept connections/,
+);
+const nodeArgs = ["run", "-A", "serve.ts", "--redis", url, "--module", "bench/", "--workers", "1"];
+const nodes = [
+  await start(Deno.execPath(), nodeArgs, /^ready/m),
+  await start(Deno.execPath(), nodeArgs, /^ready/m),
+];
+const results: Record<string, number[]> = {
+  "raw BullMQ, jobs/s": [],
+  "ClusterPool.run(), requests/s": [],
+  "ClusterPool.map(), chunkSize 1000, inputs/s": [],
+  "two nodes, 32 × fib(27), ms": [],
+  "local ThreadPool(2), 32 × fib(27), ms": [],
+};
+try {
+  for (let round = 0; round < rounds; round++) {
+    results["raw BullMQ, jobs/s"]!.push(await rawBullmq(url, `raw${round}`, N));
+    {
+      await using pool = new ClusterPool({ connection: url, root });
+      await Promise.all(Array.from({ length: 200 }, (_, i) => pool.run(tasks("add"), [i, 1])));
+      let begun = performance.now();
+      await Promise.all(Array.from({ length: N }, (_, i) => pool.run(tasks("add"), [i, 1])));
+      results["ClusterPool.run(), requests/s"]!.push(N / ((performance.now() - begun) / 1000));
+      begun = performance.now();
+      const inputs = Array.from({ length: MAP_INPUTS }, (_, i) => [i, 1]);
+      for await (const _ of pool.map(tasks("add"), inputs, { chunkSize: 1_000 })) { /* drained */ }
+      results["ClusterPool.map(), chunkSize 1000, inputs/s"]!.push(
+        MAP_INPUTS / ((performance.now() - begun) / 1000),
+      );
+      await Promise.all(Array.from({ length: 4 }, () => pool.run(tasks("fib"), [27])));
+      begun = performance.now();
+      await Promise.all(Array.from({ length: 32 }, () => pool.run(tasks("fib"), [27])));
+      results["two nodes, 32 × fib(27), ms"]!.push(performance.now() - begun);
+    }
+    {
+      await using local = new ThreadPool(2);
+      await Promise.all(Array.from({ length: 4 }, () => local.run(tasks("fib"), [27])));
+      const begun = performance.now();
+      await Promise.all(Array.from({ length: 32 }, () => local.run(tasks("fib"), [27])));
+      results["local ThreadPool(2), 32 × fib(27), ms"]!.push(performance.now() - begun);
+    }
+    console.error(`round ${round + 1} of ${rounds} done`);
+  }
+} finally {
+  for (const node of nodes) await stop(node);
+  await stop(redis);
+}
+
+const m = Object.fromEntries(Object.entries(results).map(([k, v]) => [k, median(v)]));
+console.log(`Medians of ${rounds} rounds, ${navigator.hardwareConcurrency} cores:\n`);
+console.log("| measure | median | rounds |\n| --- | ---: | --- |");
+for (const [name, values] of Object.entries(results)) {
+  console.log(`| ${name} | ${Math.round(m[name]!)} | ${values.map(Math.round).join(", ")} |`);
+}
+const raw = m["raw BullMQ, jobs/s"]!;
+console.log(`\nrun() ÷ raw BullMQ: ${(m["ClusterPool.run(), requests/s"]! / raw).toFixed(2)}×`);
+console.log(
+  `map() inputs ÷ raw BullMQ jobs: ${
+    (m["ClusterPool.map(), chunkSize 1000, inputs/s"]! / raw).toFixed(1)
+  }×`,
+);
+console.log(
+  `CPU-bound, two nodes ÷ local ThreadPool(2) speed: ${
+    (m["local ThreadPool(2), 32 × fib(27), ms"]! / m["two nodes, 32 × fib(27), ms"]!).toFixed(2)
+  }×`,
+);
