@@ -1,6 +1,7 @@
 import { equal, ok } from "node:assert/strict";
 import { TaskError, TaskTimeoutError } from "../mod.ts";
 import { clusterTest } from "./cluster_helpers.ts";
+import { random } from "./fault_injection.ts";
 import { raw, task } from "./helpers.ts";
 
 type Kind = "ok" | "throw" | "timeout" | "queuedAbort" | "runningAbort";
@@ -8,16 +9,6 @@ const mix: [Kind, number][] = [["ok", 70], ["throw", 10], ["timeout", 6], ["queu
   "runningAbort",
   7,
 ]];
-
-/** A small seeded generator (mulberry32), so a failure can be replayed. */
-function random(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const SEED = 20261201;
 const COUNT = 500;

@@ -30,7 +30,7 @@ const mix: [Fault, number][] = [
 ];
 
 /** A small seeded generator (mulberry32), so a failure can be replayed. */
-function random(seed: number): () => number {
+export function random(seed: number): () => number {
   return () => {
     seed = (seed + 0x6d2b79f5) | 0;
     let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
