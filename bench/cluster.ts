@@ -16,6 +16,7 @@ import { Queue, QueueEvents, Worker } from "npm:bullmq@6.7.0";
 import { Redis } from "npm:ioredis@6.0.0";
 import { taskModule, ThreadPool } from "../mod.ts";
 import { ClusterPool } from "../cluster.ts";
+import { startNode, startRedis } from "../tests/cluster_helpers.ts";
 import type * as Tasks from "./bench_tasks.ts";
 
 const rounds = Number(Deno.args[0] ?? 3);
@@ -23,33 +24,6 @@ const root = new URL("../", import.meta.url);
 const tasks = taskModule<typeof Tasks>(new URL("./bench_tasks.ts", import.meta.url));
 const N = 5_000;
 const MAP_INPUTS = 100_000;
-
-function freePort(): number {
-  const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  probe.close();
-  return (probe.addr as Deno.NetAddr).port;
-}
-
-async function start(command: string, args: string[], ready: RegExp): Promise<Deno.ChildProcess> {
-  const child = new Deno.Command(command, { args, cwd: root, stdout: "piped", stderr: "inherit" })
-    .spawn();
-  const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let text = "";
-  while (!ready.test(text)) {
-    const { value, done } = await lines.read();
-    if (done) throw new Error(`${command} ended before it was ready:\n${text}`);
-    text += value;
-  }
-  (async () => {
-    while (!(await lines.read()).done) { /* drained */ }
-  })();
-  return child;
-}
-
-async function stop(child: Deno.ChildProcess): Promise<void> {
-  child.kill("SIGTERM");
-  await child.status;
-}
 
 /** Raw BullMQ: addBulk of `count` jobs, one inline Worker, until every result is back. */
 async function rawBullmq(url: string, queueName: string, count: number): Promise<number> {
@@ -86,17 +60,11 @@ function median(values: number[]): number {
   return [...values].sort((a, b) => a - b)[values.length >> 1]!;
 }
 
-const port = freePort();
-const url = `redis://127.0.0.1:${port}`;
-const redis = await start(
-  "redis-server",
-  ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-  /Ready to accept connections/,
-);
-const nodeArgs = ["run", "-A", "serve.ts", "--redis", url, "--module", "bench/", "--workers", "1"];
+const redis = await startRedis();
+const { url } = redis;
 const nodes = [
-  await start(Deno.execPath(), nodeArgs, /^ready/m),
-  await start(Deno.execPath(), nodeArgs, /^ready/m),
+  await startNode(url, [], "bench/"),
+  await startNode(url, [], "bench/"),
 ];
 const results: Record<string, number[]> = {
   "raw BullMQ, jobs/s": [],
@@ -135,8 +103,8 @@ try {
     console.error(`round ${round + 1} of ${rounds} done`);
   }
 } finally {
-  for (const node of nodes) await stop(node);
-  await stop(redis);
+  for (const node of nodes) await node.stop();
+  await redis.stop();
 }
 
 const m = Object.fromEntries(Object.entries(results).map(([k, v]) => [k, median(v)]));

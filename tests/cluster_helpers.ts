@@ -58,6 +58,13 @@ async function lineMatching(
   }
 }
 
+/** Keeps every line of `stream` in `into`, so that a process never blocks on a full pipe. */
+async function collect(stream: ReadableStream<Uint8Array>, into: string[]): Promise<void> {
+  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+    into.push(...chunk.split("\n").filter((line) => line !== ""));
+  }
+}
+
 /** A private Redis server. */
 export interface Redis {
   url: string;
@@ -108,8 +115,12 @@ export interface Node {
   stop(signal?: Deno.Signal): Promise<Deno.CommandStatus>;
 }
 
-/** Starts a node serving `tests/fixtures/`, once it says it is ready. */
-export async function startNode(url: string, extra: string[] = []): Promise<Node> {
+/** Starts a node serving `modules` (by default `tests/fixtures/`), once it says it is ready. */
+export async function startNode(
+  url: string,
+  extra: string[] = [],
+  modules = "tests/fixtures/",
+): Promise<Node> {
   const child = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
@@ -121,7 +132,7 @@ export async function startNode(url: string, extra: string[] = []): Promise<Node
       "--redis",
       url,
       "--module",
-      "tests/fixtures/",
+      modules,
       "--workers",
       "1",
       ...extra,
@@ -132,7 +143,7 @@ export async function startNode(url: string, extra: string[] = []): Promise<Node
   }).spawn();
   const output: string[] = [];
   const errors: string[] = [];
-  lineMatching(child.stderr, /^\b$/, errors).catch(() => {});
+  collect(child.stderr, errors);
   await lineMatching(child.stdout, /^ready/, output).catch((error) => {
     throw new Error(`${error.message}\n${errors.join("\n")}`);
   });
