@@ -11,15 +11,23 @@
 
 const REMOTE = new Set(["https:", "http:", "jsr:", "npm:"]);
 
+/** A path (absolute, or relative to the working directory) as a `file:` URL, characters escaped. */
+function fileURL(path: string): URL {
+  const url = new URL("file:///");
+  // The setter escapes spaces, "#" and "?", but not "%": escaped first.
+  url.pathname = (path.startsWith("/") ? path : `${Deno.cwd()}/${path}`).replaceAll("%", "%25");
+  return url;
+}
+
 /** A folder as a `file:` URL ending in a slash: `root` as a path or URL. */
 export function folderURL(root: string | URL | undefined, action: string): URL {
-  if (root === undefined) return new URL(`file://${Deno.cwd()}/`);
+  if (root === undefined) return fileURL(`${Deno.cwd()}/`);
   let url: URL;
   if (root instanceof URL) url = root;
   else if (typeof root === "string" && URL.canParse(root) && root.startsWith("file:")) {
     url = new URL(root);
   } else if (typeof root === "string") {
-    url = new URL(`file://${root.startsWith("/") ? root : `${Deno.cwd()}/${root}`}`);
+    url = fileURL(root);
   } else {
     throw new TypeError(
       `Cannot ${action} as 'root' must be a path or a file: URL: current value is ${
@@ -70,9 +78,7 @@ export class Allowlist {
         this.#files.add(text);
         continue;
       }
-      const url = entry instanceof URL
-        ? entry
-        : new URL(`file://${text.startsWith("/") ? text : `${Deno.cwd()}/${text}`}`);
+      const url = entry instanceof URL ? entry : fileURL(text);
       let folder = false;
       try {
         folder = Deno.statSync(url).isDirectory;
