@@ -9,6 +9,7 @@
 import { DEFAULT_MAX_PAYLOAD } from "./cluster/codec.ts";
 import { ClusterEngine } from "./cluster/cluster_engine.ts";
 import { folderURL } from "./cluster/modules.ts";
+import { DEFAULT_LOSSES, MAX_LOSSES } from "./cluster/protocol.ts";
 import { checkConnection, type Connection } from "./cluster/redis.ts";
 import type { ThreadPoolStats } from "./core/stats.ts";
 import type { MapInput, TaskArgs, TaskResult, TaskSpec } from "./core/task.ts";
@@ -75,6 +76,15 @@ export interface ClusterPoolOptions {
    * @default {16777216}
    */
   maxPayload?: number;
+  /**
+   * How many times a request may be lost with the node running it (killed, cut off for longer
+   * than its lease) and run again elsewhere; one more loss fails it with `WorkerLostError`.
+   * `0` runs each request at most once. A request counts as lost with its node whether it had
+   * started there or was waiting its turn on it. At most 100.
+   *
+   * @default {1}
+   */
+  maxLosses?: number;
 }
 
 /**
@@ -112,6 +122,7 @@ export class ClusterPool extends EventTarget implements AsyncDisposable {
       root: folderURL(given.root, action),
       maxPayload: integer(action, "maxPayload", given.maxPayload ?? DEFAULT_MAX_PAYLOAD, 1),
       window: 4096,
+      maxLosses: integer(action, "maxLosses", given.maxLosses ?? DEFAULT_LOSSES, 0, MAX_LOSSES),
     });
     this.#front = new PoolFront(engine, {
       maxQueue: integer(action, "maxQueue", given.maxQueue ?? 0),

@@ -1,6 +1,12 @@
 import { deepEqual, equal, match, ok, rejects, throws } from "node:assert/strict";
 import { ClusterPool } from "../cluster.ts";
-import { PoolClosedError, TaskError, TaskTimeoutError, WorkRequest } from "../mod.ts";
+import {
+  PoolClosedError,
+  TaskError,
+  TaskTimeoutError,
+  WorkerLostError,
+  WorkRequest,
+} from "../mod.ts";
 import { clusterTest, redisInstalled, startNode, startRedis } from "./cluster_helpers.ts";
 import { raw, runDeno, task, turn } from "./helpers.ts";
 
@@ -155,6 +161,68 @@ clusterTest(
 );
 
 clusterTest(
+  "A request lost with its node twice fails with WorkerLostError (maxLosses defaults to 1)",
+  async ({ redis, pool, node }) => {
+    const first = await node(["--lease", "1000"]);
+    const result = pool.run(task("delayed"), ["never", 60_000]);
+    const outcome = result.catch((error) => error);
+    await running(pool, 1);
+    const second = await node(["--lease", "1000"]);
+    await first.stop("SIGKILL");
+    // The second node holds it once BullMQ has counted the first loss and handed it on.
+    await until(async () => (await lossesOfActiveJob(redis.port)) === 1);
+    await second.stop("SIGKILL");
+    await node(["--lease", "1000"]);
+    const error = await outcome;
+    ok(error instanceof WorkerLostError, String(error));
+    match(error.message, /lost 2 times \(the client's 'maxLosses' is 1\)/);
+    equal(pool.stats().failed, 1);
+  },
+);
+
+clusterTest(
+  "With maxLosses: 0 a request runs at most once: lost with its node, it fails instead",
+  async ({ pool, node }) => {
+    const first = await node(["--lease", "1000"]);
+    const result = pool.run(task("delayed"), ["never", 60_000]).catch((error) => error);
+    await running(pool, 1);
+    await node(["--lease", "1000"]);
+    await first.stop("SIGKILL");
+    const error = await result;
+    ok(error instanceof WorkerLostError, String(error));
+    match(error.message, /lost once \(the client's 'maxLosses' is 0\)/);
+  },
+  { maxLosses: 0 },
+);
+
+Deno.test("new ClusterPool() refuses a maxLosses out of range, quoting it", () => {
+  throws(
+    () => new ClusterPool({ connection: "redis://x", maxLosses: 101 }),
+    /'maxLosses' must be an integer from 0 to 100: current value is 101/,
+  );
+  throws(() => new ClusterPool({ connection: "redis://x", maxLosses: "1" as never }), TypeError);
+});
+
+/** How many times BullMQ has counted the job now active as lost (`-1`: none is active). */
+async function lossesOfActiveJob(port: number): Promise<number> {
+  const [id] = (await redisCli(port, "LRANGE", "bull:threadpool:active", "0", "0")).split("\n");
+  if (!id) return -1;
+  return Number(await redisCli(port, "HGET", `bull:threadpool:${id}`, "stc") || 0);
+}
+
+/** Runs one redis-cli command against the test's Redis and returns its output. */
+async function redisCli(port: number, ...args: string[]): Promise<string> {
+  const { stdout } = await new Deno.Command("redis-cli", { args: ["-p", String(port), ...args] })
+    .output();
+  return new TextDecoder().decode(stdout).trim();
+}
+
+/** Resolves once `condition` holds, asking again every 20 ms (Redis has no event for it). */
+async function until(condition: () => Promise<boolean>): Promise<void> {
+  while (!(await condition())) await new Promise((resolve) => setTimeout(resolve, 20));
+}
+
+clusterTest(
   "A script that uses a ClusterPool and forgets close() still exits by itself",
   async ({ redis, node }) => {
     await node();
@@ -211,10 +279,7 @@ clusterTest(
 
 /** How many jobs wait in the default queue, asked of Redis itself. */
 async function waitingInRedis(port: number): Promise<number> {
-  const { stdout } = await new Deno.Command("redis-cli", {
-    args: ["-p", String(port), "LLEN", "bull:threadpool:wait"],
-  }).output();
-  return Number(new TextDecoder().decode(stdout).trim());
+  return Number(await redisCli(port, "LLEN", "bull:threadpool:wait"));
 }
 
 Deno.test({

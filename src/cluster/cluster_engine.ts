@@ -14,7 +14,7 @@ import type { CallOutcome, Job } from "../core/job.ts";
 import type { ResolvedTask } from "../core/task.ts";
 import { decode, encode } from "./codec.ts";
 import { portable } from "./modules.ts";
-import type { ClusterAnswer, ClusterJobData } from "./protocol.ts";
+import { type ClusterAnswer, type ClusterJobData, DEFAULT_LOSSES } from "./protocol.ts";
 import { type Connection, type RedisClient, redisClient, refusedCredentials } from "./redis.ts";
 
 /** What the cluster engine is built with, checked. */
@@ -27,6 +27,8 @@ export interface ClusterEngineOptions {
   maxPayload: number;
   /** How many jobs this client keeps in Redis at once. */
   window: number;
+  /** How many times a job may be lost with its node and run again. */
+  maxLosses: number;
 }
 
 /** How long a client with nothing in flight keeps its connections. */
@@ -228,6 +230,7 @@ export class ClusterEngine implements Engine {
       };
       if (job.timeout !== undefined) data.t = job.timeout;
       if (job.chunk) data.k = 1;
+      if (this.#options.maxLosses !== DEFAULT_LOSSES) data.l = this.#options.maxLosses;
       const id = this.#bullId(job);
       job.place = this;
       this.#jobs.set(id, job);

@@ -14,7 +14,7 @@ import type { ThreadPool } from "../thread_pool.ts";
 import { decode, DEFAULT_MAX_PAYLOAD, encode } from "./codec.ts";
 import { cancelChannel } from "./cluster_engine.ts";
 import { Allowlist, folderURL, local } from "./modules.ts";
-import type { ClusterAnswer, ClusterJobData } from "./protocol.ts";
+import { type ClusterAnswer, type ClusterJobData, DEFAULT_LOSSES, MAX_LOSSES } from "./protocol.ts";
 import {
   checkConnection,
   type Connection,
@@ -147,6 +147,16 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
       );
       return { ok: false, kind: "refused", v: encode(error, "an error", DEFAULT_MAX_PAYLOAD) };
     }
+    // Each time a node holding the job fell silent past its lease, BullMQ put it back and
+    // counted it: past the client's bound, it fails here instead of running again.
+    const losses = job.stalledCounter;
+    if (losses > (data.l ?? DEFAULT_LOSSES)) {
+      const error = new WorkerLostError(
+        `The node running this request was lost ${losses === 1 ? "once" : `${losses} times`} ` +
+          `(the client's 'maxLosses' is ${data.l ?? DEFAULT_LOSSES})`,
+      );
+      return { ok: false, kind: "lost", v: encode(error, "an error", DEFAULT_MAX_PAYLOAD) };
+    }
     const id = job.id!;
     const controller = new AbortController();
     running.set(id, controller);
@@ -185,7 +195,8 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
     concurrency: Math.max(1, pool.size) * NODE_PREFETCH,
     lockDuration: lease,
     stalledInterval: Math.max(500, Math.floor(lease / 2)),
-    maxStalledCount: 1,
+    // The client's own bound (the job's `l`) fails a job first; this only backs it up.
+    maxStalledCount: MAX_LOSSES + 1,
   });
   // Connection errors are the clients' to report (redis.ts): not printed again here.
   worker.on("error", () => {});

@@ -19,7 +19,15 @@ export interface ClusterJobData {
   t?: number;
   /** Set for a chunk: several calls, one outcome each. */
   k?: 1;
+  /** How many times the job may be lost with its node before it fails; absent: {@linkcode DEFAULT_LOSSES}. */
+  l?: number;
 }
+
+/** How many node losses a job survives by default: it runs again once. */
+export const DEFAULT_LOSSES = 1;
+
+/** The most node losses a client may let a job survive. */
+export const MAX_LOSSES = 100;
 
 /** How a job ended on its node. */
 export type ClusterAnswer =

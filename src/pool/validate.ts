@@ -31,15 +31,27 @@ function rangeError(action: string, name: string, wanted: string, value: unknown
 }
 
 /**
- * Checks a count: an integer of at least `min`.
+ * Checks a count: an integer from `min` to `max`.
  *
  * @throws {TypeError} When it is not a number.
- * @throws {RangeError} When it is not an integer of at least `min`.
+ * @throws {RangeError} When it is not an integer from `min` to `max`.
  */
-export function integer(action: string, name: string, value: unknown, min = 0): number {
-  const wanted = min === 0 ? "a non-negative integer" : `an integer of at least ${min}`;
+export function integer(
+  action: string,
+  name: string,
+  value: unknown,
+  min = 0,
+  max = Infinity,
+): number {
+  const wanted = max !== Infinity
+    ? `an integer from ${min} to ${max}`
+    : min === 0
+    ? "a non-negative integer"
+    : `an integer of at least ${min}`;
   if (typeof value !== "number") throw typeError(action, name, wanted, value);
-  if (!Number.isInteger(value) || value < min) throw rangeError(action, name, wanted, value);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw rangeError(action, name, wanted, value);
+  }
   return value;
 }
 
