@@ -110,6 +110,11 @@ export class ThreadPool extends EventTarget implements AsyncDisposable {
     return this.#engine.size;
   }
 
+  /** Tasks one worker runs at once (the `concurrency` option). */
+  get concurrency(): number {
+    return this.#engine.concurrency;
+  }
+
   /** Put requests not yet handed to a callback or to `results()`. */
   get pending(): number {
     return this.#front.pending;

@@ -109,6 +109,8 @@ export async function startRedis(extra: string[] = []): Promise<Redis> {
 
 /** A node: `serve.ts` in its own process. */
 export interface Node {
+  /** Its process id. */
+  pid: number;
   /** What it printed, line by line. */
   output: string[];
   /** Sends it `signal` and resolves with its exit status. */
@@ -149,6 +151,7 @@ export async function startNode(
   });
   let status: Promise<Deno.CommandStatus> | null = null;
   return {
+    pid: child.pid,
     output,
     stop(signal: Deno.Signal = "SIGTERM") {
       if (status === null) {

@@ -114,6 +114,24 @@ clusterTest("A node stops on SIGTERM, exit code 0", async ({ pool, node }) => {
   equal((await started.stop("SIGTERM")).code, 0);
 });
 
+clusterTest(
+  "A node stopping gracefully finishes what its pool runs and hands the jobs it holds back",
+  async ({ pool, node }) => {
+    const first = await node(); // one worker: it runs one job and has one more ahead of it
+    const pids = Array.from({ length: 6 }, () => pool.run(task("pidAfter"), [1_000]));
+    // All six are the first node's: BullMQ gave it them at once (it takes up to 16 per worker).
+    await running(pool, 6);
+    const stopped = first.stop("SIGTERM");
+    const second = await node();
+    equal((await stopped).code, 0);
+    const ran = await Promise.all(pids);
+    const byFirst = ran.filter((pid) => pid === first.pid).length;
+    ok(byFirst <= 2, `the stopping node ran ${byFirst} of 6`);
+    equal(ran.filter((pid) => pid === second.pid).length, 6 - byFirst);
+    equal(pool.stats().completed, 6);
+  },
+);
+
 Deno.test("new ClusterPool() refuses a malformed connection at the call", () => {
   throws(() => new ClusterPool({ connection: "http://nope" }), /'connection' must be a redis:\/\//);
   throws(() => new ClusterPool({ connection: 5 as never }), TypeError);

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { type Job as BullJob, Worker } from "npm:bullmq@6.7.0";
+import { type Job as BullJob, WaitingError, Worker } from "npm:bullmq@6.7.0";
 import { TaskError, TaskTimeoutError, WorkerLostError } from "../core/errors.ts";
 import type { ThreadPool } from "../thread_pool.ts";
 import { decode, DEFAULT_MAX_PAYLOAD, encode } from "./codec.ts";
@@ -138,7 +138,10 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
   });
   const cancelled = (id: string) => control.exists(`threadpool:${queue}:cancelled:${id}`);
 
-  const run = async (job: BullJob<ClusterJobData>): Promise<ClusterAnswer> => {
+  // What the pool runs at once, and one more each to keep its workers busy; the node's
+  // other jobs wait here, where a graceful close can hand them back to the queue.
+  const turns = new Turns(() => Math.max(1, pool.size) * pool.concurrency * 2);
+  const run = async (job: BullJob<ClusterJobData>, token?: string): Promise<ClusterAnswer> => {
     const { data } = job;
     const module = local(data.m, root);
     if (!allowed.allows(module)) {
@@ -167,23 +170,20 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
         (yes) => yes && controller.abort(new Error("The client cancelled this request")),
         () => {},
       );
-      const args = decode(data.a) as unknown[];
-      const spec = { module, name: data.n };
-      const timeout = data.t;
-      const signal = controller.signal;
-      const value = data.k === 1
-        ? await Promise.all(
-          args.map((call) =>
-            pool.run(spec, call as never, { signal, ...(timeout !== undefined && { timeout }) })
-              .then((v) => [true, v], (e) => [false, e instanceof TaskError ? e.cause : e])
-          ),
-        )
-        : await pool.run(spec, args as never, {
-          signal,
-          ...(timeout !== undefined && { timeout }),
-        });
-      return { ok: true, v: encode(value, "the result", DEFAULT_MAX_PAYLOAD) };
+      if (!(await turns.take())) {
+        // The node is closing and this job has not started: back to the queue, for another node.
+        await job.moveToWait(token!);
+        throw new WaitingError();
+      }
+      try {
+        controller.signal.throwIfAborted();
+        const value = await runOn(pool, data, module, controller.signal);
+        return { ok: true, v: encode(value, "the result", DEFAULT_MAX_PAYLOAD) };
+      } finally {
+        turns.release();
+      }
     } catch (error) {
+      if (error instanceof WaitingError) throw error;
       return answerFor(error);
     } finally {
       running.delete(id);
@@ -207,10 +207,66 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
   let closing: Promise<void> | null = null;
   const close = (): Promise<void> =>
     closing ??= (async () => {
-      await worker.close();
+      const closed = worker.close();
+      turns.handBack();
+      await closed;
       for (const made of clients) made.disconnect();
     })();
   return { close, [Symbol.asyncDispose]: close };
+}
+
+/** Runs a job's call, or each call of a chunk, on the local pool. */
+function runOn(pool: ThreadPool, data: ClusterJobData, module: string, signal: AbortSignal) {
+  const args = decode(data.a) as unknown[];
+  const spec = { module, name: data.n };
+  const options = { signal, ...(data.t !== undefined && { timeout: data.t }) };
+  if (data.k !== 1) return pool.run(spec, args as never, options);
+  return Promise.all(
+    args.map((call) =>
+      pool.run(spec, call as never, options).then(
+        (value) => [true, value],
+        (error) => [false, error instanceof TaskError ? error.cause : error],
+      )
+    ),
+  );
+}
+
+/**
+ * Turns on the local pool: a job takes one before it runs there, and gives it
+ * back when it ends. Once the node closes, the jobs still waiting for one are
+ * told so, and go back to the queue unstarted.
+ */
+class Turns {
+  readonly #limit: () => number;
+  readonly #waiting: ((go: boolean) => void)[] = [];
+  #taken = 0;
+  #closed = false;
+
+  constructor(limit: () => number) {
+    this.#limit = limit;
+  }
+
+  /** Resolves `true` with a turn, or `false` when the node closes first. */
+  take(): boolean | Promise<boolean> {
+    if (this.#closed) return false;
+    if (this.#taken < this.#limit()) {
+      this.#taken++;
+      return true;
+    }
+    return new Promise((go) => this.#waiting.push(go));
+  }
+
+  release(): void {
+    const next = this.#waiting.shift();
+    if (next === undefined) this.#taken--;
+    else next(true);
+  }
+
+  /** Every job still waiting is handed back, and so is any that comes later. */
+  handBack(): void {
+    this.#closed = true;
+    for (const go of this.#waiting.splice(0)) go(false);
+  }
 }
 
 /** A failed run's answer: what kind of failure, and its error. */
