@@ -2,6 +2,7 @@ import { deepEqual, equal, match, ok, rejects, throws } from "node:assert/strict
 import { ClusterPool } from "../cluster.ts";
 import {
   PoolClosedError,
+  QueueFullError,
   TaskError,
   TaskTimeoutError,
   WorkerLostError,
@@ -295,6 +296,26 @@ clusterTest(
   },
 );
 
+clusterTest(
+  "maxQueue bounds this client's jobs waiting in Redis: a full queue waits, or refuses when told",
+  async ({ redis, pool, node }) => {
+    // No node yet: the first two wait in Redis, and the queue is full.
+    const first = [1, 2].map((n) => pool.run(task("add"), [n, n]));
+    while ((await waitingInRedis(redis.port)) < 2) await turn();
+    equal(pool.queued, 2);
+    const refused = new WorkRequest(task("add"), [0, 0]);
+    await rejects(pool.putRequest(refused, { block: false }), QueueFullError);
+    let third = false;
+    const waiting = pool.run(task("add"), [3, 3]).then((sum) => (third = true, sum));
+    await turn();
+    equal(third, false, "run() waits for room");
+    equal(await waitingInRedis(redis.port), 2, "nothing beyond maxQueue reaches Redis");
+    await node();
+    deepEqual(await Promise.all([...first, waiting]), [2, 4, 6]);
+  },
+  { maxQueue: 2 },
+);
+
 /** How many jobs wait in the default queue, asked of Redis itself. */
 async function waitingInRedis(port: number): Promise<number> {
   return Number(await redisCli(port, "LLEN", "bull:threadpool:wait"));
@@ -376,4 +397,40 @@ clusterTest(
   },
   {},
   ["--appendonly", "yes"],
+);
+
+clusterTest(
+  "Every connection to Redis cut mid-run (CLIENT KILL): clients and nodes reconnect, each request ends once",
+  async ({ redis, pool, node }) => {
+    await node(["--lease", "2000"]);
+    await node(["--lease", "2000"]);
+    const settled = new Map<number, number>();
+    const runs = Array.from(
+      { length: 40 },
+      (_, i) =>
+        pool.run(task("delayed"), [i, 50 + (i % 5) * 40]).then((value) => {
+          settled.set(i, (settled.get(i) ?? 0) + 1);
+          return value;
+        }),
+    );
+    await running(pool, 1);
+    // Every client's connection: the pool's, the nodes', their blocking reads and subscriptions.
+    for (const type of ["normal", "pubsub"]) {
+      ok(Number(await redisCli(redis.port, "CLIENT", "KILL", "TYPE", type)) > 0);
+    }
+    deepEqual(await Promise.all(runs), Array.from({ length: 40 }, (_, i) => i));
+    ok([...settled.values()].every((times) => times === 1));
+    equal(await pool.run(task("add"), [1, 1]), 2, "the pool goes on");
+    // A cancel still reaches the node running the task (its subscription came back too):
+    // otherwise its one worker stays busy for a minute, and the jobs it takes after wait.
+    const controller = new AbortController();
+    const long = pool.run(task("delayed"), ["never", 60_000], { signal: controller.signal });
+    await running(pool, 1);
+    controller.abort();
+    await rejects(long);
+    const sums = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => pool.run(task("add"), [i, i])),
+    );
+    deepEqual(sums, Array.from({ length: 8 }, (_, i) => 2 * i));
+  },
 );
