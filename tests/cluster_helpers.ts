@@ -69,18 +69,31 @@ async function collect(stream: ReadableStream<Uint8Array>, into: string[]): Prom
 export interface Redis {
   url: string;
   port: number;
+  /** With TLS: the file of the certificate authority that signed its certificate. */
+  ca?: string;
   /** Stops it (SIGTERM: with `--appendonly yes` it keeps its data) and starts it again, on the same port. */
   restart(): Promise<void>;
   /** Stops it and removes its folder. */
   stop(): Promise<void>;
 }
 
-/** Starts `redis-server` on a free port with a temporary folder, once it accepts connections. */
-export async function startRedis(extra: string[] = []): Promise<Redis> {
+/**
+ * Starts `redis-server` on a free port with a temporary folder, once it
+ * accepts connections; with `tls`, it takes only TLS connections, with a
+ * certificate for 127.0.0.1 signed by a certificate authority made for it.
+ */
+export async function startRedis(extra: string[] = [], tls = false): Promise<Redis> {
   const port = freePort();
   const dir = await Deno.makeTempDir({ prefix: "threadpool-redis-" });
-  const args = ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--dir", dir];
+  const args = ["--bind", "127.0.0.1", "--save", "", "--dir", dir];
   if (!extra.includes("--appendonly")) args.push("--appendonly", "no");
+  if (tls) {
+    await certificates(dir);
+    args.push("--port", "0", "--tls-port", String(port), "--tls-auth-clients", "no");
+    args.push("--tls-cert-file", `${dir}/server.pem`, "--tls-key-file", `${dir}/server.key`);
+  } else {
+    args.push("--port", String(port));
+  }
   const launch = async () => {
     const child = new Deno.Command("redis-server", {
       args: [...args, ...extra],
@@ -92,8 +105,9 @@ export async function startRedis(extra: string[] = []): Promise<Redis> {
   };
   let child = await launch();
   return {
-    url: `redis://127.0.0.1:${port}`,
+    url: `${tls ? "rediss" : "redis"}://127.0.0.1:${port}`,
     port,
+    ...(tls && { ca: `${dir}/ca.pem` }),
     async restart() {
       child.kill("SIGTERM");
       await child.status;
@@ -105,6 +119,28 @@ export async function startRedis(extra: string[] = []): Promise<Redis> {
       await Deno.remove(dir, { recursive: true });
     },
   };
+}
+
+/** Makes, in `dir`, a certificate authority (ca.pem) and a certificate for 127.0.0.1 it signed. */
+async function certificates(dir: string): Promise<void> {
+  const steps = [
+    ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=test CA"]
+      .concat(["-keyout", "ca.key", "-out", "ca.pem"]),
+    ["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1"]
+      .concat(["-keyout", "server.key", "-out", "server.csr"]),
+    ["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial"]
+      .concat(["-days", "1", "-out", "server.pem", "-extfile", "san.cnf"]),
+  ];
+  await Deno.writeTextFile(`${dir}/san.cnf`, "subjectAltName=IP:127.0.0.1\n");
+  for (const args of steps) {
+    const { success, stderr } = await new Deno.Command("openssl", {
+      args,
+      cwd: dir,
+      stdout: "null",
+    })
+      .output();
+    if (!success) throw new Error(`openssl ${args[0]}: ${new TextDecoder().decode(stderr)}`);
+  }
 }
 
 /** A node: `serve.ts` in its own process. */
@@ -122,6 +158,7 @@ export async function startNode(
   url: string,
   extra: string[] = [],
   modules = "tests/fixtures/",
+  env: Record<string, string> = {},
 ): Promise<Node> {
   const child = new Deno.Command(Deno.execPath(), {
     args: [
@@ -140,6 +177,7 @@ export async function startNode(
       ...extra,
     ],
     cwd: root,
+    env,
     stdout: "piped",
     stderr: "piped",
   }).spawn();

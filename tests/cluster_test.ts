@@ -354,6 +354,43 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name: "Clients and nodes connect over TLS (rediss://); an untrusted certificate fails clearly",
+  ignore: !redisInstalled && Deno.env.get("CI") !== "true",
+  timeout: 30_000,
+  async fn() {
+    const redis = await startRedis([], true);
+    const ca = redis.ca!;
+    const untrusted = new ClusterPool({ connection: redis.url });
+    try {
+      // The node trusts the test's certificate authority through Deno's DENO_CERT.
+      const node = await startNode(redis.url, [], "tests/fixtures/", { DENO_CERT: ca });
+      await using pool = new ClusterPool({
+        connection: {
+          host: "127.0.0.1",
+          port: redis.port,
+          tls: { ca: await Deno.readTextFile(ca) },
+        },
+        root: new URL("../", import.meta.url),
+      });
+      equal(await pool.run(task("add"), [2, 3]), 5);
+      // Without that authority, the call fails and says why, instead of retrying forever.
+      await rejects(untrusted.run(task("add"), [1, 1]), /TLS certificate is not trusted here/);
+      const flags = ["--allow-read", "--allow-net", "--allow-env", "--allow-sys"];
+      const { code, stderr } = await runDeno(
+        [...flags, "serve.ts", "--redis", redis.url, "--module", "tests/fixtures/"],
+        { cwd: new URL("../", import.meta.url), timeout: 20_000 },
+      );
+      equal(code, 1);
+      match(stderr, /^serve\.ts: Redis refused: its TLS certificate is not trusted here/);
+      await node.stop();
+    } finally {
+      await untrusted.close({ force: true });
+      await redis.stop();
+    }
+  },
+});
+
 Deno.test("serve.ts refuses bad flags with a usage line and exit code 2", async () => {
   for (
     const args of [[], ["--module", "x"], ["--redis", "redis://x"], [

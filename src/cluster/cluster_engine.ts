@@ -15,7 +15,7 @@ import type { ResolvedTask } from "../core/task.ts";
 import { decode, encode } from "./codec.ts";
 import { portable } from "./modules.ts";
 import { type ClusterAnswer, type ClusterJobData, DEFAULT_LOSSES } from "./protocol.ts";
-import { type Connection, type RedisClient, redisClient, refusedCredentials } from "./redis.ts";
+import { type Connection, type RedisClient, redisClient, refusedForGood } from "./redis.ts";
 
 /** What the cluster engine is built with, checked. */
 export interface ClusterEngineOptions {
@@ -243,7 +243,7 @@ export class ClusterEngine implements Engine {
     }
     if (bulk.length === 0) return;
     queue.addBulk(bulk).catch((error: Error) => {
-      const reason = refusedCredentials(error) ?? error;
+      const reason = refusedForGood(error) ?? error;
       for (const job of sent) {
         if (this.#jobs.delete(this.#bullId(job))) this.#host.settle(job, false, reason);
       }
@@ -280,7 +280,7 @@ export class ClusterEngine implements Engine {
 
   /** Redis refused this client, or could not be reached at all: every job fails with why. */
   #fail(error: Error): void {
-    this.#refused ??= refusedCredentials(error) ?? error;
+    this.#refused ??= refusedForGood(error) ?? error;
     for (const [id, job] of this.#jobs) {
       this.#jobs.delete(id);
       this.#active.delete(job);

@@ -20,7 +20,7 @@ import {
   type Connection,
   type RedisClient,
   redisClient,
-  refusedCredentials,
+  refusedForGood,
 } from "./redis.ts";
 
 /**
@@ -126,7 +126,7 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
       return await Promise.race([step, refusal.promise]);
     } catch (error) {
       for (const made of clients) made.disconnect();
-      throw refusedCredentials(error) ?? error;
+      throw refusedForGood(error) ?? error;
     }
   };
   const running = new Map<string, AbortController>();

@@ -1,9 +1,10 @@
 /**
  * Both ends of the cluster: Redis clients. `connection` is a Redis URL or
  * the client's options; every client is made with what BullMQ requires.
- * ioredis retries a refused password forever, leaving calls pending: a
- * `WRONGPASS`/`NOAUTH` reply is caught here and ends the client, so that
- * the pool can fail clearly instead of hanging.
+ * ioredis retries a refused password or an untrusted TLS certificate
+ * forever, leaving calls pending: a `WRONGPASS`/`NOAUTH` reply or a
+ * certificate error is caught here and ends the client, so that the pool
+ * can fail clearly instead of hanging.
  *
  * @module
  */
@@ -89,18 +90,32 @@ export function checkConnection(action: string, connection: unknown): Connection
 }
 
 const REFUSED = /WRONGPASS|NOAUTH|invalid password|ERR AUTH/i;
+const UNTRUSTED = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER/;
 
 /**
- * If `error` is Redis refusing the credentials, that error as the pool
- * reports it (whichever command met it first); otherwise undefined.
+ * If `error` is Redis refusing this client for good — its credentials, or
+ * (with TLS) a certificate this client does not trust — that error as the
+ * pool reports it (whichever command met it first); otherwise undefined.
+ * Retrying would only repeat it.
  */
-export function refusedCredentials(error: unknown): Error | undefined {
-  if (!(error instanceof Error) || !REFUSED.test(error.message)) return undefined;
-  if (error.message.startsWith("Redis refused the credentials")) return error;
-  return new Error(`Redis refused the credentials: ${error.message}`, { cause: error });
+export function refusedForGood(error: unknown): Error | undefined {
+  if (!(error instanceof Error)) return undefined;
+  if (error.message.startsWith("Redis refused")) return error;
+  if (REFUSED.test(error.message)) {
+    return new Error(`Redis refused the credentials: ${error.message}`, { cause: error });
+  }
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === "string" && UNTRUSTED.test(code)) {
+    return new Error(
+      `Redis refused: its TLS certificate is not trusted here (${code}: ${error.message}); ` +
+        "trust its CA with DENO_CERT=<ca.pem>, or connection: { tls: { ca } }",
+      { cause: error },
+    );
+  }
+  return undefined;
 }
 
-/** Makes a client; `refused` hears once if Redis refuses its credentials. */
+/** Makes a client; `refused` hears once if Redis refuses it for good (see {@linkcode refusedForGood}). */
 export function redisClient(connection: Connection, refused: OnRefused): RedisClient {
   const options: RedisOptions = { maxRetriesPerRequest: null, lazyConnect: false };
   // ioredis's option types do not allow exactOptionalPropertyTypes' undefined: cast.
@@ -109,7 +124,7 @@ export function redisClient(connection: Connection, refused: OnRefused): RedisCl
     : new IORedis({ ...connection, ...options } as never);
   let told = false;
   client.on("error", (error: Error) => {
-    const refusal = refusedCredentials(error);
+    const refusal = refusedForGood(error);
     if (told || refusal === undefined) return;
     told = true;
     client.disconnect();
