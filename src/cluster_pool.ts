@@ -93,6 +93,11 @@ export interface ClusterPoolOptions {
  * that `serve` it. Execution is at least once (a node that dies mid-task has
  * its task run again elsewhere); the caller sees one outcome per request.
  *
+ * Events: `idle` and `drain` as on `ThreadPool`; `stalled` (a `CustomEvent`,
+ * `detail: { job }`, the BullMQ job id) when a request's node was lost and
+ * the request waits for another; `error` (an `ErrorEvent`) when the
+ * connection to Redis is lost, once per outage, while it reconnects.
+ *
  * @example Run a task on the cluster
  * ```ts ignore
  * import { ClusterPool } from "@scope/threadpool/cluster";
@@ -123,6 +128,14 @@ export class ClusterPool extends EventTarget implements AsyncDisposable {
       maxPayload: integer(action, "maxPayload", given.maxPayload ?? DEFAULT_MAX_PAYLOAD, 1),
       window: 4096,
       maxLosses: integer(action, "maxLosses", given.maxLosses ?? DEFAULT_LOSSES, 0, MAX_LOSSES),
+      notify: {
+        connectionLost: (cause) => {
+          const why = cause === undefined ? "" : `: ${cause.message}`;
+          const error = new Error(`Lost the connection to Redis${why}; reconnecting`, { cause });
+          this.dispatchEvent(new ErrorEvent("error", { error, message: error.message }));
+        },
+        stalled: (job) => this.dispatchEvent(new CustomEvent("stalled", { detail: { job } })),
+      },
     });
     this.#front = new PoolFront(engine, {
       maxQueue: integer(action, "maxQueue", given.maxQueue ?? 0),

@@ -182,6 +182,10 @@ clusterTest(
 clusterTest(
   "A request lost with its node twice fails with WorkerLostError (maxLosses defaults to 1)",
   async ({ redis, pool, node }) => {
+    const stalled: string[] = [];
+    pool.addEventListener("stalled", (event) => {
+      stalled.push((event as CustomEvent<{ job: string }>).detail.job);
+    });
     const first = await node(["--lease", "1000"]);
     const result = pool.run(task("delayed"), ["never", 60_000]);
     const outcome = result.catch((error) => error);
@@ -196,6 +200,8 @@ clusterTest(
     ok(error instanceof WorkerLostError, String(error));
     match(error.message, /lost 2 times \(the client's 'maxLosses' is 1\)/);
     equal(pool.stats().failed, 1);
+    equal(stalled.length, 2, "a stalled event for each loss");
+    equal(stalled[0], stalled[1]);
   },
 );
 
@@ -450,6 +456,8 @@ clusterTest(
           return value;
         }),
     );
+    const outages: Error[] = [];
+    pool.addEventListener("error", (event) => outages.push((event as ErrorEvent).error));
     await running(pool, 1);
     // Every client's connection: the pool's, the nodes', their blocking reads and subscriptions.
     for (const type of ["normal", "pubsub"]) {
@@ -458,6 +466,8 @@ clusterTest(
     deepEqual(await Promise.all(runs), Array.from({ length: 40 }, (_, i) => i));
     ok([...settled.values()].every((times) => times === 1));
     equal(await pool.run(task("add"), [1, 1]), 2, "the pool goes on");
+    ok(outages.length > 0, "the pool told of the outage");
+    match(outages[0]!.message, /^Lost the connection to Redis.*; reconnecting$/);
     // A cancel still reaches the node running the task (its subscription came back too):
     // otherwise its one worker stays busy for a minute, and the jobs it takes after wait.
     const controller = new AbortController();

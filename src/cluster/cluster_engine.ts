@@ -29,6 +29,16 @@ export interface ClusterEngineOptions {
   window: number;
   /** How many times a job may be lost with its node and run again. */
   maxLosses: number;
+  /** What the client hears of beside its requests' outcomes. */
+  notify: ClusterNotices;
+}
+
+/** What a client hears of that is no one request's outcome. */
+export interface ClusterNotices {
+  /** The connection to Redis was lost, with the error if there was one; it is being retried. */
+  connectionLost(error: Error | undefined): void;
+  /** A request's node was lost (it went silent past its lease): the request waits for another. */
+  stalled(jobId: string): void;
 }
 
 /** How long a client with nothing in flight keeps its connections. */
@@ -59,6 +69,8 @@ export class ClusterEngine implements Engine {
   #closing: Promise<void> = Promise.resolve();
   #idleTimer: ReturnType<typeof setTimeout> | undefined;
   #refused: Error | null = null;
+  /** Whether the connection has failed since it was last ready. */
+  #outage = false;
 
   /** Creates the engine; it connects when the first job comes. */
   constructor(options: ClusterEngineOptions) {
@@ -179,6 +191,20 @@ export class ClusterEngine implements Engine {
     const refused = (error: Error) => this.#fail(error);
     const clients = [redisClient(connection, refused), redisClient(connection, refused)];
     this.#clients = clients;
+    for (const client of clients) {
+      let last: Error | undefined;
+      client.on("error", (error: Error) => last = error);
+      // ioredis reconnects only after a connection it did not mean to close was lost.
+      client.on("reconnecting", () => {
+        if (this.#outage || !this.#clients.includes(client)) return;
+        this.#outage = true;
+        this.#options.notify.connectionLost(last);
+      });
+      client.on("ready", () => {
+        this.#outage = false;
+        last = undefined;
+      });
+    }
     const queue = new Queue(name, { connection: clients[0]! });
     this.#queue = queue;
     // Connection errors are the clients' to report (redis.ts): not printed again here.
@@ -201,6 +227,14 @@ export class ClusterEngine implements Engine {
       if (job === undefined || this.#active.has(job)) return;
       this.#active.add(job);
       this.#host.began(job);
+    });
+    // Back in the queue (its node was lost, or handed it back closing): not running any more.
+    events.on("waiting", ({ jobId, prev }) => {
+      const job = prev === "active" ? this.#jobs.get(jobId) : undefined;
+      if (job !== undefined) this.#active.delete(job);
+    });
+    events.on("stalled", ({ jobId }) => {
+      if (this.#jobs.has(jobId)) this.#options.notify.stalled(jobId);
     });
     events.on("completed", ({ jobId, returnvalue }) => {
       this.#answer(jobId, returnvalue as unknown as ClusterAnswer);
