@@ -481,3 +481,19 @@ clusterTest(
     deepEqual(sums, Array.from({ length: 8 }, (_, i) => 2 * i));
   },
 );
+
+clusterTest(
+  "A cancel sent while a node's subscription is down still stops its task once it reconnects",
+  async ({ redis, pool, node }) => {
+    await node(); // one worker: a task that kept running would hold it for a minute
+    const controller = new AbortController();
+    const long = pool.run(task("delayed"), ["never", 60_000], { signal: controller.signal });
+    await running(pool, 1);
+    // The node's subscription drops; ioredis waits before reconnecting, so the message is lost.
+    ok(Number(await redisCli(redis.port, "CLIENT", "KILL", "TYPE", "pubsub")) > 0);
+    controller.abort();
+    await rejects(long);
+    equal(await pool.run(task("add"), [1, 1]), 2, "the node's worker was freed");
+  },
+);
+

@@ -49,6 +49,14 @@ export function cancelChannel(queue: string): string {
   return `threadpool:${queue}:cancel`;
 }
 
+/** The key that says a job was cancelled, for nodes that missed the message. */
+export function cancelKey(queue: string, jobId: string): string {
+  return `threadpool:${queue}:cancelled:${jobId}`;
+}
+
+/** Seconds a cancel's key lives. */
+export const CANCEL_TTL_S = 3600;
+
 /** Runs jobs on the nodes that serve a BullMQ queue. */
 export class ClusterEngine implements Engine {
   readonly size = 1;
@@ -118,7 +126,7 @@ export class ClusterEngine implements Engine {
     queue.remove(id).catch(() => {});
     const [client] = this.#clients;
     client?.multi()
-      .set(`threadpool:${this.#options.queue}:cancelled:${id}`, "1", "EX", 3600)
+      .set(cancelKey(this.#options.queue, id), "1", "EX", CANCEL_TTL_S)
       .publish(cancelChannel(this.#options.queue), id)
       .exec()
       .catch(() => {});

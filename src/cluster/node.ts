@@ -12,7 +12,7 @@ import { type Job as BullJob, WaitingError, Worker } from "npm:bullmq@6.7.0";
 import { TaskError, TaskTimeoutError, WorkerLostError } from "../core/errors.ts";
 import type { ThreadPool } from "../thread_pool.ts";
 import { decode, DEFAULT_MAX_PAYLOAD, encode } from "./codec.ts";
-import { cancelChannel } from "./cluster_engine.ts";
+import { CANCEL_TTL_S, cancelChannel, cancelKey } from "./cluster_engine.ts";
 import { Allowlist, folderURL, local } from "./modules.ts";
 import { type ClusterAnswer, type ClusterJobData, DEFAULT_LOSSES, MAX_LOSSES } from "./protocol.ts";
 import {
@@ -129,14 +129,25 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
       throw refusedForGood(error) ?? error;
     }
   };
-  const running = new Map<string, AbortController>();
   const control = client();
   const subscriber = client();
-  await connected(subscriber.subscribe(cancelChannel(queue)));
-  subscriber.on("message", (_channel: string, id: string) => {
-    running.get(id)?.abort(new Error("The client cancelled this request"));
-  });
-  const cancelled = (id: string) => control.exists(`threadpool:${queue}:cancelled:${id}`);
+  const cancels = new Cancels();
+  const channel = cancelChannel(queue);
+  subscriber.on("message", (_channel: string, id: string) => cancels.hear(id));
+  // A cancel published while this node was not subscribed (before it started, or while its
+  // connection was down) is still in its key: read them all whenever the subscription starts.
+  const catchUp = async () => {
+    await subscriber.subscribe(channel);
+    const prefix = cancelKey(queue, "");
+    let cursor = "0";
+    do {
+      const [next, keys] = await control.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 1000);
+      for (const key of keys) cancels.hear(key.slice(prefix.length));
+      cursor = next;
+    } while (cursor !== "0");
+  };
+  await connected(catchUp());
+  subscriber.on("ready", () => catchUp().catch(() => {}));
 
   // What the pool runs at once, and one more each to keep its workers busy; the node's
   // other jobs wait here, where a graceful close can hand them back to the queue.
@@ -161,15 +172,8 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
       return { ok: false, kind: "lost", v: encode(error, "an error", DEFAULT_MAX_PAYLOAD) };
     }
     const id = job.id!;
-    const controller = new AbortController();
-    running.set(id, controller);
+    const controller = cancels.begin(id);
     try {
-      // A cancel published before this node subscribed, or before the job began, left a
-      // key: looked up beside the run, not before it, to spare each job a round trip.
-      cancelled(id).then(
-        (yes) => yes && controller.abort(new Error("The client cancelled this request")),
-        () => {},
-      );
       if (!(await turns.take())) {
         // The node is closing and this job has not started: back to the queue, for another node.
         await job.moveToWait(token!);
@@ -186,7 +190,7 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
       if (error instanceof WaitingError) throw error;
       return answerFor(error);
     } finally {
-      running.delete(id);
+      cancels.end(id);
     }
   };
 
@@ -229,6 +233,51 @@ function runOn(pool: ThreadPool, data: ClusterJobData, module: string, signal: A
       )
     ),
   );
+}
+
+/** How long a node remembers a cancel for a job it has not seen: as long as the cancel's key lives. */
+const CANCEL_MEMORY_MS = CANCEL_TTL_S * 1000;
+
+/**
+ * What a node knows of cancelled jobs, told by message or read from their
+ * keys: a job running here is stopped, and one not begun yet is stopped as
+ * it begins. Costs no Redis command per job.
+ */
+class Cancels {
+  readonly #running = new Map<string, AbortController>();
+  /** Cancelled jobs not running here (yet), with when the node heard of each. */
+  readonly #heard = new Map<string, number>();
+
+  hear(id: string): void {
+    const running = this.#running.get(id);
+    if (running !== undefined) {
+      running.abort(cancelledReason());
+      return;
+    }
+    const now = Date.now();
+    this.#heard.set(id, now);
+    // Oldest first (a Map keeps insertion order): forget those whose keys have expired.
+    for (const [old, at] of this.#heard) {
+      if (now - at < CANCEL_MEMORY_MS) break;
+      this.#heard.delete(old);
+    }
+  }
+
+  /** A job begins here: its controller, already aborted if it was cancelled. */
+  begin(id: string): AbortController {
+    const controller = new AbortController();
+    if (this.#heard.delete(id)) controller.abort(cancelledReason());
+    this.#running.set(id, controller);
+    return controller;
+  }
+
+  end(id: string): void {
+    this.#running.delete(id);
+  }
+}
+
+function cancelledReason(): Error {
+  return new Error("The client cancelled this request");
 }
 
 /**
