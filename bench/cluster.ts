@@ -1,7 +1,8 @@
 /**
  * The cluster against raw BullMQ, on one machine: a private redis-server,
- * one client and two nodes (serve.ts, one worker each), several fresh rounds,
- * medians. Ratios, not absolute figures, are what it is for.
+ * one client and two nodes (serve.ts, one worker each), several rounds, each
+ * in a fresh process with its own Redis and nodes; medians. Ratios, not
+ * absolute figures, are what it is for.
  *
  *   deno run -A bench/cluster.ts [rounds=3]
  *
@@ -60,55 +61,77 @@ function median(values: number[]): number {
   return [...values].sort((a, b) => a - b)[values.length >> 1]!;
 }
 
-const redis = await startRedis();
-const { url } = redis;
-const nodes = [
-  await startNode(url, [], "bench/"),
-  await startNode(url, [], "bench/"),
-];
-const results: Record<string, number[]> = {
-  "raw BullMQ, jobs/s": [],
-  "ClusterPool.run(), requests/s": [],
-  "ClusterPool.map(), chunkSize 1000, inputs/s": [],
-  "two nodes, 32 × fib(27), ms": [],
-  "local ThreadPool(2), 32 × fib(27), ms": [],
-};
-try {
-  for (let round = 0; round < rounds; round++) {
-    results["raw BullMQ, jobs/s"]!.push(await rawBullmq(url, `raw${round}`, N));
+const MEASURES = [
+  "raw BullMQ, jobs/s",
+  "ClusterPool.run(), requests/s",
+  "ClusterPool.map(), chunkSize 1000, inputs/s",
+  "two nodes, 32 × fib(27), ms",
+  "local ThreadPool(2), 32 × fib(27), ms",
+] as const;
+type Measure = typeof MEASURES[number];
+
+/** One round, in this process: a fresh Redis and two fresh nodes; each measure once. */
+async function round(): Promise<Record<Measure, number>> {
+  const redis = await startRedis();
+  const { url } = redis;
+  const nodes = [await startNode(url, [], "bench/"), await startNode(url, [], "bench/")];
+  const result = {} as Record<Measure, number>;
+  try {
+    result["raw BullMQ, jobs/s"] = await rawBullmq(url, "raw", N);
     {
       await using pool = new ClusterPool({ connection: url, root });
       await Promise.all(Array.from({ length: 200 }, (_, i) => pool.run(tasks("add"), [i, 1])));
       let begun = performance.now();
       await Promise.all(Array.from({ length: N }, (_, i) => pool.run(tasks("add"), [i, 1])));
-      results["ClusterPool.run(), requests/s"]!.push(N / ((performance.now() - begun) / 1000));
+      result["ClusterPool.run(), requests/s"] = N / ((performance.now() - begun) / 1000);
       begun = performance.now();
       const inputs = Array.from({ length: MAP_INPUTS }, (_, i) => [i, 1]);
       for await (const _ of pool.map(tasks("add"), inputs, { chunkSize: 1_000 })) { /* drained */ }
-      results["ClusterPool.map(), chunkSize 1000, inputs/s"]!.push(
-        MAP_INPUTS / ((performance.now() - begun) / 1000),
-      );
+      result["ClusterPool.map(), chunkSize 1000, inputs/s"] = MAP_INPUTS /
+        ((performance.now() - begun) / 1000);
       await Promise.all(Array.from({ length: 4 }, () => pool.run(tasks("fib"), [27])));
       begun = performance.now();
       await Promise.all(Array.from({ length: 32 }, () => pool.run(tasks("fib"), [27])));
-      results["two nodes, 32 × fib(27), ms"]!.push(performance.now() - begun);
+      result["two nodes, 32 × fib(27), ms"] = performance.now() - begun;
     }
     {
       await using local = new ThreadPool(2);
       await Promise.all(Array.from({ length: 4 }, () => local.run(tasks("fib"), [27])));
       const begun = performance.now();
       await Promise.all(Array.from({ length: 32 }, () => local.run(tasks("fib"), [27])));
-      results["local ThreadPool(2), 32 × fib(27), ms"]!.push(performance.now() - begun);
+      result["local ThreadPool(2), 32 × fib(27), ms"] = performance.now() - begun;
     }
-    console.error(`round ${round + 1} of ${rounds} done`);
+  } finally {
+    for (const node of nodes) await node.stop();
+    await redis.stop();
   }
-} finally {
-  for (const node of nodes) await node.stop();
-  await redis.stop();
+  return result;
+}
+
+if (Deno.args[0] === "--round") {
+  console.log(JSON.stringify(await round()));
+  Deno.exit(0);
+}
+
+const results = Object.fromEntries(MEASURES.map((name) => [name, [] as number[]])) as Record<
+  Measure,
+  number[]
+>;
+for (let i = 0; i < rounds; i++) {
+  const { success, stdout } = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", new URL(import.meta.url).pathname, "--round"],
+    stderr: "inherit",
+  }).output();
+  if (!success) throw new Error(`round ${i + 1} failed`);
+  const result = JSON.parse(new TextDecoder().decode(stdout).trim().split("\n").pop()!);
+  for (const name of MEASURES) results[name].push(result[name]);
+  console.error(`round ${i + 1} of ${rounds} done`);
 }
 
 const m = Object.fromEntries(Object.entries(results).map(([k, v]) => [k, median(v)]));
-console.log(`Medians of ${rounds} rounds, ${navigator.hardwareConcurrency} cores:\n`);
+console.log(
+  `Medians of ${rounds} rounds (each a fresh process), ${navigator.hardwareConcurrency} cores:\n`,
+);
 console.log("| measure | median | rounds |\n| --- | ---: | --- |");
 for (const [name, values] of Object.entries(results)) {
   console.log(`| ${name} | ${Math.round(m[name]!)} | ${values.map(Math.round).join(", ")} |`);
