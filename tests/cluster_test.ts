@@ -303,6 +303,25 @@ clusterTest(
 );
 
 clusterTest(
+  "A request aborted while it waits in Redis is removed there and never runs",
+  async ({ redis, pool, node }) => {
+    const controller = new AbortController();
+    const reason = new Error("not wanted");
+    // No node yet: it waits in Redis.
+    const waiting = pool.run(task("add"), [1, 1], { signal: controller.signal });
+    while ((await waitingInRedis(redis.port)) < 1) await turn();
+    controller.abort(reason);
+    await rejects(waiting, (error) => error === reason);
+    // Gone from Redis before any node could take it.
+    await until(async () => (await waitingInRedis(redis.port)) === 0);
+    await node();
+    equal(await pool.run(task("add"), [2, 2]), 4);
+    const { cancelled, completed } = pool.stats();
+    deepEqual({ cancelled, completed }, { cancelled: 1, completed: 1 });
+  },
+);
+
+clusterTest(
   "maxQueue bounds this client's jobs waiting in Redis: a full queue waits, or refuses when told",
   async ({ redis, pool, node }) => {
     // No node yet: the first two wait in Redis, and the queue is full.
@@ -496,4 +515,3 @@ clusterTest(
     equal(await pool.run(task("add"), [1, 1]), 2, "the node's worker was freed");
   },
 );
-
