@@ -7,6 +7,7 @@ const settings: ThreadSettings = {
   name: "test",
   permissions: undefined,
   initializer: null,
+  lane: true,
 };
 
 // No message that Deno 2.9 fails to deserialise could be found to send
@@ -22,6 +23,7 @@ Deno.test("WorkerSlot reports a messageerror as the loss of its thread", async (
     onLost(_slot, how) {
       lost.push(how);
     },
+    onLaneResults() {},
   };
   const slot = new WorkerSlot(1);
   slot.start(host, settings);
@@ -34,7 +36,11 @@ Deno.test("WorkerSlot reports a messageerror as the loss of its thread", async (
 
 Deno.test("WorkerSlot ignores events from a thread it has already replaced", async () => {
   const lost: string[] = [];
-  const host: SlotHost = { onMessage() {}, onLost: (_slot, how) => lost.push(how) };
+  const host: SlotHost = {
+    onMessage() {},
+    onLost: (_slot, how) => lost.push(how),
+    onLaneResults() {},
+  };
   const slot = new WorkerSlot(2);
   slot.start(host, settings);
   const old = slot.thread!;

@@ -100,6 +100,17 @@ export interface ThreadPoolOptions {
    */
   prefetch?: number;
   /**
+   * Whether small tasks travel through memory shared with each worker (a
+   * ring of requests and one of results) instead of by message: a task
+   * whose arguments and result are numbers, strings, booleans, `null`,
+   * `undefined`, or dense arrays and plain objects of those (up to about
+   * 2 KiB) goes that way; anything else goes by message, in order with the
+   * rest, and arrives the same. Off, every task goes by message.
+   *
+   * @default {true}
+   */
+  lane?: boolean;
+  /**
    * Milliseconds a task may run, from its start, when its call sets no
    * `timeout`; past it the request fails with `TaskTimeoutError`.
    *

@@ -30,6 +30,7 @@ export interface LifecycleOptions {
   maxTasksPerWorker: number;
   grant: WorkerGrant | null;
   initializer: InitializerSettings | null;
+  lane: boolean;
 }
 
 /** What the lifecycle tells the engine. */
@@ -55,9 +56,10 @@ export class Lifecycle {
 
   /** Starts the slot's thread; returns why it could not, as the error its jobs get. */
   start(slot: WorkerSlot): WorkerLostError | undefined {
-    const { concurrency, name, grant, initializer } = this.#options;
+    const { concurrency, name, grant, initializer, lane } = this.#options;
     try {
-      slot.start(this.#host, { concurrency, name, permissions: grant?.options(), initializer });
+      const permissions = grant?.options();
+      slot.start(this.#host, { concurrency, name, permissions, initializer, lane });
     } catch (error) {
       return new WorkerLostError(`Worker #${slot.id} could not start: ${errorMessage(error)}`, {
         cause: error,

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { laneSupported } from "./lane_port.ts";
 import { assertClonable } from "../pool/clonable.ts";
 import type { Initializer, ThreadPoolOptions } from "../pool/options.ts";
 import { checkPermissions } from "./permissions.ts";
@@ -62,6 +63,7 @@ export function poolConfig(numWorkers: unknown, given: ThreadPoolOptions | undef
       flag(ACTION, "unstableWorkerOptions", options.unstableWorkerOptions) === true,
     ),
     initializer: initializer(options.initializer),
+    lane: (flag(ACTION, "lane", options.lane) ?? true) && laneSupported,
   };
   if (engine.initializer !== null) engine.grant?.admit(engine.initializer.task);
   return { numWorkers: workers, engine, front };

@@ -48,6 +48,8 @@ export interface ThreadEngineOptions {
   grant: WorkerGrant | null;
   /** Run on every new thread before its first task; null: none. */
   initializer: InitializerSettings | null;
+  /** Whether small tasks travel by a shared-memory lane. */
+  lane: boolean;
 }
 
 /** Runs jobs on Web Workers. */
@@ -57,6 +59,8 @@ export class ThreadEngine implements Engine, SlotHost {
   readonly #options: ThreadEngineOptions;
   readonly #events: ThreadEngineEvents;
   readonly #batches = new Map<WorkerSlot, Job[]>();
+  /** Slots sent something by their lane in this pull. */
+  readonly #laned = new Set<WorkerSlot>();
   readonly #abandonment: Abandonment;
   readonly #lifecycle: Lifecycle;
   /** Where the jobs of a thread's answers go. */
@@ -84,6 +88,7 @@ export class ThreadEngine implements Engine, SlotHost {
     this.#lifecycle = new Lifecycle(options, {
       onMessage: (slot, message) => this.onMessage(slot, message),
       onLost: (slot, how, error) => this.onLost(slot, how, error),
+      onLaneResults: (slot) => this.onLaneResults(slot),
       exited: (slot, why, error) => events.workerExit(slot.id, why, error),
       waitingForRoom: () => this.#host.waitingForRoom,
     });
@@ -98,6 +103,7 @@ export class ThreadEngine implements Engine, SlotHost {
       requeue: (job) => this.#requeue(job),
       lost: (slot, how) => this.onLost(slot, how, undefined, "abandoned"),
       stop: (slot, reason) => {
+        this.#readLane(slot);
         this.#lifecycle.stop(slot, reason);
         if (slot.dismissed) this.#retire(slot);
       },
@@ -256,12 +262,18 @@ export class ThreadEngine implements Engine, SlotHost {
       job.place = best;
       job.seq = best.sent++;
       best.inflight.set(job.id, job);
+      if (best.sendByLane(job)) {
+        this.#laned.add(best);
+        continue;
+      }
       let batch = batches.get(best);
       if (batch === undefined) batches.set(best, batch = []);
       batch.push(job);
     }
     for (const [slot, jobs] of batches) this.#post(slot, jobs);
     batches.clear();
+    for (const slot of this.#laned) slot.lane?.flush();
+    this.#laned.clear();
   }
 
   /**
@@ -288,6 +300,7 @@ export class ThreadEngine implements Engine, SlotHost {
   terminate(): Job[] {
     const jobs: Job[] = [];
     for (const slot of this.#all()) {
+      this.#readLane(slot);
       const held = [...slot.inflight.values()];
       // A thread given up on was counted then.
       if (!slot.condemned && (slot.zombies.size > 0 || held.some((j) => j.seq < slot.started()))) {
@@ -344,8 +357,28 @@ export class ThreadEngine implements Engine, SlotHost {
     }
   }
 
+  /** Results came by a thread's lane. */
+  onLaneResults(slot: WorkerSlot): void {
+    if (this.#readLane(slot)) this.#afterProgress(slot);
+  }
+
+  /** Settles the jobs whose results wait in the slot's lane; says whether there were any. */
+  #readLane(slot: WorkerSlot): boolean {
+    const lane = slot.lane;
+    if (lane === null) return false;
+    const results: unknown[] = [];
+    lane.read(results);
+    if (results.length === 0) return false;
+    const now = performance.now();
+    readResults(slot, results, now, this.#outcomes);
+    slot.learn(results.length / 4, now);
+    return true;
+  }
+
   /** A worker's thread died: see {@linkcode endLostJobs} for what becomes of its jobs. */
   onLost(slot: WorkerSlot, how: string, error?: Error, reason: WorkerExitReason = "lost"): void {
+    // Results it finished and sent by its lane are not lost with it.
+    this.#readLane(slot);
     const started = slot.started();
     const loaded = slot.ready;
     // Finished results the thread held back to send together are not lost with it.
@@ -366,24 +399,23 @@ export class ThreadEngine implements Engine, SlotHost {
     this.#host.changed();
   }
 
-  /** Posts a batch; if it cannot be sent whole, sends what can be, one by one. */
+  /**
+   * Posts a batch; if it cannot be sent whole, sends what can be, one by one.
+   * A job that cannot be sent keeps its place in the thread's order as a
+   * placeholder, which the thread takes and does not answer.
+   */
   #post(slot: WorkerSlot, jobs: Job[]): void {
     try {
       slot.sendTasks(jobs);
       return;
-    } catch (error) {
-      slot.sent -= jobs.length;
-      if (jobs.length === 1) {
-        this.#refuse(jobs[0]!, error);
-        return;
-      }
+    } catch {
+      // Some job's arguments cannot be cloned: find it, and keep the others.
     }
-    // Some job's arguments cannot be cloned: find it, and keep the others.
     for (const job of jobs) {
       try {
         slot.sendTasks([job]);
-        job.seq = slot.sent++;
       } catch (error) {
+        slot.sendVoid(job.seq);
         this.#refuse(job, error);
       }
     }

@@ -21,9 +21,11 @@ import {
   STARTED,
   STEALS,
   type ToWorker,
+  VOID,
   type WireDef,
   type WireTask,
 } from "../wire/protocol.ts";
+import { LanePort } from "./lane_port.ts";
 import { type HeldResult, HeldResults } from "../wire/held_results.ts";
 import type { Job } from "../core/job.ts";
 import type { ResolvedTask } from "../core/task.ts";
@@ -92,6 +94,8 @@ export interface ThreadSettings {
   permissions: Deno.PermissionOptionsObject | undefined;
   /** Run on each thread before its first task; null: none. */
   initializer: { task: ResolvedTask; args: readonly unknown[] } | null;
+  /** Whether small tasks travel by the shared-memory lane. */
+  lane: boolean;
 }
 
 /** What a slot reports to its pool. */
@@ -100,6 +104,8 @@ export interface SlotHost {
   onMessage(slot: WorkerSlot, message: FromWorker): void;
   /** The slot's current thread died; `how` says how, `error` what it threw. */
   onLost(slot: WorkerSlot, how: string, error?: Error): void;
+  /** Results came by the current thread's lane. */
+  onLaneResults(slot: WorkerSlot): void;
 }
 
 /** One of the pool's workers. */
@@ -159,6 +165,8 @@ export class WorkerSlot {
   idleTimer: ReturnType<typeof setTimeout> | undefined;
   #counters: Int32Array<SharedArrayBuffer> | null = null;
   #held: HeldResults | null = null;
+  /** The current thread's shared-memory lane, if the pool uses one. */
+  lane: LanePort | null = null;
 
   /** Creates a slot; its thread starts with {@linkcode WorkerSlot.start}. */
   constructor(id: number) {
@@ -171,7 +179,7 @@ export class WorkerSlot {
    * @throws {Deno.errors.NotCapable} When the permissions exceed this thread's.
    */
   start(host: SlotHost, settings: ThreadSettings): void {
-    const { concurrency, name, permissions, initializer } = settings;
+    const { concurrency, name, permissions, initializer, lane } = settings;
     const options: WorkerOptions = { type: "module", name: `${name} #${this.id}` };
     // Only with permissions: the option needs --unstable-worker-options.
     if (permissions !== undefined) Object.assign(options, { deno: { permissions } });
@@ -197,6 +205,14 @@ export class WorkerSlot {
       if (this.thread === thread) host.onLost(this, "a message from it could not be read");
     };
     const init: ToWorker = { t: "init", counters: shared, held: this.#held.buffer, concurrency };
+    if (lane) {
+      const port = new LanePort();
+      this.lane = port;
+      init.lane = port.buffer;
+      port.listen(() => {
+        if (this.thread === thread) host.onLaneResults(this);
+      });
+    }
     if (initializer !== null) {
       const { task, args } = initializer;
       init.initializer = [task.href, task.name, args as unknown[]];
@@ -229,8 +245,7 @@ export class WorkerSlot {
           defs.push([fn, href, name]);
           added.push(key);
         }
-        const flags = (job.chunk ? CHUNK : 0) | (job.timeout !== undefined ? NOTIFY : 0);
-        tasks.push([job.id, fn, job.args as unknown[], flags]);
+        tasks.push([job.id, fn, job.args as unknown[], flagsOf(job), job.seq]);
         for (const item of job.transfer) transfer.push(item);
       }
       this.post(defs.length > 0 ? { t: "run", defs, tasks } : { t: "run", tasks }, transfer);
@@ -239,6 +254,22 @@ export class WorkerSlot {
       for (const key of added) this.fns.delete(key);
       throw error;
     }
+  }
+
+  /**
+   * Sends a job by the lane, if the thread has one, already has its function,
+   * and the job's arguments encode exactly there; says whether it did.
+   */
+  sendByLane(job: Job): boolean {
+    if (this.lane === null || job.transfer.length > 0) return false;
+    const fn = this.fns.get(job.task.key);
+    return fn !== undefined &&
+      this.lane.send(job.id, job.seq, fn, flagsOf(job), job.args);
+  }
+
+  /** Holds sequence number `seq`, whose task could not be sent, so the thread's order goes on. */
+  sendVoid(seq: number): void {
+    this.post({ t: "run", tasks: [[VOID, VOID, [], 0, seq]] });
   }
 
   /** How many tasks the current thread has started. */
@@ -373,9 +404,16 @@ export class WorkerSlot {
     this.zombies.clear();
     this.thread?.terminate();
     this.thread = null;
+    this.lane?.close();
+    this.lane = null;
     this.#counters = null;
     this.#held = null;
     this.ready = false;
     this.sent = 0;
   }
+}
+
+/** A job's flags as its thread reads them. */
+function flagsOf(job: Job): number {
+  return (job.chunk ? CHUNK : 0) | (job.timeout !== undefined ? NOTIFY : 0);
 }

@@ -52,9 +52,16 @@ export const CONTEXT_KEY: unique symbol = Symbol.for("@scope/threadpool/context"
 /**
  * One task as sent to a worker: a tuple, because the hot path clones one per
  * task and an object would carry its keys each time. `fn` indexes the
- * thread's function table, filled by the `defs` of earlier `run` messages.
+ * thread's function table, filled by the `defs` of earlier `run` messages;
+ * `seq` is its sequence number on the thread, which orders the tasks that
+ * come by message and by the shared-memory lane into one. A task with `fn`
+ * {@linkcode VOID} holds a sequence number whose task could not be sent: the
+ * worker takes it and answers nothing.
  */
-export type WireTask = [id: number, fn: number, args: unknown[], flags: number];
+export type WireTask = [id: number, fn: number, args: unknown[], flags: number, seq: number];
+
+/** The `fn` of a placeholder task. */
+export const VOID = -1;
 
 /** Flag: `args` holds several calls; answer with one outcome per call. */
 export const CHUNK = 1;
@@ -93,6 +100,8 @@ export type ToWorker =
     counters: SharedArrayBuffer;
     held: SharedArrayBuffer;
     concurrency: number;
+    /** The thread's shared-memory lane (`lane.ts`), unless the pool has it off. */
+    lane?: SharedArrayBuffer;
     /** Run once before the first task: `[module URL, export name, arguments]`. */
     initializer?: WireInitializer;
   }

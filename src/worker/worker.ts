@@ -28,9 +28,11 @@ import {
   STARTED,
   STEALS,
   type ToWorker,
+  VOID,
   type WireInitializer,
   type WireTask,
 } from "../wire/protocol.ts";
+import { LaneEnd } from "./lane_end.ts";
 import { publishContext, type RunningTask, type WorkerContext } from "./task_context.ts";
 import { Outbox } from "./outbox.ts";
 import { unwrapTransfer } from "./transfer.ts";
@@ -64,6 +66,8 @@ interface Task extends RunningTask {
   readonly def: Def;
   readonly args: unknown[];
   readonly flags: number;
+  /** Whether it came by the lane, where its result goes back if it can. */
+  readonly lane: boolean;
 }
 
 const scope = globalThis as unknown as WorkerScope;
@@ -74,6 +78,9 @@ const startable: Task[] = [];
 const context: WorkerContext = { current: null, counters: new Int32Array(COUNTERS) };
 let next = 0;
 let concurrency = 1;
+let lane: LaneEnd | null = null;
+// Whether the last task taken came by the lane: then the pool is likely to send more soon.
+let laneBusy = false;
 let dying = false;
 let launching = false;
 // No task starts before the pool's initializer, if any, has finished.
@@ -92,6 +99,7 @@ scope.onmessage = (event) => {
       context.counters = new Int32Array(message.counters);
       outbox.share(context.counters, message.held);
       concurrency = message.concurrency;
+      if (message.lane !== undefined) lane = new LaneEnd(message.lane);
       if (message.initializer === undefined) ready();
       else initialize(message.initializer);
       return;
@@ -102,7 +110,7 @@ scope.onmessage = (event) => {
         }
       }
       for (const task of message.tasks) waiting.push(task);
-      for (let task = take(); task !== undefined; task = take()) launch(task);
+      pump();
       return;
     case "cancel": {
       // The flag in shared memory is already set; this reaches async code.
@@ -125,36 +133,93 @@ scope.onmessage = (event) => {
 };
 
 /**
- * Takes the next waiting task that may start now and counts it as started.
+ * Takes the next waiting task that may start now and counts it as started:
+ * the one with the next sequence number, whether it came by message or by
+ * the lane (if it has not come yet, nothing is taken).
  * A task the pool has cancelled is skipped (and answered, so the pool knows);
  * a dismissed worker starts nothing more: the pool sets both flags in shared
  * memory before it tells us, so no task can slip in between.
  */
 function take(): Task | undefined {
   if (!initialized) return undefined;
-  while (active.length < concurrency && next < waiting.length) {
+  while (active.length < concurrency) {
     if (Atomics.load(context.counters, DISMISSED) !== 0) {
       handBack();
       return undefined;
     }
-    const [id, fn, args, flags] = waiting[next++]!;
-    if (next === waiting.length) waiting.length = next = 0;
+    const expected = Atomics.load(context.counters, STARTED);
+    let wire: WireTask | undefined;
+    let fromLane = false;
+    if (next < waiting.length && waiting[next]![4] === expected) {
+      wire = waiting[next++]!;
+      if (next === waiting.length) waiting.length = next = 0;
+    } else if (lane !== null && (wire = lane.take(expected)) !== undefined) {
+      fromLane = true;
+    } else {
+      return undefined;
+    }
+    laneBusy = fromLane;
+    const [id, fn, args, flags] = wire;
     const seq = Atomics.add(context.counters, STARTED, 1);
+    if (fn === VOID) continue;
     if (
       Atomics.load(context.counters, CANCELS + seq % CANCEL_SLOTS) === seq + 1 ||
       Atomics.load(context.counters, STEALS + seq % CANCEL_SLOTS) === seq + 1
     ) {
       // Answered all the same, so the pool knows the thread holds it no more.
-      outbox.deliver(id, seq, SKIPPED, null, undefined, "");
+      answer(fromLane, id, seq, SKIPPED, null, undefined, "");
       continue;
     }
-    const task: Task = { id, seq, def: defs[fn]!, args, flags, controller: null, reason: null };
+    const task: Task = {
+      id,
+      seq,
+      def: defs[fn]!,
+      args,
+      flags,
+      lane: fromLane,
+      controller: null,
+      reason: null,
+    };
     active.push(task);
     if (flags & NOTIFY) post({ t: "started", id });
     else if (Atomics.load(context.counters, REPORT_STARTS) !== 0) post({ t: "started" });
     return task;
   }
   return undefined;
+}
+
+/**
+ * Starts every task that may start now; then, with room for more, waits for
+ * the lane's next request (after a short look for it, when the lane was just
+ * busy and nothing runs) without blocking the thread.
+ */
+function pump(): void {
+  for (;;) {
+    for (let task = take(); task !== undefined; task = take()) launch(task);
+    if (lane === null || dying || !initialized || active.length >= concurrency) return;
+    // A request that came in the meantime is taken; one that waits behind a request
+    // coming by message waits for it (its arrival pumps again).
+    const head = lane.head();
+    if (head === Atomics.load(context.counters, STARTED)) continue;
+    if (head !== -1) return;
+    if (!(laneBusy && active.length === 0 && lane.spin())) break;
+  }
+  laneBusy = false;
+  lane.whenRequest(pump);
+}
+
+/** Sends an outcome: by the lane if the task came that way and it can, else by message. */
+function answer(
+  fromLane: boolean,
+  id: number,
+  seq: number,
+  code: number,
+  value: unknown,
+  transfer: Transferable[] | undefined,
+  name: string,
+): void {
+  if (fromLane && transfer === undefined && lane!.answer(id, seq, code, value)) return;
+  outbox.deliver(id, seq, code, value, transfer, name);
 }
 
 /**
@@ -242,26 +307,30 @@ function finish(task: Task, ok: boolean, value: unknown): void {
   const following = take();
   if (ok) {
     const [result, transfer] = unwrapTransfer(value);
-    outbox.deliver(task.id, task.seq, RETURNED, result, transfer, task.def.name);
+    answer(task.lane, task.id, task.seq, RETURNED, result, transfer, task.def.name);
   } else {
+    // Errors go by message: their encoding is the message path's.
     outbox.deliver(task.id, task.seq, FAILED, toWireError(value), undefined, task.def.name);
   }
   if (following !== undefined) launch(following);
+  // Outside a launch loop (an async task ended): start what may start, and wait for the lane.
+  if (!launching) pump();
 }
 
-/** Returns the tasks not begun to the pool. */
+/** Returns the tasks not begun to the pool, in order, whichever way they came. */
 function handBack(): void {
-  if (next >= waiting.length) return;
-  const ids = waiting.slice(next).map(([id]) => id);
+  const left: [seq: number, id: number][] = waiting.slice(next).map((task) => [task[4], task[0]]);
   waiting.length = next = 0;
-  post({ t: "returned", ids });
+  if (lane !== null) { for (const taken of lane.drain()) left.push(taken); }
+  const ids = left.filter(([, id]) => id !== VOID).sort(([a], [b]) => a - b).map(([, id]) => id);
+  if (ids.length > 0) post({ t: "returned", ids });
 }
 
 /** The thread may run tasks: it says so, and starts those already sent. */
 function ready(): void {
   initialized = true;
   post({ t: "ready" });
-  for (let task = take(); task !== undefined; task = take()) launch(task);
+  pump();
 }
 
 /**
