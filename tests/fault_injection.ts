@@ -57,18 +57,23 @@ export interface FaultReport {
 
 /**
  * Runs `count` requests with faults drawn from `seed`, asserting every
- * outcome; `sandboxed` runs them on workers with no permissions.
+ * outcome; `sandboxed` runs them on workers with no permissions, and `lane`
+ * says whether the pool uses its shared-memory lane. Only the requests that
+ * report their start (to be aborted while running) carry shared memory,
+ * which the lane cannot: the others travel by the lane, between them.
  */
 export async function runFaultInjection(
   count: number,
   seed: number,
   sandboxed = false,
+  lane = true,
 ): Promise<FaultReport> {
   const start = performance.now();
   const workers = 2;
   const pool = new ThreadPool(workers, {
     cancelGrace: 20,
     maxQueue: 64,
+    lane,
     ...(sandboxed && { permissions: "none" as const }),
   });
   const next = random(seed);
@@ -133,7 +138,7 @@ export async function runFaultInjection(
       ...(controller && { signal: controller.signal }),
       ...(kind.startsWith("timeout") && { timeout: 10 }),
     };
-    const args = [kind, value, started, i];
+    const args = [kind, value, kind === "runningAbort" ? started : null, i];
     if (next() < 0.3) {
       // Through the ancestor's path: exactly one callback, once.
       const request = new WorkRequest(faultTask, args, {

@@ -20,3 +20,14 @@ Deno.test({
     ok(report.byKind.denied! > 0 && report.byKind.exit! > 0 && report.byKind.timeoutAsync! > 0);
   },
 });
+
+Deno.test({
+  name: "Fault injection with the lane off: 1,000 requests, every one by message, each ends once",
+  timeout: 120_000,
+  async fn() {
+    const report = await runFaultInjection(1_000, 20261201, false, false);
+    ok(
+      report.byKind.exit! > 0 && report.byKind.timeoutAsync! > 0 && report.byKind.runningAbort! > 0,
+    );
+  },
+});
