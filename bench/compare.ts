@@ -30,6 +30,13 @@ const MEASURES: Measure[] = [
   { id: "first", title: "first result after process start", unit: "ms", better: "lower" },
   { id: "rss", title: "peak RSS, 100,000 tiny tasks queued", unit: "MiB", better: "lower" },
   {
+    id: "idle",
+    title: "CPU time of an idle pool over 5 s (threads alive)",
+    unit: "ms",
+    better: "lower",
+    only: ["threadpool", "threadpool-nolane"],
+  },
+  {
     id: "io1",
     title: "10 ms async tasks, concurrency 1",
     unit: "tasks/s",
@@ -150,6 +157,10 @@ lines.push(
   "",
   `Async I/O (10 ms sleeps, 2 workers): threadpool ${format(io1)} tasks/s at concurrency 1, ` +
     `${format(io8)} at concurrency 8: ${format(io8! / io1!)}×.`,
+  "",
+  `Idle, threads alive (\`idleTimeout: Infinity\`), over 5 s: the process spent ` +
+    `${format(value("threadpool", "idle"))} ms of CPU with the lane, ` +
+    `${format(value("threadpool-nolane", "idle"))} ms without it.`,
 );
 const table = lines.join("\n");
 console.log(table);
@@ -159,6 +170,7 @@ const shown = MEASURES.filter((m) => m.only === undefined);
 const colors: Record<string, string> = {
   raw: "#9ca3af",
   threadpool: "#2563eb",
+  "threadpool-nolane": "#93c5fd",
   piscina: "#f59e0b",
   workerpool: "#10b981",
 };

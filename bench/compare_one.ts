@@ -6,6 +6,7 @@
  */
 import { type ContenderName, open } from "./contenders.ts";
 import { fib } from "./bench_tasks.ts";
+import process from "node:process";
 
 const [name, measure] = Deno.args as [ContenderName, string];
 const WORKERS = 2;
@@ -104,6 +105,17 @@ async function measured(): Promise<number> {
       peak = Math.max(peak, Deno.memoryUsage().rss);
       await pool.close();
       return peak / 2 ** 20;
+    }
+    case "idle": {
+      // CPU milliseconds the whole process spends over 5 s with the pool idle, its threads alive.
+      const pool = await open(name, WORKERS, { idleTimeout: Infinity });
+      await Promise.all(Array.from({ length: 1_000 }, (_, i) => pool.run("add", [i, 1])));
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const before = process.cpuUsage();
+      await new Promise((resolve) => setTimeout(resolve, 5_000));
+      const { user, system } = process.cpuUsage(before);
+      await pool.close();
+      return (user + system) / 1000;
     }
     case "io1":
     case "io8": {

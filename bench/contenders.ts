@@ -1,6 +1,7 @@
 /**
  * The pools bench/compare.ts measures, behind one small interface: this
- * module's ThreadPool, the raw Web Worker floor, and two peers from npm.
+ * module's ThreadPool (with its shared-memory lane, and without it: every
+ * task by message), the raw Web Worker floor, and two peers from npm.
  */
 import { taskModule, ThreadPool } from "../mod.ts";
 import { RawPool } from "./raw_pool.ts";
@@ -16,7 +17,13 @@ export interface Contender {
 }
 
 /** Every contender's name; the first is the floor the others are measured against. */
-export const CONTENDERS = ["raw", "threadpool", "piscina", "workerpool"] as const;
+export const CONTENDERS = [
+  "raw",
+  "threadpool",
+  "threadpool-nolane",
+  "piscina",
+  "workerpool",
+] as const;
 export type ContenderName = (typeof CONTENDERS)[number];
 
 const tasks = taskModule<typeof import("./bench_tasks.ts")>(
@@ -27,7 +34,7 @@ const tasks = taskModule<typeof import("./bench_tasks.ts")>(
 export async function open(
   name: ContenderName,
   workers: number,
-  options: { concurrency?: number } = {},
+  options: { concurrency?: number; idleTimeout?: number } = {},
 ): Promise<Contender> {
   switch (name) {
     case "raw": {
@@ -37,8 +44,13 @@ export async function open(
         close: () => Promise.resolve(raw.close()),
       };
     }
-    case "threadpool": {
-      const pool = new ThreadPool(workers, { concurrency: options.concurrency ?? 1 });
+    case "threadpool":
+    case "threadpool-nolane": {
+      const pool = new ThreadPool(workers, {
+        concurrency: options.concurrency ?? 1,
+        lane: name === "threadpool",
+        ...(options.idleTimeout !== undefined && { idleTimeout: options.idleTimeout }),
+      });
       return {
         run: (task, args, transfer) =>
           pool.run(tasks(task), args as never, transfer ? { transfer } : {}),
