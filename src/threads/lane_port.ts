@@ -8,16 +8,7 @@
  * @module
  */
 
-import {
-  laneBuffer,
-  POOL_WAITING,
-  REQ_TAIL,
-  RES_TAIL,
-  Ring,
-  wake,
-  whenMoved,
-  WORKER_WAITING,
-} from "../wire/lane.ts";
+import { laneBuffer, POOL_WAITING, RES_TAIL, Ring, waiting, WORKER_WAITING } from "../wire/lane.ts";
 import type { WireResults } from "../wire/protocol.ts";
 
 /** Whether this host has what the lane needs. */
@@ -31,6 +22,8 @@ export class LanePort {
   readonly #results = new Ring(this.buffer, false);
   #written = false;
   #closed = false;
+  #pending = false;
+  #then: () => void = () => {};
 
   /** Writes a request; false if it cannot travel by the lane (send it by message). */
   send(id: number, seq: number, fn: number, flags: number, args: readonly unknown[]): boolean {
@@ -46,11 +39,11 @@ export class LanePort {
     return true;
   }
 
-  /** After a round of sends: wakes the thread if it waits for requests. */
-  flush(): void {
-    if (!this.#written) return;
+  /** After a round of sends: whether the thread waits for them (then ring its doorbell). */
+  flush(): boolean {
+    if (!this.#written) return false;
     this.#written = false;
-    wake(this.#requests.control, WORKER_WAITING, REQ_TAIL);
+    return waiting(this.#requests.control, WORKER_WAITING);
   }
 
   /** Reads every result there, as `[id, seq, code, value, …]` appended to `into`. */
@@ -66,21 +59,51 @@ export class LanePort {
     }
   }
 
-  /** Calls `then` each time results come, until closed. */
+  /**
+   * Calls `then` whenever results come, until closed: on the thread's
+   * doorbell ({@linkcode LanePort.doorbell}), or sooner if this thread's
+   * `Atomics.waitAsync` wakes first.
+   */
   listen(then: () => void): void {
-    const ring = this.#results;
-    const fire = () => {
-      if (this.#closed) return;
-      then();
-      this.listen(then);
-    };
-    if (ring.waiting()) queueMicrotask(fire);
-    else whenMoved(ring.control, POOL_WAITING, RES_TAIL, ring.cursor, fire);
+    this.#then = then;
+    this.#arm();
   }
 
-  /** Stops listening: the pending wait is woken, and does nothing. */
+  /** The thread rang: results wait. */
+  doorbell(): void {
+    this.#fire();
+  }
+
+  /** Stops listening: a pending wait is woken, and does nothing. */
   close(): void {
     this.#closed = true;
     Atomics.notify(this.#results.control, RES_TAIL);
+  }
+
+  readonly #fire = (): void => {
+    if (this.#closed) return;
+    this.#then();
+    this.#arm();
+  };
+
+  /** Raises the waiting flag, and waits on the ring too unless a wait is pending already. */
+  #arm(): void {
+    const ring = this.#results;
+    Atomics.store(ring.control, POOL_WAITING, 1);
+    if (ring.waiting()) {
+      queueMicrotask(this.#fire);
+      return;
+    }
+    if (this.#pending) return;
+    const waited = Atomics.waitAsync(ring.control, RES_TAIL, ring.cursor);
+    if (!waited.async) {
+      queueMicrotask(this.#fire);
+      return;
+    }
+    this.#pending = true;
+    waited.value.then(() => {
+      this.#pending = false;
+      this.#fire();
+    });
   }
 }

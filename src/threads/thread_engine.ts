@@ -272,7 +272,7 @@ export class ThreadEngine implements Engine, SlotHost {
     }
     for (const [slot, jobs] of batches) this.#post(slot, jobs);
     batches.clear();
-    for (const slot of this.#laned) slot.lane?.flush();
+    for (const slot of this.#laned) slot.flushLane();
     this.#laned.clear();
   }
 
@@ -353,6 +353,9 @@ export class ThreadEngine implements Engine, SlotHost {
         return;
       case "pong":
         this.#abandonment.pong(slot);
+        return;
+      case "lane":
+        slot.lane?.doorbell();
         return;
     }
   }

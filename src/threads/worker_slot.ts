@@ -267,6 +267,11 @@ export class WorkerSlot {
       this.lane.send(job.id, job.seq, fn, flagsOf(job), job.args);
   }
 
+  /** After a round of lane sends: rings the thread's doorbell if it waits for them. */
+  flushLane(): void {
+    if (this.lane?.flush()) this.post({ t: "lane" });
+  }
+
   /** Holds sequence number `seq`, whose task could not be sent, so the thread's order goes on. */
   sendVoid(seq: number): void {
     this.post({ t: "run", tasks: [[VOID, VOID, [], 0, seq]] });

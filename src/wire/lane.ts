@@ -3,8 +3,11 @@
  * thread — a ring of requests (the pool writes, the worker reads) and a ring
  * of results (the other way), in one SharedArrayBuffer. Small tasks whose
  * arguments and results encode exactly (`lane_codec.ts`) travel here instead
- * of by message; each side waits for the other with `Atomics.waitAsync`, so
- * neither thread ever blocks and messages keep flowing beside the lane.
+ * of by message. Neither thread ever blocks on it: a side with nothing to read
+ * raises its waiting flag and goes back to its event loop, and the other side,
+ * having written, clears the flag and rings a doorbell — a message, which
+ * always wakes the event loop (an `Atomics.notify` alone may not: in Deno a
+ * woken `Atomics.waitAsync` can wait for the loop's next turn).
  *
  * A record is `[length: u32, payload]`; a length of 0, or fewer than 4 bytes
  * left before the end, means "continue at the start". Each ring has one
@@ -23,9 +26,9 @@ export const REQ_TAIL = 1;
 const RES_HEAD = 2;
 /** Control word: where the worker writes results next. */
 export const RES_TAIL = 3;
-/** Control word: set by the worker while it waits for requests; whoever clears it notifies. */
+/** Control word: set by the worker while it waits for requests; whoever clears it rings. */
 export const WORKER_WAITING = 4;
-/** Control word: set by the pool while it waits for results; whoever clears it notifies. */
+/** Control word: set by the pool while it waits for results; whoever clears it rings. */
 export const POOL_WAITING = 5;
 const CONTROL_WORDS = 8;
 
@@ -130,29 +133,9 @@ export class Ring {
 }
 
 /**
- * Tells the other side that a ring it waits on has something, if it waits:
- * the flag is cleared by whoever notifies, so each wait costs one notify.
+ * Whether the other side waits on a ring just written to: if it does, its
+ * flag is cleared here, and the caller rings its doorbell — once per wait.
  */
-export function wake(control: Int32Array<SharedArrayBuffer>, flag: number, word: number): void {
-  if (Atomics.load(control, flag) === 1 && Atomics.compareExchange(control, flag, 1, 0) === 1) {
-    Atomics.notify(control, word);
-  }
-}
-
-/**
- * Waits, without blocking the thread, until the tail at `word` moves from
- * `seen`, then calls `then`. The flag is raised first, so the writer knows
- * to notify; if the tail has already moved, `then` runs in a microtask.
- */
-export function whenMoved(
-  control: Int32Array<SharedArrayBuffer>,
-  flag: number,
-  word: number,
-  seen: number,
-  then: () => void,
-): void {
-  Atomics.store(control, flag, 1);
-  const waited = Atomics.waitAsync(control, word, seen);
-  if (waited.async) waited.value.then(then);
-  else queueMicrotask(then);
+export function waiting(control: Int32Array<SharedArrayBuffer>, flag: number): boolean {
+  return Atomics.load(control, flag) === 1 && Atomics.compareExchange(control, flag, 1, 0) === 1;
 }

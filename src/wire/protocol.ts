@@ -108,7 +108,9 @@ export type ToWorker =
   | { t: "run"; defs?: WireDef[]; tasks: WireTask[] }
   | { t: "cancel"; id: number; timeout: boolean }
   | { t: "dismiss" }
-  | { t: "ping" };
+  | { t: "ping" }
+  /** The doorbell: requests wait in the lane. */
+  | { t: "lane" };
 
 /** From a worker to the pool. */
 export type FromWorker =
@@ -119,4 +121,6 @@ export type FromWorker =
   | { t: "fatal"; error: WireError }
   | { t: "exit"; how: string }
   | { t: "initFailed"; error: WireError }
-  | { t: "pong" };
+  | { t: "pong" }
+  /** The doorbell: results wait in the lane. */
+  | { t: "lane" };

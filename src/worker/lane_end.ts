@@ -1,23 +1,16 @@
 /**
  * Worker thread: this thread's end of the shared-memory lane. It reads the
- * requests the pool wrote, in sequence with those that come by message,
- * writes results back when they encode exactly, and waits for more with
- * `Atomics.waitAsync` — after a short spin, so that a pool sending one
- * request after another finds it awake, and never blocking, so that
- * messages, timers and a task's async work go on as usual.
+ * requests the pool wrote, in sequence with those that come by message, and
+ * writes results back when they encode exactly. With nothing to read it looks
+ * for a moment — a pool sending one request after another finds it awake —
+ * then raises its waiting flag and returns to its event loop, so that
+ * messages, timers and a task's async work go on; the pool's doorbell brings
+ * it back.
  *
  * @module
  */
 
-import {
-  POOL_WAITING,
-  REQ_TAIL,
-  RES_TAIL,
-  Ring,
-  wake,
-  whenMoved,
-  WORKER_WAITING,
-} from "../wire/lane.ts";
+import { POOL_WAITING, RES_TAIL, Ring, waiting, WORKER_WAITING } from "../wire/lane.ts";
 import type { WireTask } from "../wire/protocol.ts";
 
 /** How long an idle worker keeps looking for the next request before it waits. */
@@ -27,12 +20,13 @@ const SPIN_MS = 0.05;
 export class LaneEnd {
   readonly #requests: Ring;
   readonly #results: Ring;
-  #armed = false;
+  readonly #ring: () => void;
 
-  /** This thread's end of the lane in `buffer`. */
-  constructor(buffer: SharedArrayBuffer) {
+  /** This thread's end of the lane in `buffer`; `ring` rings the pool's doorbell. */
+  constructor(buffer: SharedArrayBuffer, ring: () => void) {
     this.#requests = new Ring(buffer, true);
     this.#results = new Ring(buffer, false);
+    this.#ring = ring;
   }
 
   /** The request with sequence number `seq`, if it is the next in the lane; it is taken. */
@@ -48,6 +42,12 @@ export class LaneEnd {
     const args = reader.value() as unknown[];
     ring.release(end);
     return [id, fn, args, flags, seq];
+  }
+
+  /** The sequence number of the next request in the lane, unread; -1 if none. */
+  head(): number {
+    const ring = this.#requests;
+    return ring.next() === -1 ? -1 : ring.reader.int();
   }
 
   /** Takes every request left, unread: `[seq, id]` each. */
@@ -70,7 +70,11 @@ export class LaneEnd {
       return false;
     }
     if (!ring.push()) return false;
-    wake(ring.control, POOL_WAITING, RES_TAIL);
+    if (waiting(ring.control, POOL_WAITING)) {
+      // The pool may hear the notify first (its Atomics.waitAsync); the doorbell always arrives.
+      Atomics.notify(ring.control, RES_TAIL);
+      this.#ring();
+    }
     return true;
   }
 
@@ -84,23 +88,15 @@ export class LaneEnd {
     return false;
   }
 
-  /** The sequence number of the next request in the lane, unread; -1 if none. */
-  head(): number {
-    const ring = this.#requests;
-    return ring.next() === -1 ? -1 : ring.reader.int();
-  }
-
   /**
-   * Calls `then` once a request comes after those read (at once if one has);
-   * armed once until it fires.
+   * Raises the waiting flag, for the pool to ring when it writes; true if a
+   * request came meanwhile (then the flag is lowered again: read it).
    */
-  whenRequest(then: () => void): void {
-    if (this.#armed) return;
-    this.#armed = true;
-    const ring = this.#requests;
-    whenMoved(ring.control, WORKER_WAITING, REQ_TAIL, ring.cursor, () => {
-      this.#armed = false;
-      then();
-    });
+  sleep(): boolean {
+    const { control } = this.#requests;
+    Atomics.store(control, WORKER_WAITING, 1);
+    if (!this.#requests.waiting()) return false;
+    Atomics.store(control, WORKER_WAITING, 0);
+    return true;
   }
 }

@@ -99,7 +99,7 @@ scope.onmessage = (event) => {
       context.counters = new Int32Array(message.counters);
       outbox.share(context.counters, message.held);
       concurrency = message.concurrency;
-      if (message.lane !== undefined) lane = new LaneEnd(message.lane);
+      if (message.lane !== undefined) lane = new LaneEnd(message.lane, () => post({ t: "lane" }));
       if (message.initializer === undefined) ready();
       else initialize(message.initializer);
       return;
@@ -128,6 +128,9 @@ scope.onmessage = (event) => {
       return;
     case "ping":
       post({ t: "pong" });
+      return;
+    case "lane":
+      pump();
       return;
   }
 };
@@ -191,7 +194,8 @@ function take(): Task | undefined {
 /**
  * Starts every task that may start now; then, with room for more, waits for
  * the lane's next request (after a short look for it, when the lane was just
- * busy and nothing runs) without blocking the thread.
+ * busy and nothing runs) without blocking the thread: the pool's doorbell
+ * (a `lane` message) pumps again.
  */
 function pump(): void {
   for (;;) {
@@ -202,10 +206,10 @@ function pump(): void {
     const head = lane.head();
     if (head === Atomics.load(context.counters, STARTED)) continue;
     if (head !== -1) return;
-    if (!(laneBusy && active.length === 0 && lane.spin())) break;
+    if (laneBusy && active.length === 0 && lane.spin()) continue;
+    laneBusy = false;
+    if (!lane.sleep()) return;
   }
-  laneBusy = false;
-  lane.whenRequest(pump);
 }
 
 /** Sends an outcome: by the lane if the task came that way and it can, else by message. */
