@@ -47,15 +47,17 @@ export interface Sink {
 
 /**
  * The sink of every `run()` call: each job's token is its promise's
- * resolvers, so a call costs no sink object of its own.
+ * `resolve` function, so a call costs no sink object of its own, and no
+ * `reject` function either: a failure resolves the promise with a rejected
+ * one, which it adopts.
  */
 export const promiseSink: Sink = {
   running: 0,
   resolve(job: Job, value: unknown): void {
-    (job.token as PromiseWithResolvers<unknown>).resolve(value);
+    (job.token as (value: unknown) => void)(value);
   },
   reject(job: Job, error: Error): void {
-    (job.token as PromiseWithResolvers<unknown>).reject(error);
+    (job.token as (value: unknown) => void)(Promise.reject(error));
   },
 };
 
@@ -107,9 +109,8 @@ export class Job implements EventListenerObject {
   seq = 0;
   /** Its timeout timer, while running with a timeout. */
   timer: ReturnType<typeof setTimeout> | undefined = undefined;
-  /** When it was accepted, and when an engine took it (performance.now()). */
-  queuedAt = 0;
-  sentAt = 0;
+  /** When it was accepted, then when an engine took it (performance.now()): one field, not two. */
+  at = 0;
   /** Set when its own signal ended it, for the statistics. */
   aborted = false;
   /** Its place among the producers waiting for queue room, while it waits. */

@@ -237,8 +237,8 @@ export class WorkQueue implements EngineHost, JobOwner {
         this.#queue.unshift(job);
         return undefined;
       }
-      job.sentAt = now;
-      this.waitTimes.add(now - job.queuedAt);
+      this.waitTimes.add(now - job.at);
+      job.at = now;
       this.#queued--;
       job.state = SENT;
       job.sink.running++;
@@ -276,7 +276,7 @@ export class WorkQueue implements EngineHost, JobOwner {
         break;
       case SENT:
         job.sink.running--;
-        this.runTimes.add((now ?? performance.now()) - job.sentAt);
+        this.runTimes.add((now ?? performance.now()) - job.at);
         break;
       case NEW:
         break;
@@ -309,7 +309,7 @@ export class WorkQueue implements EngineHost, JobOwner {
 
   #enqueue(job: Job): void {
     job.state = QUEUED;
-    job.queuedAt = performance.now();
+    job.at = performance.now();
     this.#queue.push(job);
     this.#queued++;
     this.#active++;
