@@ -436,21 +436,29 @@ Deno.test("serve.ts refuses bad flags with a usage line and exit code 2", async 
   }
 });
 
+/** Forty short requests, each counting how many times it settled. */
+function fortyRequests(
+  pool: ClusterPool,
+): { runs: Promise<unknown>[]; settled: Map<number, number> } {
+  const settled = new Map<number, number>();
+  const runs = Array.from(
+    { length: 40 },
+    (_, i) =>
+      pool.run(task("delayed"), [i, 50 + (i % 5) * 40]).then((value) => {
+        settled.set(i, (settled.get(i) ?? 0) + 1);
+        return value;
+      }),
+  );
+  return { runs, settled };
+}
+
 clusterTest(
   "Redis restarted mid-run (with its data kept): clients and nodes reconnect, every request ends once",
   async ({ redis, pool, node }) => {
     // A job a node finished while Redis was down runs again once its lease runs out: short here.
     await node(["--lease", "2000"]);
     await node(["--lease", "2000"]);
-    const settled = new Map<number, number>();
-    const runs = Array.from(
-      { length: 40 },
-      (_, i) =>
-        pool.run(task("delayed"), [i, 50 + (i % 5) * 40]).then((value) => {
-          settled.set(i, (settled.get(i) ?? 0) + 1);
-          return value;
-        }),
-    );
+    const { runs, settled } = fortyRequests(pool);
     await running(pool, 1);
     await redis.restart();
     deepEqual(await Promise.all(runs), Array.from({ length: 40 }, (_, i) => i));
@@ -466,15 +474,7 @@ clusterTest(
   async ({ redis, pool, node }) => {
     await node(["--lease", "2000"]);
     await node(["--lease", "2000"]);
-    const settled = new Map<number, number>();
-    const runs = Array.from(
-      { length: 40 },
-      (_, i) =>
-        pool.run(task("delayed"), [i, 50 + (i % 5) * 40]).then((value) => {
-          settled.set(i, (settled.get(i) ?? 0) + 1);
-          return value;
-        }),
-    );
+    const { runs, settled } = fortyRequests(pool);
     const outages: Error[] = [];
     pool.addEventListener("error", (event) => outages.push((event as ErrorEvent).error));
     await running(pool, 1);
