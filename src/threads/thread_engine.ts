@@ -14,7 +14,7 @@ import type { Job, Sink } from "../core/job.ts";
 import type { ResolvedTask } from "../core/task.ts";
 import type { WireError } from "../wire/error_wire.ts";
 import { errorMessage, fromWireError } from "../wire/error_wire.ts";
-import type { FromWorker } from "../wire/protocol.ts";
+import type { FromWorker, WireResults } from "../wire/protocol.ts";
 import { Abandonment } from "./abandonment.ts";
 import { endLostJobs, type Outcomes, readResults, readReturned } from "./answers.ts";
 import { type InitializerSettings, Lifecycle } from "./lifecycle.ts";
@@ -316,14 +316,11 @@ export class ThreadEngine implements Engine, SlotHost {
   /** A message from a worker's current thread. */
   onMessage(slot: WorkerSlot, message: FromWorker): void {
     switch (message.t) {
-      case "done": {
-        const now = performance.now(); // one clock read for the whole batch
-        readResults(slot, message.results, now, this.#outcomes);
+      case "done":
+        this.#read(slot, message.results);
         slot.received += message.results.length / 4;
-        slot.learn(message.results.length / 4, now);
         this.#afterProgress(slot);
         return;
-      }
       case "started": {
         const job = message.id === undefined ? undefined : slot.inflight.get(message.id);
         if (job !== undefined) this.#host.began(job);
@@ -372,10 +369,15 @@ export class ThreadEngine implements Engine, SlotHost {
     const results: unknown[] = [];
     lane.read(results);
     if (results.length === 0) return false;
-    const now = performance.now();
+    this.#read(slot, results);
+    return true;
+  }
+
+  /** A batch of a slot's results, whichever way it came: settled, and learnt from. */
+  #read(slot: WorkerSlot, results: WireResults): void {
+    const now = performance.now(); // one clock read for the whole batch
     readResults(slot, results, now, this.#outcomes);
     slot.learn(results.length / 4, now);
-    return true;
   }
 
   /** A worker's thread died: see {@linkcode endLostJobs} for what becomes of its jobs. */
