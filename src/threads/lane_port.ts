@@ -31,7 +31,7 @@ export class LanePort {
     const record = ring.record();
     if (
       !record.int(seq) || !record.int(id) || !record.int(fn) || !record.int(flags) ||
-      !record.value(args) || !ring.push()
+      !record.list(args) || !ring.push()
     ) {
       return false;
     }

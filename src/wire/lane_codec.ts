@@ -52,6 +52,20 @@ export class LaneWriter {
     return this.#value(value, 0);
   }
 
+  /**
+   * Writes a task's argument list, read back as an array of its items. The
+   * list is only ever spread into a call, where a hole reads as `undefined`
+   * and a property beside the items is not seen: so neither is looked for,
+   * which spares each task the list of keys `value` would make.
+   */
+  list(items: readonly unknown[]): boolean {
+    this.#seen.length = 0;
+    const length = items.length;
+    if (!this.#tag(ARRAY) || !this.#length(length)) return false;
+    for (let i = 0; i < length; i++) if (!this.#value(items[i], 1)) return false;
+    return true;
+  }
+
   #value(value: unknown, depth: number): boolean {
     const view = this.view;
     const at = this.at;
