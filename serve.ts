@@ -7,7 +7,7 @@
  * ```sh
  * deno run --allow-read --allow-net --allow-env --allow-sys serve.ts \
  *   --redis redis://127.0.0.1:6379 --module tasks.ts [--module DIR ...] \
- *   [--workers N] [--queue NAME] [--root DIR] [--lease MS]
+ *   [--workers N] [--queue NAME] [--root DIR] [--lease MS] [--prefetch N]
  * ```
  *
  * @example Start a node from a program instead
@@ -22,13 +22,15 @@
  */
 
 import { ThreadPool } from "./src/thread_pool.ts";
-import { serve } from "./src/cluster/node.ts";
+import { MAX_PREFETCH, serve } from "./src/cluster/node.ts";
 
 export { serve } from "./src/cluster/node.ts";
 export type { ServeHandle, ServeOptions } from "./src/cluster/node.ts";
 
 const USAGE = "usage: serve.ts --redis URL --module PATH [--module PATH ...] [--workers N] " +
-  "[--queue NAME] [--root DIR] [--lease MS]";
+  "[--queue NAME] [--root DIR] [--lease MS] [--prefetch N]";
+
+const FLAGS = ["redis", "module", "workers", "queue", "root", "lease", "prefetch"];
 
 /** The command's flags, parsed; a string says what is wrong with them. */
 function parse(args: readonly string[]): {
@@ -38,13 +40,14 @@ function parse(args: readonly string[]): {
   queue: string;
   root: string | undefined;
   lease: number;
+  prefetch: number | undefined;
 } | string {
   const flags: Record<string, string[]> = {};
   for (let i = 0; i < args.length; i++) {
     const flag = args[i]!;
     const [name, inline] = flag.startsWith("--") ? flag.slice(2).split(/=(.*)/s) : [];
     if (
-      name === undefined || !["redis", "module", "workers", "queue", "root", "lease"].includes(name)
+      name === undefined || !FLAGS.includes(name)
     ) {
       return `unknown argument ${JSON.stringify(flag)}`;
     }
@@ -60,6 +63,11 @@ function parse(args: readonly string[]): {
   if (!Number.isInteger(workers) || workers < 1) return `--workers must be a positive integer`;
   const lease = Number(one("lease") ?? 30_000);
   if (!(lease > 0)) return `--lease must be a positive number of milliseconds`;
+  const prefetch = one("prefetch") === undefined ? undefined : Number(one("prefetch"));
+  const bounded = Number.isInteger(prefetch) && prefetch! >= 1 && prefetch! <= MAX_PREFETCH;
+  if (prefetch !== undefined && !bounded) {
+    return `--prefetch must be an integer from 1 to ${MAX_PREFETCH}`;
+  }
   return {
     redis,
     modules: flags.module,
@@ -67,6 +75,7 @@ function parse(args: readonly string[]): {
     queue: one("queue") ?? "threadpool",
     root: one("root"),
     lease,
+    prefetch,
   };
 }
 
@@ -82,6 +91,7 @@ if (import.meta.main) {
     queue: parsed.queue,
     modules: parsed.modules,
     lease: parsed.lease,
+    ...(parsed.prefetch !== undefined && { prefetch: parsed.prefetch }),
     ...(parsed.root !== undefined && { root: parsed.root }),
   }).catch(async (error: Error) => {
     console.error(`serve.ts: ${error.message}`);

@@ -1,10 +1,11 @@
 import { deepEqual, equal, match, ok, rejects, throws } from "node:assert/strict";
-import { ClusterPool } from "../cluster.ts";
+import { ClusterPool, serve } from "../cluster.ts";
 import {
   PoolClosedError,
   QueueFullError,
   TaskError,
   TaskTimeoutError,
+  ThreadPool,
   WorkerLostError,
   WorkRequest,
 } from "../mod.ts";
@@ -116,11 +117,26 @@ clusterTest("A node stops on SIGTERM, exit code 0", async ({ pool, node }) => {
 });
 
 clusterTest(
+  "Long jobs are shared among the nodes: a node holds one ahead of what it runs, not a batch",
+  async ({ pool, node }) => {
+    const nodes = [await node(), await node()];
+    // The first node to wake could take them all if it held many; each runs one at a time.
+    const pids = await Promise.all(
+      Array.from({ length: 8 }, () => pool.run(task("pidAfter"), [300])),
+    );
+    for (const { pid } of nodes) {
+      const ran = pids.filter((p) => p === pid).length;
+      ok(ran >= 3 && ran <= 5, `node ${pid} ran ${ran} of 8: ${pids}`);
+    }
+  },
+);
+
+clusterTest(
   "A node stopping gracefully finishes what its pool runs and hands the jobs it holds back",
   async ({ pool, node }) => {
-    const first = await node(); // one worker: it runs one job and has one more ahead of it
+    // One worker: it runs one job, has one more ahead of it in its pool, and holds six in all.
+    const first = await node(["--prefetch", "6"]);
     const pids = Array.from({ length: 6 }, () => pool.run(task("pidAfter"), [1_000]));
-    // All six are the first node's: BullMQ gave it them at once (it takes up to 16 per worker).
     await running(pool, 6);
     const stopped = first.stop("SIGTERM");
     const second = await node();
@@ -420,14 +436,21 @@ Deno.test({
 
 Deno.test("serve.ts refuses bad flags with a usage line and exit code 2", async () => {
   for (
-    const args of [[], ["--module", "x"], ["--redis", "redis://x"], [
-      "--workers",
-      "0",
-      "--redis",
-      "redis://x",
-      "--module",
-      "m",
-    ], ["--what"]]
+    const args of [
+      [],
+      ["--module", "x"],
+      ["--redis", "redis://x"],
+      [
+        "--workers",
+        "0",
+        "--redis",
+        "redis://x",
+        "--module",
+        "m",
+      ],
+      ["--what"],
+      ["--redis", "redis://x", "--module", "m", "--prefetch", "0"],
+    ]
   ) {
     const flags = ["--allow-read", "--allow-net", "--allow-env", "--allow-sys"];
     const { code, stderr } = await runDeno([...flags, "serve.ts", ...args], {
@@ -436,6 +459,23 @@ Deno.test("serve.ts refuses bad flags with a usage line and exit code 2", async 
     equal(code, 2, `${args.join(" ")}: ${stderr}`);
     match(stderr, /^serve\.ts: .+\nusage: serve\.ts --redis URL --module PATH/);
   }
+});
+
+Deno.test("serve() refuses a bad 'lease' or 'prefetch' at the call, quoting it", async () => {
+  await using pool = new ThreadPool(1);
+  const options = { connection: "redis://127.0.0.1:1", modules: ["tests/fixtures/"] };
+  await rejects(
+    serve(pool, { ...options, prefetch: 0 }),
+    /'prefetch' must be an integer from 1 to 1000.*0/,
+  );
+  await rejects(serve(pool, { ...options, prefetch: 2.5 }), RangeError);
+  await rejects(serve(pool, { ...options, prefetch: "4" as never }), TypeError);
+  await rejects(
+    serve(pool, { ...options, lease: -1 }),
+    /'lease' must be a positive number of ms: -1/,
+  );
+  await pool.close();
+  equal(pool.liveThreads, 0);
 });
 
 /** Forty short requests, each counting how many times it settled. */

@@ -10,6 +10,7 @@
 
 import { type Job as BullJob, WaitingError, Worker } from "npm:bullmq@6.7.0";
 import { TaskError, TaskTimeoutError, WorkerLostError } from "../core/errors.ts";
+import { integer } from "../pool/validate.ts";
 import type { ThreadPool } from "../thread_pool.ts";
 import { decode, DEFAULT_MAX_PAYLOAD, encode } from "./codec.ts";
 import { CANCEL_TTL_S, cancelChannel, cancelKey } from "./cluster_engine.ts";
@@ -24,12 +25,23 @@ import {
 } from "./redis.ts";
 
 /**
- * Jobs a node takes per worker of its pool: one running and the rest waiting
- * in the pool's own queue, so that a worker never idles while the node asks
- * Redis for the next job (each ask is a round trip). A node that dies loses
- * its lease on all of them, and they run elsewhere.
+ * The most jobs a node holds per task its pool runs at once: the rest wait in
+ * the node, so that a worker never idles while the node asks Redis for the
+ * next job (each ask is a round trip). A node that dies loses its lease on
+ * all of them, and they run elsewhere.
  */
 const NODE_PREFETCH = 16;
+
+/** The most a node's `prefetch` option may ask for. */
+export const MAX_PREFETCH = 1000;
+
+/**
+ * Milliseconds of work a node holds ahead of each task it runs: about what
+ * fetching the next job takes. Short jobs are held many at a time; long ones
+ * one ahead, so that the jobs in the queue go to idle nodes, not to the node
+ * that happened to fetch first.
+ */
+const AHEAD_MS = 2;
 
 /**
  * Options for {@linkcode serve}.
@@ -66,6 +78,14 @@ export interface ServeOptions {
    * @default {30000}
    */
   lease?: number;
+  /**
+   * How many jobs the node holds per task its pool runs at once, the running
+   * one included (1 to 1000): the rest wait in the node, and go to no other
+   * node until it has run them or closes. By default it adapts: two while
+   * jobs take longer than a few milliseconds, so that jobs go to idle nodes,
+   * and up to 16 for shorter ones, so that a worker never waits for Redis.
+   */
+  prefetch?: number;
 }
 
 /**
@@ -112,6 +132,9 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
   if (typeof lease !== "number" || !(lease > 0)) {
     throw new RangeError(`Cannot ${action} as 'lease' must be a positive number of ms: ${lease}`);
   }
+  const prefetch = options.prefetch === undefined
+    ? undefined
+    : integer(action, "prefetch", options.prefetch, 1, MAX_PREFETCH);
   const clients: RedisClient[] = [];
   // Redis refusing the credentials ends the wait for it, instead of a retry forever.
   const refusal = Promise.withResolvers<never>();
@@ -151,7 +174,7 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
 
   // What the pool runs at once, and one more each to keep its workers busy; the node's
   // other jobs wait here, where a graceful close can hand them back to the queue.
-  const turns = new Turns(() => Math.max(1, pool.size) * pool.concurrency * 2);
+  const turns = new Turns(() => Math.max(1, pool.size) * pool.concurrency, prefetch);
   const run = async (job: BullJob<ClusterJobData>, token?: string): Promise<ClusterAnswer> => {
     const { data } = job;
     const module = local(data.m, root);
@@ -179,12 +202,14 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
         await job.moveToWait(token!);
         throw new WaitingError();
       }
+      const begun = performance.now();
       try {
         controller.signal.throwIfAborted();
         const value = await runOn(pool, data, module, controller.signal);
         return { ok: true, v: encode(value, "the result", DEFAULT_MAX_PAYLOAD) };
       } finally {
-        turns.release();
+        turns.release(performance.now() - begun);
+        worker.concurrency = turns.held();
       }
     } catch (error) {
       if (error instanceof WaitingError) throw error;
@@ -196,7 +221,7 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
 
   const worker = new Worker<ClusterJobData, ClusterAnswer>(queue, run, {
     connection: client(),
-    concurrency: Math.max(1, pool.size) * NODE_PREFETCH,
+    concurrency: turns.held(),
     lockDuration: lease,
     stalledInterval: Math.max(500, Math.floor(lease / 2)),
     // The client's own bound (the job's `l`) fails a job first; this only backs it up.
@@ -282,33 +307,57 @@ function cancelledReason(): Error {
 
 /**
  * Turns on the local pool: a job takes one before it runs there, and gives it
- * back when it ends. Once the node closes, the jobs still waiting for one are
- * told so, and go back to the queue unstarted.
+ * back when it ends. There are two per task the pool runs at once (one
+ * running, one waiting in the pool's queue). Once the node closes, the jobs
+ * still waiting for one are told so, and go back to the queue unstarted.
  */
 class Turns {
-  readonly #limit: () => number;
+  /** How many tasks the pool runs at once. */
+  readonly #capacity: () => number;
   readonly #waiting: ((go: boolean) => void)[] = [];
   #taken = 0;
   #closed = false;
+  /**
+   * A typical job's milliseconds on the pool: it follows a slower job at once
+   * (holding long jobs is what must not happen), and halves toward a faster one.
+   */
+  #typical = Infinity;
+  /** Jobs held per task the pool runs at once, when the node's options fix it. */
+  readonly #prefetch: number | undefined;
 
-  constructor(limit: () => number) {
-    this.#limit = limit;
+  constructor(capacity: () => number, prefetch: number | undefined) {
+    this.#capacity = capacity;
+    this.#prefetch = prefetch;
   }
 
   /** Resolves `true` with a turn, or `false` when the node closes first. */
   take(): boolean | Promise<boolean> {
     if (this.#closed) return false;
-    if (this.#taken < this.#limit()) {
+    if (this.#taken < this.#capacity() * 2) {
       this.#taken++;
       return true;
     }
     return new Promise((go) => this.#waiting.push(go));
   }
 
-  release(): void {
+  /** A job ends, having run for `ms`. */
+  release(ms: number): void {
+    const typical = this.#typical;
+    this.#typical = ms >= typical || typical === Infinity ? ms : (typical + ms) / 2;
     const next = this.#waiting.shift();
     if (next === undefined) this.#taken--;
     else next(true);
+  }
+
+  /**
+   * How many jobs the node should hold: what runs, and {@linkcode AHEAD_MS} of
+   * work ahead of each (at least one job, at most {@linkcode NODE_PREFETCH} in all).
+   * Until a job has ended, one ahead. A node's `prefetch` option fixes it instead.
+   */
+  held(): number {
+    if (this.#prefetch !== undefined) return this.#capacity() * this.#prefetch;
+    const ahead = Math.ceil(AHEAD_MS / this.#typical);
+    return this.#capacity() * Math.min(NODE_PREFETCH, 1 + Math.max(1, ahead));
   }
 
   /** Every job still waiting is handed back, and so is any that comes later. */
