@@ -132,6 +132,58 @@ clusterTest(
 );
 
 clusterTest(
+  "A short task's requests queued together go as batches, each with its own outcome",
+  async ({ redis, pool, node }) => {
+    await node();
+    await node();
+    // The client learns from the first answers that the task is short (the first loads it).
+    for (let i = 0; i < WARM; i++) equal(await pool.run(task("evenOnly"), [0]), 0);
+    const outcomes = await Promise.allSettled(
+      Array.from({ length: 64 }, (_, n) => pool.run(task("evenOnly"), [n])),
+    );
+    outcomes.forEach((outcome, n) => {
+      if (n % 2 === 0) deepEqual(outcome, { status: "fulfilled", value: n });
+      else {
+        equal(outcome.status, "rejected");
+        const error = (outcome as PromiseRejectedResult).reason;
+        ok(error instanceof TaskError && error.cause instanceof RangeError, String(error));
+        equal(error.message, `${n} is odd`);
+      }
+    });
+    const events = await redisCli(redis.port, "XRANGE", "bull:threadpool:events", "-", "+");
+    const jobs = events.split("\n").filter((line) => line === "added").length - WARM;
+    ok(jobs <= 64 / 2, `64 requests went as ${jobs} jobs`);
+    equal(pool.stats().completed, WARM + 32);
+  },
+);
+
+clusterTest(
+  "Aborting one request of a batch cancels only it: its neighbours' outcomes arrive",
+  async ({ pool, node }) => {
+    await node();
+    for (let i = 0; i < WARM; i++) equal(await pool.run(task("delayed"), [i, 0]), i);
+    const controller = new AbortController();
+    const runs = Array.from(
+      { length: 20 },
+      (_, i) =>
+        i === 7
+          ? pool.run(task("delayed"), ["slow", 60_000], { signal: controller.signal })
+          : pool.run(task("delayed"), [i, 0]),
+    );
+    // Running on the node, or still waiting in Redis in its batch: either way, only it ends.
+    await running(pool, 1);
+    controller.abort(new Error("only this one"));
+    const outcomes = await Promise.allSettled(runs);
+    outcomes.forEach((outcome, i) =>
+      i === 7
+        ? equal((outcome as PromiseRejectedResult).reason.message, "only this one")
+        : deepEqual(outcome, { status: "fulfilled", value: i })
+    );
+    equal(pool.stats().cancelled, 1);
+  },
+);
+
+clusterTest(
   "A node stopping gracefully finishes what its pool runs and hands the jobs it holds back",
   async ({ pool, node }) => {
     // One worker: it runs one job, has one more ahead of it in its pool, and holds six in all.
@@ -160,6 +212,9 @@ Deno.test("ClusterPool says createWorkers() and dismissWorkers() have no meaning
   throws(() => pool.createWorkers(1), /start a node with serve\(\)/);
   throws(() => pool.dismissWorkers(1), /stop a node/);
 });
+
+/** Sequential requests that teach a client how short a task is. */
+const WARM = 10;
 
 /** Resolves once the pool has `n` requests running on nodes. */
 async function running(pool: ClusterPool, n: number): Promise<void> {

@@ -14,7 +14,13 @@ import type { CallOutcome, Job } from "../core/job.ts";
 import type { ResolvedTask } from "../core/task.ts";
 import { decode, encode } from "./codec.ts";
 import { portable } from "./modules.ts";
-import { type ClusterAnswer, type ClusterJobData, DEFAULT_LOSSES } from "./protocol.ts";
+import {
+  type BatchOutcome,
+  type ClusterAnswer,
+  type ClusterJobData,
+  DEFAULT_LOSSES,
+  type FailureKind,
+} from "./protocol.ts";
 import { type Connection, type RedisClient, redisClient, refusedForGood } from "./redis.ts";
 
 /** What the cluster engine is built with, checked. */
@@ -44,6 +50,18 @@ export interface ClusterNotices {
 /** How long a client with nothing in flight keeps its connections. */
 const IDLE_MS = 250;
 
+/**
+ * Milliseconds of work in one batch at most. A short task's requests queued
+ * together go to Redis as batches, a job each, since a job's own cost is then
+ * most of a request's; a batch holds as many calls as typically run in this
+ * long on a node, so that batches still spread over the nodes. A task whose
+ * calls take longer than half of it goes one request per job.
+ */
+const BATCH_MS = 6;
+
+/** The most requests in one batch. */
+const MAX_BATCH = 32;
+
 /** The channel on which a client tells nodes to stop a job. */
 export function cancelChannel(queue: string): string {
   return `threadpool:${queue}:cancel`;
@@ -62,9 +80,16 @@ export class ClusterEngine implements Engine {
   readonly size = 1;
   readonly concurrency: number;
   readonly #options: ClusterEngineOptions;
-  /** The jobs in Redis, by BullMQ id. */
-  readonly #jobs = new Map<string, Job>();
+  /**
+   * The jobs in Redis, by BullMQ id: the requests each carries (several for a
+   * batch), a request's place emptied when it ends before its job does.
+   */
+  readonly #jobs = new Map<string, (Job | null)[]>();
+  /** Requests in Redis: in the jobs above, not yet ended. */
+  #inRedis = 0;
   readonly #active = new Set<Job>();
+  /** For each task by module and name, how long its calls typically run on a node (ms). */
+  readonly #typical = new Map<string, number>();
   /** Encoded arguments, made once when the call is admitted. */
   readonly #encoded = new WeakMap<readonly unknown[], string>();
   readonly #id = crypto.randomUUID().slice(0, 8);
@@ -96,7 +121,7 @@ export class ClusterEngine implements Engine {
   }
 
   handedAhead(): number {
-    return this.#jobs.size - this.#active.size;
+    return this.#inRedis - this.#active.size;
   }
 
   running(): number {
@@ -116,18 +141,26 @@ export class ClusterEngine implements Engine {
   }
 
   cancel(job: Job): void {
-    const id = this.#bullId(job);
-    this.#jobs.delete(id);
+    const id = job.place as string;
+    const jobs = this.#jobs.get(id);
+    const at = jobs?.indexOf(job) ?? -1;
+    if (at < 0) return;
+    jobs![at] = null;
+    this.#inRedis--;
     this.#active.delete(job);
+    // A batch's request with others still pending: only its call is cancelled.
+    const whole = jobs!.every((other) => other === null);
+    if (whole) this.#jobs.delete(id);
     this.#armIdle();
     const queue = this.#queue;
     if (queue === null) return;
     // Waiting: removed, it never runs. Running (locked): its node is told.
-    queue.remove(id).catch(() => {});
+    if (whole) queue.remove(id).catch(() => {});
+    const told = whole ? id : `${id}:${at}`;
     const [client] = this.#clients;
     client?.multi()
-      .set(cancelKey(this.#options.queue, id), "1", "EX", CANCEL_TTL_S)
-      .publish(cancelChannel(this.#options.queue), id)
+      .set(cancelKey(this.#options.queue, told), "1", "EX", CANCEL_TTL_S)
+      .publish(cancelChannel(this.#options.queue), told)
       .exec()
       .catch(() => {});
   }
@@ -172,16 +205,16 @@ export class ClusterEngine implements Engine {
    */
   #armIdle(): void {
     clearTimeout(this.#idleTimer);
-    if (this.#jobs.size > 0 || this.#ready === null) return;
+    if (this.#inRedis > 0 || this.#ready === null) return;
     this.#idleTimer = setTimeout(() => {
-      if (this.#jobs.size === 0 && this.#host.backlog === 0) this.#disconnect();
+      if (this.#inRedis === 0 && this.#host.backlog === 0) this.#disconnect();
     }, IDLE_MS);
     // The timer must not itself keep the process alive.
     Deno.unrefTimer(this.#idleTimer as unknown as number);
   }
 
   terminate(): Job[] {
-    const jobs = [...this.#jobs.values()];
+    const jobs = [...this.#jobs.values()].flat().filter((job) => job !== null);
     for (const job of jobs) this.cancel(job);
     return jobs;
   }
@@ -231,15 +264,16 @@ export class ClusterEngine implements Engine {
     this.#events = events;
     events.on("error", () => {});
     events.on("active", ({ jobId }) => {
-      const job = this.#jobs.get(jobId);
-      if (job === undefined || this.#active.has(job)) return;
-      this.#active.add(job);
-      this.#host.began(job);
+      for (const job of this.#jobs.get(jobId) ?? []) {
+        if (job === null || this.#active.has(job)) continue;
+        this.#active.add(job);
+        this.#host.began(job);
+      }
     });
     // Back in the queue (its node was lost, or handed it back closing): not running any more.
     events.on("waiting", ({ jobId, prev }) => {
-      const job = prev === "active" ? this.#jobs.get(jobId) : undefined;
-      if (job !== undefined) this.#active.delete(job);
+      if (prev !== "active") return;
+      for (const job of this.#jobs.get(jobId) ?? []) if (job !== null) this.#active.delete(job);
     });
     events.on("stalled", ({ jobId }) => {
       if (this.#jobs.has(jobId)) this.#options.notify.stalled(jobId);
@@ -248,59 +282,117 @@ export class ClusterEngine implements Engine {
       this.#answer(jobId, returnvalue as unknown as ClusterAnswer);
     });
     events.on("failed", ({ jobId, failedReason }) => {
-      const job = this.#forget(jobId);
-      if (job === undefined) return;
-      const error = new WorkerLostError(`The node running this request was lost: ${failedReason}`);
-      this.#host.settle(job, false, error);
+      for (const job of this.#forget(jobId)) {
+        const error = new WorkerLostError(
+          `The node running this request was lost: ${failedReason}`,
+        );
+        this.#host.settle(job, false, error);
+      }
     });
     await events.waitUntilReady();
   }
 
-  /** Sends every job there is room for, in one call. */
+  /**
+   * Sends every request there is room for, in one call: a short task's
+   * requests queued one after another with the same timeout go as batches.
+   */
   #send(): void {
     const queue = this.#queue;
     if (queue === null) return;
     const bulk: { name: string; data: ClusterJobData; opts: Record<string, unknown> }[] = [];
-    const sent: Job[] = [];
-    while (this.#jobs.size < this.#options.window) {
-      const job = this.#host.take(performance.now());
-      if (job === undefined) break;
+    const sent: string[] = [];
+    let batch: Job[] = [];
+    const add = (jobs: Job[]) => {
+      const [first] = jobs as [Job, ...Job[]];
       const data: ClusterJobData = {
-        m: portable(job.task.href, this.#options.root),
-        n: job.task.name,
-        a: this.#encoded.get(job.args) ?? encode(job.args, "the arguments", Infinity),
+        m: portable(first.task.href, this.#options.root),
+        n: first.task.name,
+        a: jobs.length > 1 ? "" : this.#arguments(first),
       };
-      if (job.timeout !== undefined) data.t = job.timeout;
-      if (job.chunk) data.k = 1;
+      if (jobs.length > 1) data.b = jobs.map((job) => this.#arguments(job));
+      if (first.timeout !== undefined) data.t = first.timeout;
+      if (first.chunk) data.k = 1;
       if (this.#options.maxLosses !== DEFAULT_LOSSES) data.l = this.#options.maxLosses;
-      const id = this.#bullId(job);
-      job.place = this;
-      this.#jobs.set(id, job);
-      sent.push(job);
+      const id = `${this.#id}-${first.id}`;
+      for (const job of jobs) job.place = id;
+      this.#jobs.set(id, jobs);
+      sent.push(id);
       bulk.push({
-        name: job.task.name,
+        name: first.task.name,
         data,
         opts: { jobId: id, removeOnComplete: true, removeOnFail: true, attempts: 1 },
       });
+    };
+    let room = 0;
+    while (this.#inRedis < this.#options.window) {
+      const job = this.#host.take(performance.now());
+      if (job === undefined) break;
+      this.#inRedis++;
+      const head = batch[0];
+      if (head !== undefined && (batch.length === room || !sameCall(head, job))) {
+        add(batch);
+        batch = [];
+      }
+      if (batch.length === 0) room = this.#batchRoom(job);
+      if (room > 1) batch.push(job);
+      else add([job]);
     }
+    if (batch.length > 0) add(batch);
     if (bulk.length === 0) return;
     queue.addBulk(bulk).catch((error: Error) => {
       const reason = refusedForGood(error) ?? error;
-      for (const job of sent) {
-        if (this.#jobs.delete(this.#bullId(job))) this.#host.settle(job, false, reason);
+      for (const id of sent) {
+        for (const job of this.#forget(id)) this.#host.settle(job, false, reason);
       }
     });
   }
 
+  /** A request's encoded arguments, made when it was admitted. */
+  #arguments(job: Job): string {
+    return this.#encoded.get(job.args) ?? encode(job.args, "the arguments", Infinity);
+  }
+
+  /**
+   * How many requests of `job`'s task may share its batch: 1 for a task not
+   * known to be short, and for a request with a timeout (a batch answers when
+   * its last call ends, and a neighbour's slow call must not time it out).
+   */
+  #batchRoom(job: Job): number {
+    if (job.chunk || job.timeout !== undefined) return 1;
+    const typical = this.#typical.get(taskKey(job.task)) ?? Infinity;
+    return Math.min(MAX_BATCH, Math.floor(BATCH_MS / typical));
+  }
+
   #answer(jobId: string, answer: ClusterAnswer): void {
-    const job = this.#forget(jobId);
-    if (job === undefined) return;
-    if (answer.ok) {
-      const value = decode(answer.v);
-      this.#host.settle(job, true, job.chunk ? this.#calls(value, job.task) : value);
+    const jobs = this.#jobs.get(jobId);
+    if (jobs === undefined) return;
+    const { task } = jobs.find((job) => job !== null)!;
+    if (answer.d !== undefined) this.#learn(task, answer.d);
+    const pending = this.#forget(jobId);
+    if (jobs.length > 1 && answer.ok) {
+      const outcomes = decode(answer.v) as BatchOutcome[];
+      jobs.forEach((job, i) => {
+        if (job === null) return;
+        const outcome = outcomes[i]!;
+        if (outcome[0]) this.#host.settle(job, true, outcome[1]);
+        else this.#host.settle(job, false, rebuild(outcome[2], outcome[1], task));
+      });
       return;
     }
-    this.#host.settle(job, false, rebuild(answer.kind, decode(answer.v), job.task));
+    for (const job of pending) {
+      if (!answer.ok) this.#host.settle(job, false, rebuild(answer.kind, decode(answer.v), task));
+      else {
+        const value = decode(answer.v);
+        this.#host.settle(job, true, job.chunk ? this.#calls(value, task) : value);
+      }
+    }
+  }
+
+  /** A task's calls ran for `ms` each: slower is believed at once, faster halfway. */
+  #learn(task: ResolvedTask, ms: number): void {
+    const key = taskKey(task);
+    const typical = this.#typical.get(key) ?? Infinity;
+    this.#typical.set(key, ms >= typical || typical === Infinity ? ms : (typical + ms) / 2);
   }
 
   /** A chunk's outcomes, errors rebuilt. */
@@ -310,34 +402,41 @@ export class ClusterEngine implements Engine {
     );
   }
 
-  #forget(jobId: string): Job | undefined {
-    const job = this.#jobs.get(jobId);
-    if (job === undefined) return undefined;
+  /** A job has ended in Redis: the requests it still carried, which the caller settles. */
+  #forget(jobId: string): Job[] {
+    const jobs = this.#jobs.get(jobId);
+    if (jobs === undefined) return [];
     this.#jobs.delete(jobId);
-    this.#active.delete(job);
+    const pending = jobs.filter((job) => job !== null);
+    this.#inRedis -= pending.length;
+    for (const job of pending) this.#active.delete(job);
     this.#host.pull();
     this.#armIdle();
-    return job;
+    return pending;
   }
 
   /** Redis refused this client, or could not be reached at all: every job fails with why. */
   #fail(error: Error): void {
     this.#refused ??= refusedForGood(error) ?? error;
-    for (const [id, job] of this.#jobs) {
-      this.#jobs.delete(id);
-      this.#active.delete(job);
-      this.#host.settle(job, false, this.#refused);
+    for (const id of [...this.#jobs.keys()]) {
+      for (const job of this.#forget(id)) this.#host.settle(job, false, this.#refused);
     }
     this.#host.pull();
   }
+}
 
-  #bullId(job: Job): string {
-    return `${this.#id}-${job.id}`;
-  }
+/** A task by its module and name. */
+function taskKey(task: ResolvedTask): string {
+  return `${task.name}@${task.href}`;
+}
+
+/** Whether two requests can share a batch: the same task. */
+function sameCall(a: Job, b: Job): boolean {
+  return a.task.href === b.task.href && a.task.name === b.task.name;
 }
 
 /** A node's error as the caller receives it. */
-function rebuild(kind: string, cause: unknown, task: ResolvedTask): Error {
+function rebuild(kind: FailureKind, cause: unknown, task: ResolvedTask): Error {
   const error = cause instanceof Error ? cause : new Error(String(cause));
   switch (kind) {
     case "timeout":

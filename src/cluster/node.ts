@@ -15,7 +15,14 @@ import type { ThreadPool } from "../thread_pool.ts";
 import { decode, DEFAULT_MAX_PAYLOAD, encode } from "./codec.ts";
 import { CANCEL_TTL_S, cancelChannel, cancelKey } from "./cluster_engine.ts";
 import { Allowlist, folderURL, local } from "./modules.ts";
-import { type ClusterAnswer, type ClusterJobData, DEFAULT_LOSSES, MAX_LOSSES } from "./protocol.ts";
+import {
+  type BatchOutcome,
+  type ClusterAnswer,
+  type ClusterJobData,
+  DEFAULT_LOSSES,
+  type FailureKind,
+  MAX_LOSSES,
+} from "./protocol.ts";
 import {
   checkConnection,
   type Connection,
@@ -203,20 +210,57 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
         throw new WaitingError();
       }
       const begun = performance.now();
+      let calls = data.b?.length ?? 1;
+      let answer: ClusterAnswer;
       try {
         controller.signal.throwIfAborted();
-        const value = await runOn(pool, data, module, controller.signal);
-        return { ok: true, v: encode(value, "the result", DEFAULT_MAX_PAYLOAD) };
+        const value = data.b !== undefined
+          ? await runBatch(id, data, data.b, module, controller.signal)
+          : await runOn(pool, data, module, controller.signal);
+        if (data.k === 1) calls = (value as unknown[]).length;
+        answer = { ok: true, v: encode(value, "the result", DEFAULT_MAX_PAYLOAD) };
+      } catch (error) {
+        answer = answerFor(error);
       } finally {
         turns.release(performance.now() - begun);
         worker.concurrency = turns.held();
       }
+      answer.d = (performance.now() - begun) / Math.max(1, calls);
+      return answer;
     } catch (error) {
       if (error instanceof WaitingError) throw error;
       return answerFor(error);
     } finally {
       cancels.end(id);
     }
+  };
+
+  /**
+   * A batch's calls, each cancelled on its own: a cancel that came before the
+   * batch began is read from its key first (one command for the batch).
+   */
+  const runBatch = async (
+    id: string,
+    data: ClusterJobData,
+    calls: string[],
+    module: string,
+    whole: AbortSignal,
+  ): Promise<BatchOutcome[]> => {
+    const ids = calls.map((_, i) => `${id}:${i}`);
+    // Without Redis, the messages and the keys read on reconnecting still tell.
+    const flags = await control.mget(ids.map((call) => cancelKey(queue, call))).catch(() => []);
+    flags.forEach((flag, i) => flag !== null && cancels.hear(ids[i]!));
+    return Promise.all(calls.map(async (args, i): Promise<BatchOutcome> => {
+      const own = cancels.begin(ids[i]!);
+      try {
+        const signal = AbortSignal.any([whole, own.signal]);
+        return [true, await runOn(pool, { ...data, a: args }, module, signal)];
+      } catch (error) {
+        return [false, error instanceof TaskError ? error.cause : error, kindOf(error)];
+      } finally {
+        cancels.end(ids[i]!);
+      }
+    }));
   };
 
   const worker = new Worker<ClusterJobData, ClusterAnswer>(queue, run, {
@@ -367,13 +411,17 @@ class Turns {
   }
 }
 
-/** A failed run's answer: what kind of failure, and its error. */
-function answerFor(error: unknown): ClusterAnswer {
-  const kind = error instanceof TaskTimeoutError
+/** How a call failed, by its error. */
+function kindOf(error: unknown): FailureKind {
+  return error instanceof TaskTimeoutError
     ? "timeout"
     : error instanceof WorkerLostError
     ? "lost"
     : "task";
+}
+
+/** A failed run's answer: what kind of failure, and its error. */
+function answerFor(error: unknown): ClusterAnswer {
   const cause = error instanceof TaskError ? error.cause : error;
-  return { ok: false, kind, v: encode(cause, "an error", DEFAULT_MAX_PAYLOAD) };
+  return { ok: false, kind: kindOf(error), v: encode(cause, "an error", DEFAULT_MAX_PAYLOAD) };
 }

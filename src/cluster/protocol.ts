@@ -15,6 +15,12 @@ export interface ClusterJobData {
   n: string;
   /** The arguments, encoded (`codec.ts`); for a chunk, one argument list per call. */
   a: string;
+  /**
+   * Set for a batch: several requests of the same task sent as one job, each
+   * one's arguments encoded; `a` is then empty. Each call is cancelled on its
+   * own (its key and message name the job's id, a colon and its index).
+   */
+  b?: string[];
   /** Milliseconds the task may run on the node, from its start. */
   t?: number;
   /** Set for a chunk: several calls, one outcome each. */
@@ -31,11 +37,27 @@ export const MAX_LOSSES = 100;
 
 /** How a job ended on its node. */
 export type ClusterAnswer =
-  /** The task returned: the value, encoded. */
-  | { ok: true; v: string }
-  /**
-   * It did not: `task` (it threw; `v` is its error), `timeout` (it ran past
-   * its timeout), `lost` (the node's worker died), `refused` (the node does
-   * not run that module); `v` is the error, encoded.
-   */
-  | { ok: false; kind: "task" | "timeout" | "lost" | "refused"; v: string };
+  & (
+    /** The task returned: the value, encoded (for a batch: `BatchOutcome`s). */
+    | { ok: true; v: string }
+    /**
+     * It did not: `task` (it threw; `v` is its error), `timeout` (it ran past
+     * its timeout), `lost` (the node's worker died), `refused` (the node does
+     * not run that module); `v` is the error, encoded.
+     */
+    | { ok: false; kind: FailureKind; v: string }
+  )
+  & {
+    /** Milliseconds the job ran on the node, per call: what tells the client a task is short. */
+    d?: number;
+  };
+
+/** How a call failed on its node. */
+export type FailureKind = "task" | "timeout" | "lost" | "refused";
+
+/** One call's outcome in a batch: its value, or its error and how it failed. */
+export type BatchOutcome = [ok: true, value: unknown] | [
+  ok: false,
+  error: unknown,
+  kind: FailureKind,
+];
