@@ -132,12 +132,10 @@ clusterTest(
 );
 
 clusterTest(
-  "A short task's requests queued together go as batches, each with its own outcome",
+  "Requests queued together go as batches, each with its own outcome",
   async ({ redis, pool, node }) => {
     await node();
     await node();
-    // The client learns from the first answers that the task is short (the first loads it).
-    for (let i = 0; i < WARM; i++) equal(await pool.run(task("evenOnly"), [0]), 0);
     const outcomes = await Promise.allSettled(
       Array.from({ length: 64 }, (_, n) => pool.run(task("evenOnly"), [n])),
     );
@@ -151,17 +149,16 @@ clusterTest(
       }
     });
     const events = await redisCli(redis.port, "XRANGE", "bull:threadpool:events", "-", "+");
-    const jobs = events.split("\n").filter((line) => line === "added").length - WARM;
-    ok(jobs <= 64 / 2, `64 requests went as ${jobs} jobs`);
-    equal(pool.stats().completed, WARM + 32);
+    equal(events.split("\n").filter((line) => line === "added").length, 64 / 16);
+    equal(pool.stats().completed, 32);
   },
+  { batch: 16 },
 );
 
 clusterTest(
   "Aborting one request of a batch cancels only it: its neighbours' outcomes arrive",
   async ({ pool, node }) => {
     await node();
-    for (let i = 0; i < WARM; i++) equal(await pool.run(task("delayed"), [i, 0]), i);
     const controller = new AbortController();
     const runs = Array.from(
       { length: 20 },
@@ -170,8 +167,7 @@ clusterTest(
           ? pool.run(task("delayed"), ["slow", 60_000], { signal: controller.signal })
           : pool.run(task("delayed"), [i, 0]),
     );
-    // Running on the node, or still waiting in Redis in its batch: either way, only it ends.
-    await running(pool, 1);
+    await running(pool, 20); // one batch, begun on the node
     controller.abort(new Error("only this one"));
     const outcomes = await Promise.allSettled(runs);
     outcomes.forEach((outcome, i) =>
@@ -181,6 +177,7 @@ clusterTest(
     );
     equal(pool.stats().cancelled, 1);
   },
+  { batch: 20 },
 );
 
 clusterTest(
@@ -205,6 +202,10 @@ Deno.test("new ClusterPool() refuses a malformed connection at the call", () => 
   throws(() => new ClusterPool({ connection: "http://nope" }), /'connection' must be a redis:\/\//);
   throws(() => new ClusterPool({ connection: 5 as never }), TypeError);
   throws(() => new ClusterPool({ connection: "redis://x", maxQueue: -1 }), RangeError);
+  throws(
+    () => new ClusterPool({ connection: "redis://x", batch: 0 }),
+    /'batch' must be an integer from 1 to 1000.*0/,
+  );
 });
 
 Deno.test("ClusterPool says createWorkers() and dismissWorkers() have no meaning on a cluster", async () => {
@@ -212,9 +213,6 @@ Deno.test("ClusterPool says createWorkers() and dismissWorkers() have no meaning
   throws(() => pool.createWorkers(1), /start a node with serve\(\)/);
   throws(() => pool.dismissWorkers(1), /stop a node/);
 });
-
-/** Sequential requests that teach a client how short a task is. */
-const WARM = 10;
 
 /** Resolves once the pool has `n` requests running on nodes. */
 async function running(pool: ClusterPool, n: number): Promise<void> {

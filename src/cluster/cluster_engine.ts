@@ -20,6 +20,7 @@ import {
   type ClusterJobData,
   DEFAULT_LOSSES,
   type FailureKind,
+  typicalAfter,
 } from "./protocol.ts";
 import { type Connection, type RedisClient, redisClient, refusedForGood } from "./redis.ts";
 
@@ -35,6 +36,8 @@ export interface ClusterEngineOptions {
   window: number;
   /** How many times a job may be lost with its node and run again. */
   maxLosses: number;
+  /** The most requests in one batch, when the user fixed it; undefined: it adapts. */
+  batch: number | undefined;
   /** What the client hears of beside its requests' outcomes. */
   notify: ClusterNotices;
 }
@@ -294,7 +297,7 @@ export class ClusterEngine implements Engine {
 
   /**
    * Sends every request there is room for, in one call: a short task's
-   * requests queued one after another with the same timeout go as batches.
+   * requests queued one after another go as batches.
    */
   #send(): void {
     const queue = this.#queue;
@@ -359,6 +362,7 @@ export class ClusterEngine implements Engine {
    */
   #batchRoom(job: Job): number {
     if (job.chunk || job.timeout !== undefined) return 1;
+    if (this.#options.batch !== undefined) return this.#options.batch;
     const typical = this.#typical.get(taskKey(job.task)) ?? Infinity;
     return Math.min(MAX_BATCH, Math.floor(BATCH_MS / typical));
   }
@@ -388,11 +392,10 @@ export class ClusterEngine implements Engine {
     }
   }
 
-  /** A task's calls ran for `ms` each: slower is believed at once, faster halfway. */
+  /** A task's calls ran for `ms` each on a node. */
   #learn(task: ResolvedTask, ms: number): void {
     const key = taskKey(task);
-    const typical = this.#typical.get(key) ?? Infinity;
-    this.#typical.set(key, ms >= typical || typical === Infinity ? ms : (typical + ms) / 2);
+    this.#typical.set(key, typicalAfter(this.#typical.get(key) ?? Infinity, ms));
   }
 
   /** A chunk's outcomes, errors rebuilt. */

@@ -22,6 +22,7 @@ import {
   DEFAULT_LOSSES,
   type FailureKind,
   MAX_LOSSES,
+  typicalAfter,
 } from "./protocol.ts";
 import {
   checkConnection,
@@ -361,10 +362,7 @@ class Turns {
   readonly #waiting: ((go: boolean) => void)[] = [];
   #taken = 0;
   #closed = false;
-  /**
-   * A typical job's milliseconds on the pool: it follows a slower job at once
-   * (holding long jobs is what must not happen), and halves toward a faster one.
-   */
+  /** A typical job's milliseconds on the pool (`typicalAfter`). */
   #typical = Infinity;
   /** Jobs held per task the pool runs at once, when the node's options fix it. */
   readonly #prefetch: number | undefined;
@@ -386,8 +384,7 @@ class Turns {
 
   /** A job ends, having run for `ms`. */
   release(ms: number): void {
-    const typical = this.#typical;
-    this.#typical = ms >= typical || typical === Infinity ? ms : (typical + ms) / 2;
+    this.#typical = typicalAfter(this.#typical, ms);
     const next = this.#waiting.shift();
     if (next === undefined) this.#taken--;
     else next(true);

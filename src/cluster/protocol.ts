@@ -52,6 +52,15 @@ export type ClusterAnswer =
     d?: number;
   };
 
+/**
+ * How long a task's jobs typically take, after one took `ms`: a slower one is
+ * believed at once (holding or batching long work is what must not happen),
+ * a faster one halfway. `Infinity` is "not known yet".
+ */
+export function typicalAfter(typical: number, ms: number): number {
+  return ms >= typical || typical === Infinity ? ms : (typical + ms) / 2;
+}
+
 /** How a call failed on its node. */
 export type FailureKind = "task" | "timeout" | "lost" | "refused";
 
