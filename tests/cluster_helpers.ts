@@ -201,17 +201,21 @@ export async function startNode(
   };
 }
 
+/** What a cluster test's body is given. */
+export interface ClusterContext {
+  redis: Redis;
+  pool: ClusterPool;
+  /** Starts a node (stopped when the test ends). */
+  node(extra?: string[]): Promise<Node>;
+}
+
 /**
  * Registers a cluster test: a private Redis, a client of it (closed at the
  * end), and whatever nodes the body starts (stopped at the end).
  */
 export function clusterTest(
   name: string,
-  body: (context: {
-    redis: Redis;
-    pool: ClusterPool;
-    node(extra?: string[]): Promise<Node>;
-  }) => Promise<void>,
+  body: (context: ClusterContext) => Promise<void>,
   options: Partial<ClusterPoolOptions> = {},
   redisArgs: string[] = [],
 ): void {
