@@ -13,7 +13,8 @@ import { TaskError, TaskTimeoutError, WorkerLostError } from "../core/errors.ts"
 import { integer } from "../pool/validate.ts";
 import type { ThreadPool } from "../thread_pool.ts";
 import { decode, DEFAULT_MAX_PAYLOAD, encode } from "./codec.ts";
-import { CANCEL_TTL_S, cancelChannel, cancelKey } from "./cluster_engine.ts";
+import { cancelChannel, cancelKey } from "./cluster_engine.ts";
+import { Cancels } from "./cancels.ts";
 import { Allowlist, folderURL, local } from "./modules.ts";
 import {
   type BatchOutcome,
@@ -22,7 +23,6 @@ import {
   DEFAULT_LOSSES,
   type FailureKind,
   MAX_LOSSES,
-  typicalAfter,
 } from "./protocol.ts";
 import {
   checkConnection,
@@ -31,25 +31,9 @@ import {
   redisClient,
   refusedForGood,
 } from "./redis.ts";
+import { MAX_PREFETCH, Turns } from "./turns.ts";
 
-/**
- * The most jobs a node holds per task its pool runs at once: the rest wait in
- * the node, so that a worker never idles while the node asks Redis for the
- * next job (each ask is a round trip). A node that dies loses its lease on
- * all of them, and they run elsewhere.
- */
-const NODE_PREFETCH = 16;
-
-/** The most a node's `prefetch` option may ask for. */
-export const MAX_PREFETCH = 1000;
-
-/**
- * Milliseconds of work a node holds ahead of each task it runs: about what
- * fetching the next job takes. Short jobs are held many at a time; long ones
- * one ahead, so that the jobs in the queue go to idle nodes, not to the node
- * that happened to fetch first.
- */
-const AHEAD_MS = 2;
+export { MAX_PREFETCH } from "./turns.ts";
 
 /**
  * Options for {@linkcode serve}.
@@ -303,109 +287,6 @@ function runOn(pool: ThreadPool, data: ClusterJobData, module: string, signal: A
       )
     ),
   );
-}
-
-/** How long a node remembers a cancel for a job it has not seen: as long as the cancel's key lives. */
-const CANCEL_MEMORY_MS = CANCEL_TTL_S * 1000;
-
-/**
- * What a node knows of cancelled jobs, told by message or read from their
- * keys: a job running here is stopped, and one not begun yet is stopped as
- * it begins. Costs no Redis command per job.
- */
-class Cancels {
-  readonly #running = new Map<string, AbortController>();
-  /** Cancelled jobs not running here (yet), with when the node heard of each. */
-  readonly #heard = new Map<string, number>();
-
-  hear(id: string): void {
-    const running = this.#running.get(id);
-    if (running !== undefined) {
-      running.abort(cancelledReason());
-      return;
-    }
-    const now = Date.now();
-    this.#heard.set(id, now);
-    // Oldest first (a Map keeps insertion order): forget those whose keys have expired.
-    for (const [old, at] of this.#heard) {
-      if (now - at < CANCEL_MEMORY_MS) break;
-      this.#heard.delete(old);
-    }
-  }
-
-  /** A job begins here: its controller, already aborted if it was cancelled. */
-  begin(id: string): AbortController {
-    const controller = new AbortController();
-    if (this.#heard.delete(id)) controller.abort(cancelledReason());
-    this.#running.set(id, controller);
-    return controller;
-  }
-
-  end(id: string): void {
-    this.#running.delete(id);
-  }
-}
-
-function cancelledReason(): Error {
-  return new Error("The client cancelled this request");
-}
-
-/**
- * Turns on the local pool: a job takes one before it runs there, and gives it
- * back when it ends. There are two per task the pool runs at once (one
- * running, one waiting in the pool's queue). Once the node closes, the jobs
- * still waiting for one are told so, and go back to the queue unstarted.
- */
-class Turns {
-  /** How many tasks the pool runs at once. */
-  readonly #capacity: () => number;
-  readonly #waiting: ((go: boolean) => void)[] = [];
-  #taken = 0;
-  #closed = false;
-  /** A typical job's milliseconds on the pool (`typicalAfter`). */
-  #typical = Infinity;
-  /** Jobs held per task the pool runs at once, when the node's options fix it. */
-  readonly #prefetch: number | undefined;
-
-  constructor(capacity: () => number, prefetch: number | undefined) {
-    this.#capacity = capacity;
-    this.#prefetch = prefetch;
-  }
-
-  /** Resolves `true` with a turn, or `false` when the node closes first. */
-  take(): boolean | Promise<boolean> {
-    if (this.#closed) return false;
-    if (this.#taken < this.#capacity() * 2) {
-      this.#taken++;
-      return true;
-    }
-    return new Promise((go) => this.#waiting.push(go));
-  }
-
-  /** A job ends, having run for `ms`. */
-  release(ms: number): void {
-    this.#typical = typicalAfter(this.#typical, ms);
-    const next = this.#waiting.shift();
-    if (next === undefined) this.#taken--;
-    else next(true);
-  }
-
-  /**
-   * How many jobs the node should hold: what runs, and {@linkcode AHEAD_MS} of
-   * work ahead of each (at least one job, at most {@linkcode NODE_PREFETCH} in all).
-   * Until a job has ended, one ahead. A node's `prefetch` option fixes it instead.
-   */
-  held(): number {
-    if (this.#prefetch !== undefined) return this.#capacity() * this.#prefetch;
-    const ahead = Math.ceil(AHEAD_MS / this.#typical);
-    return this.#capacity() * Math.min(NODE_PREFETCH, 1 + Math.max(1, ahead));
-  }
-
-  /** Every job still waiting is handed back, and so is any that comes later. */
-  handBack(): void {
-    this.#closed = true;
-    for (const go of this.#waiting.splice(0)) go(false);
-  }
 }
 
 /** How a call failed, by its error. */

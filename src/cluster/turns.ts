@@ -1,0 +1,85 @@
+/**
+ * Main thread, a cluster node: how many jobs it holds, and the turns they
+ * take on its local pool.
+ *
+ * @module
+ */
+
+import { typicalAfter } from "./protocol.ts";
+
+/**
+ * The most jobs a node holds per task its pool runs at once: the rest wait in
+ * the node, so that a worker never idles while the node asks Redis for the
+ * next job (each ask is a round trip). A node that dies loses its lease on
+ * all of them, and they run elsewhere.
+ */
+const NODE_PREFETCH = 16;
+
+/** The most a node's `prefetch` option may ask for. */
+export const MAX_PREFETCH = 1000;
+
+/**
+ * Milliseconds of work a node holds ahead of each task it runs: about what
+ * fetching the next job takes. Short jobs are held many at a time; long ones
+ * one ahead, so that the jobs in the queue go to idle nodes, not to the node
+ * that happened to fetch first.
+ */
+const AHEAD_MS = 2;
+
+/**
+ * Turns on the local pool: a job takes one before it runs there, and gives it
+ * back when it ends. There are two per task the pool runs at once (one
+ * running, one waiting in the pool's queue). Once the node closes, the jobs
+ * still waiting for one are told so, and go back to the queue unstarted.
+ */
+export class Turns {
+  /** How many tasks the pool runs at once. */
+  readonly #capacity: () => number;
+  readonly #waiting: ((go: boolean) => void)[] = [];
+  #taken = 0;
+  #closed = false;
+  /** A typical job's milliseconds on the pool (`typicalAfter`). */
+  #typical = Infinity;
+  /** Jobs held per task the pool runs at once, when the node's options fix it. */
+  readonly #prefetch: number | undefined;
+
+  constructor(capacity: () => number, prefetch: number | undefined) {
+    this.#capacity = capacity;
+    this.#prefetch = prefetch;
+  }
+
+  /** Resolves `true` with a turn, or `false` when the node closes first. */
+  take(): boolean | Promise<boolean> {
+    if (this.#closed) return false;
+    if (this.#taken < this.#capacity() * 2) {
+      this.#taken++;
+      return true;
+    }
+    return new Promise((go) => this.#waiting.push(go));
+  }
+
+  /** A job ends, having run for `ms`. */
+  release(ms: number): void {
+    this.#typical = typicalAfter(this.#typical, ms);
+    const next = this.#waiting.shift();
+    if (next === undefined) this.#taken--;
+    else next(true);
+  }
+
+  /**
+   * How many jobs the node should hold: what runs, and {@linkcode AHEAD_MS} of
+   * work ahead of each (at least one job, at most {@linkcode NODE_PREFETCH} in all).
+   * Until a job has ended, one ahead. A node's `prefetch` option fixes it instead.
+   */
+  held(): number {
+    if (this.#prefetch !== undefined) return this.#capacity() * this.#prefetch;
+    const ahead = Math.ceil(AHEAD_MS / this.#typical);
+    return this.#capacity() * Math.min(NODE_PREFETCH, 1 + Math.max(1, ahead));
+  }
+
+  /** Every job still waiting is handed back, and so is any that comes later. */
+  handBack(): void {
+    this.#closed = true;
+    for (const go of this.#waiting.splice(0)) go(false);
+  }
+}
