@@ -1,8 +1,9 @@
 /**
  * The cluster against raw BullMQ, on one machine: a private redis-server,
  * one client and two nodes (serve.ts, one worker each), several rounds, each
- * in a fresh process with its own Redis and nodes; medians. Ratios, not
- * absolute figures, are what it is for.
+ * in a fresh process with its own Redis and nodes; medians, and each ratio as
+ * the median of the rounds' own ratios. Ratios, not absolute figures, are what
+ * it is for.
  *
  *   deno run -A bench/cluster.ts [rounds=3]
  *
@@ -128,23 +129,37 @@ for (let i = 0; i < rounds; i++) {
   console.error(`round ${i + 1} of ${rounds} done`);
 }
 
-const m = Object.fromEntries(Object.entries(results).map(([k, v]) => [k, median(v)]));
 console.log(
   `Medians of ${rounds} rounds (each a fresh process), ${navigator.hardwareConcurrency} cores:\n`,
 );
 console.log("| measure | median | rounds |\n| --- | ---: | --- |");
 for (const [name, values] of Object.entries(results)) {
-  console.log(`| ${name} | ${Math.round(m[name]!)} | ${values.map(Math.round).join(", ")} |`);
+  console.log(`| ${name} | ${Math.round(median(values))} | ${values.map(Math.round).join(", ")} |`);
 }
-const raw = m["raw BullMQ, jobs/s"]!;
-console.log(`\nrun() ÷ raw BullMQ: ${(m["ClusterPool.run(), requests/s"]! / raw).toFixed(2)}×`);
-console.log(
-  `map() inputs ÷ raw BullMQ jobs: ${
-    (m["ClusterPool.map(), chunkSize 1000, inputs/s"]! / raw).toFixed(1)
-  }×`,
-);
-console.log(
-  `CPU-bound, two nodes ÷ local ThreadPool(2) speed: ${
-    (m["local ThreadPool(2), 32 × fib(27), ms"]! / m["two nodes, 32 × fib(27), ms"]!).toFixed(2)
-  }×`,
-);
+// Each ratio is taken within a round (both sides measured minutes apart at most, in one machine
+// state), then the median over rounds: steadier than a ratio of medians on a shared machine.
+const ratio = (top: Measure, bottom: Measure) =>
+  median(results[top].map((value, i) => value / results[bottom][i]!));
+const spread = (top: Measure, bottom: Measure) => {
+  const ratios = results[top].map((value, i) => value / results[bottom][i]!);
+  return `rounds ${ratios.map((r) => r.toFixed(2)).join(", ")}`;
+};
+const lines: [string, Measure, Measure, number][] = [
+  ["run() ÷ raw BullMQ", "ClusterPool.run(), requests/s", "raw BullMQ, jobs/s", 2],
+  [
+    "map() inputs ÷ raw BullMQ jobs",
+    "ClusterPool.map(), chunkSize 1000, inputs/s",
+    "raw BullMQ, jobs/s",
+    1,
+  ],
+  [
+    "CPU-bound, two nodes ÷ local ThreadPool(2) speed",
+    "local ThreadPool(2), 32 × fib(27), ms",
+    "two nodes, 32 × fib(27), ms",
+    2,
+  ],
+];
+console.log("");
+for (const [label, top, bottom, digits] of lines) {
+  console.log(`${label}: ${ratio(top, bottom).toFixed(digits)}× (${spread(top, bottom)})`);
+}
