@@ -39,6 +39,8 @@ clusterTest("Values cross the cluster exactly, both ways", async ({ pool, node }
   ok(Object.is(back.negativeZero, -0));
   ok(!(1 in back.sparse));
   ok(back.error instanceof RangeError);
+  // A typed array has a buffer of its own, as structured cloning gives, not a view into the bytes read.
+  equal(back.bytes.buffer.byteLength, 3);
 });
 
 clusterTest(
