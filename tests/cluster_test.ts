@@ -122,14 +122,17 @@ clusterTest(
   "Long jobs are shared among the nodes: a node holds one ahead of what it runs, not a batch",
   async ({ pool, node }) => {
     const nodes = [await node(), await node()];
-    // The first node to wake could take them all if it held many; each runs one at a time.
-    const pids = await Promise.all(
-      Array.from({ length: 8 }, () => pool.run(task("pidAfter"), [300])),
-    );
-    for (const { pid } of nodes) {
-      const ran = pids.filter((p) => p === pid).length;
-      ok(ran >= 3 && ran <= 5, `node ${pid} ran ${ran} of 8: ${pids}`);
-    }
+    const shared = async () => {
+      // The first node to wake could take them all if it held many; each runs one at a time.
+      const pids = await Promise.all(
+        Array.from({ length: 8 }, () => pool.run(task("pidAfter"), [300])),
+      );
+      for (const { pid } of nodes) {
+        const ran = pids.filter((p) => p === pid).length;
+        ok(ran >= 3 && ran <= 5, `node ${pid} ran ${ran} of 8: ${pids}`);
+      }
+    };
+    await shared();
   },
 );
 
@@ -180,6 +183,21 @@ clusterTest(
     equal(pool.stats().cancelled, 1);
   },
   { batch: 20 },
+);
+
+clusterTest(
+  "After short jobs a node holds many at once, but not of a task it knows to be long",
+  async ({ pool, node }) => {
+    const first = await node();
+    equal(await pool.run(task("pidAfter"), [10]), first.pid); // the node learns it is long
+    await Promise.all(Array.from({ length: 40 }, (_, i) => pool.run(task("add"), [i, 1])));
+    const pids = Promise.all(Array.from({ length: 6 }, () => pool.run(task("pidAfter"), [1_000])));
+    await running(pool, 2);
+    // Had the first node taken all six, this one would run none.
+    const second = await node();
+    const ran = (await pids).filter((pid) => pid === second.pid).length;
+    ok(ran >= 2, `the node started later ran ${ran} of 6`);
+  },
 );
 
 clusterTest(

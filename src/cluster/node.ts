@@ -188,9 +188,13 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
     }
     const id = job.id!;
     const controller = cancels.begin(id);
+    const task = `${data.n}@${module}`;
+    turns.arrived(task);
+    worker.concurrency = turns.held();
     try {
       if (!(await turns.take())) {
-        // The node is closing and this job has not started: back to the queue, for another node.
+        // The node is closing, or holds more than it now should (BullMQ fetched several before
+        // the first showed them long): this one has not started, and goes back to the queue.
         await job.moveToWait(token!);
         throw new WaitingError();
       }
@@ -207,7 +211,7 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
       } catch (error) {
         answer = answerFor(error);
       } finally {
-        turns.release(performance.now() - begun);
+        turns.release(task, performance.now() - begun);
         worker.concurrency = turns.held();
       }
       answer.d = (performance.now() - begun) / Math.max(1, calls);

@@ -30,7 +30,8 @@ const AHEAD_MS = 2;
  * Turns on the local pool: a job takes one before it runs there, and gives it
  * back when it ends. There are two per task the pool runs at once (one
  * running, one waiting in the pool's queue). Once the node closes, the jobs
- * still waiting for one are told so, and go back to the queue unstarted.
+ * still waiting for one are told so, and go back to the queue unstarted; so
+ * does a job beyond what the node should hold.
  */
 export class Turns {
   /** How many tasks the pool runs at once. */
@@ -38,8 +39,10 @@ export class Turns {
   readonly #waiting: ((go: boolean) => void)[] = [];
   #taken = 0;
   #closed = false;
-  /** A typical job's milliseconds on the pool (`typicalAfter`). */
+  /** A typical job's milliseconds on the pool (`typicalAfter`): what `held()` follows. */
   #typical = Infinity;
+  /** The same, for each task by name and module. */
+  readonly #byTask = new Map<string, number>();
   /** Jobs held per task the pool runs at once, when the node's options fix it. */
   readonly #prefetch: number | undefined;
 
@@ -48,9 +51,12 @@ export class Turns {
     this.#prefetch = prefetch;
   }
 
-  /** Resolves `true` with a turn, or `false` when the node closes first. */
+  /**
+   * Resolves `true` with a turn, or `false` when the node closes first, or
+   * holds as many as {@linkcode held} already (a job not to keep).
+   */
   take(): boolean | Promise<boolean> {
-    if (this.#closed) return false;
+    if (this.#closed || this.#taken + this.#waiting.length >= this.held()) return false;
     if (this.#taken < this.#capacity() * 2) {
       this.#taken++;
       return true;
@@ -58,9 +64,19 @@ export class Turns {
     return new Promise((go) => this.#waiting.push(go));
   }
 
-  /** A job ends, having run for `ms`. */
-  release(ms: number): void {
+  /**
+   * A job of `task` has come: if that task is longer than what the node has
+   * been running (or not known yet), the node holds fewer at once from now,
+   * before it takes more of them.
+   */
+  arrived(task: string): void {
+    this.#typical = Math.max(this.#typical, this.#byTask.get(task) ?? Infinity);
+  }
+
+  /** A job of `task` ends, having run for `ms`. */
+  release(task: string, ms: number): void {
     this.#typical = typicalAfter(this.#typical, ms);
+    this.#byTask.set(task, typicalAfter(this.#byTask.get(task) ?? Infinity, ms));
     const next = this.#waiting.shift();
     if (next === undefined) this.#taken--;
     else next(true);
