@@ -26,6 +26,9 @@ export const MAX_PREFETCH = 1000;
  */
 const AHEAD_MS = 2;
 
+/** How many tasks' typical durations a node keeps. */
+const MAX_TASKS_KNOWN = 1000;
+
 /**
  * Turns on the local pool: a job takes one before it runs there, and gives it
  * back when it ends. There are two per task the pool runs at once (one
@@ -76,6 +79,8 @@ export class Turns {
   /** A job of `task` ends, having run for `ms`. */
   release(task: string, ms: number): void {
     this.#typical = typicalAfter(this.#typical, ms);
+    // Task names come from clients: the node forgets them all rather than grow without bound.
+    if (this.#byTask.size >= MAX_TASKS_KNOWN && !this.#byTask.has(task)) this.#byTask.clear();
     this.#byTask.set(task, typicalAfter(this.#byTask.get(task) ?? Infinity, ms));
     const next = this.#waiting.shift();
     if (next === undefined) this.#taken--;
