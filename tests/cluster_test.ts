@@ -1,5 +1,8 @@
 import { deepEqual, equal, match, ok, rejects, throws } from "node:assert/strict";
+import { Worker } from "npm:bullmq@6.7.0";
+import { Redis } from "npm:ioredis@6.0.0";
 import { ClusterPool, serve } from "../cluster.ts";
+import { encode } from "../src/cluster/codec.ts";
 import {
   PoolClosedError,
   QueueFullError,
@@ -158,6 +161,33 @@ clusterTest(
     equal(pool.stats().completed, 32);
   },
   { batch: 16 },
+);
+
+clusterTest(
+  "A batch answered wrongly still ends each of its requests, once, with a TaskError",
+  async ({ redis, pool }) => {
+    // Not a node of this version: a bare BullMQ worker that answers every job with one value.
+    const connection = new Redis(redis.url, { maxRetriesPerRequest: null });
+    const answer = { ok: true, v: encode(5, "a value", 100) };
+    const worker = new Worker("threadpool", () => Promise.resolve(answer), {
+      connection,
+    });
+    try {
+      const outcomes = await Promise.allSettled(
+        Array.from({ length: 4 }, (_, i) => pool.run(task("add"), [i, 1])),
+      );
+      for (const outcome of outcomes) {
+        equal(outcome.status, "rejected");
+        const error = (outcome as PromiseRejectedResult).reason;
+        ok(error instanceof TaskError, String(error));
+        match(error.message, /answered a batch of 4 requests wrongly/);
+      }
+    } finally {
+      await worker.close();
+      connection.disconnect();
+    }
+  },
+  { batch: 4 },
 );
 
 clusterTest(

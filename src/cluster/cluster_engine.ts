@@ -375,6 +375,12 @@ export class ClusterEngine implements Engine {
     const pending = this.#forget(jobId);
     if (jobs.length > 1 && answer.ok) {
       const outcomes = decode(answer.v) as BatchOutcome[];
+      if (!Array.isArray(outcomes) || outcomes.length !== jobs.length) {
+        // Not a batch's answer (a node of another version?): each request still ends, once.
+        const error = new TaskError(`The node answered a batch of ${jobs.length} requests wrongly`);
+        for (const job of pending) this.#host.settle(job, false, error);
+        return;
+      }
       jobs.forEach((job, i) => {
         if (job === null) return;
         const outcome = outcomes[i]!;
