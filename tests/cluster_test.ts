@@ -180,7 +180,7 @@ clusterTest(
         equal(outcome.status, "rejected");
         const error = (outcome as PromiseRejectedResult).reason;
         ok(error instanceof TaskError, String(error));
-        match(error.message, /answered a batch of 4 requests wrongly/);
+        match(error.message, /answered wrongly: a batch of 4 requests got no outcome for each/);
       }
     } finally {
       await worker.close();
@@ -188,6 +188,22 @@ clusterTest(
     }
   },
   { batch: 4 },
+);
+
+clusterTest(
+  "A job answered with something that is not an answer ends its request with a TaskError",
+  async ({ redis, pool }) => {
+    const connection = new Redis(redis.url, { maxRetriesPerRequest: null });
+    const worker = new Worker("threadpool", () => Promise.resolve(5), { connection });
+    try {
+      const error = await pool.run(task("add"), [1, 1]).catch((e) => e);
+      ok(error instanceof TaskError, String(error));
+      match(error.message, /answered wrongly/);
+    } finally {
+      await worker.close();
+      connection.disconnect();
+    }
+  },
 );
 
 clusterTest(

@@ -371,15 +371,24 @@ export class ClusterEngine implements Engine {
     const jobs = this.#jobs.get(jobId);
     if (jobs === undefined) return;
     const { task } = jobs.find((job) => job !== null)!;
-    if (answer.d !== undefined) this.#learn(task, answer.d);
+    if (typeof answer?.d === "number") this.#learn(task, answer.d);
     const pending = this.#forget(jobId);
+    try {
+      this.#settleBy(answer, jobs, task);
+    } catch (cause) {
+      // Not an answer from a node of this version: each request still ends, once.
+      const why = (cause as Error)?.message ?? String(cause);
+      const error = new TaskError(`The node answered wrongly: ${why}`, { cause });
+      for (const job of pending) this.#host.settle(job, false, error);
+    }
+  }
+
+  /** Settles a job's requests (`null`: ended before it) by its node's answer. */
+  #settleBy(answer: ClusterAnswer, jobs: (Job | null)[], task: ResolvedTask): void {
     if (jobs.length > 1 && answer.ok) {
       const outcomes = decode(answer.v) as BatchOutcome[];
       if (!Array.isArray(outcomes) || outcomes.length !== jobs.length) {
-        // Not a batch's answer (a node of another version?): each request still ends, once.
-        const error = new TaskError(`The node answered a batch of ${jobs.length} requests wrongly`);
-        for (const job of pending) this.#host.settle(job, false, error);
-        return;
+        throw new Error(`a batch of ${jobs.length} requests got no outcome for each`);
       }
       jobs.forEach((job, i) => {
         if (job === null) return;
@@ -389,7 +398,8 @@ export class ClusterEngine implements Engine {
       });
       return;
     }
-    for (const job of pending) {
+    for (const job of jobs) {
+      if (job === null) continue;
       if (!answer.ok) this.#host.settle(job, false, rebuild(answer.kind, decode(answer.v), task));
       else {
         const value = decode(answer.v);
