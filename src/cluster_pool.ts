@@ -109,9 +109,10 @@ export interface ClusterPoolOptions {
  * call ends.
  *
  * Events: `idle` and `drain` as on `ThreadPool`; `stalled` (a `CustomEvent`,
- * `detail: { job }`, the BullMQ job id) when a request's node was lost and
- * the request waits for another; `error` (an `ErrorEvent`) when the
- * connection to Redis is lost, once per outage, while it reconnects.
+ * `detail: { job }`, the BullMQ job id, which the requests of a batch share)
+ * when a request's node was lost and the request waits for another; `error`
+ * (an `ErrorEvent`) when the connection to Redis is lost, once per outage,
+ * while it reconnects.
  *
  * @example Run a task on the cluster
  * ```ts ignore
