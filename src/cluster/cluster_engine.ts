@@ -65,6 +65,19 @@ const BATCH_MS = 6;
 /** The most requests in one batch. */
 const MAX_BATCH = 32;
 
+/** Jobs in the first addition of a burst, so that nodes can start at once. */
+const FIRST_ADD = 4;
+
+/** Jobs in each later addition. */
+const ADD_CHUNK = 128;
+
+/** A job as it is added to the queue. */
+interface OutgoingJob {
+  name: string;
+  data: ClusterJobData;
+  opts: { jobId: string; removeOnComplete: true; removeOnFail: true; attempts: 1 };
+}
+
 /** The channel on which a client tells nodes to stop a job. */
 export function cancelChannel(queue: string): string {
   return `threadpool:${queue}:cancel`;
@@ -91,6 +104,10 @@ export class ClusterEngine implements Engine {
   /** Requests in Redis: in the jobs above, not yet ended. */
   #inRedis = 0;
   readonly #active = new Set<Job>();
+  /** Jobs made and not yet added to Redis, in order. */
+  #outbox: OutgoingJob[] = [];
+  /** Whether the outbox is being added. */
+  #adding = false;
   /** For each task by module and name, how long its calls typically run on a node (ms). */
   readonly #typical = new Map<string, number>();
   /** Encoded arguments, made once when the call is admitted. */
@@ -302,8 +319,6 @@ export class ClusterEngine implements Engine {
   #send(): void {
     const queue = this.#queue;
     if (queue === null) return;
-    const bulk: { name: string; data: ClusterJobData; opts: Record<string, unknown> }[] = [];
-    const sent: string[] = [];
     let batch: Job[] = [];
     const add = (jobs: Job[]) => {
       const [first] = jobs as [Job, ...Job[]];
@@ -319,8 +334,7 @@ export class ClusterEngine implements Engine {
       const id = `${this.#id}-${first.id}`;
       for (const job of jobs) job.place = id;
       this.#jobs.set(id, jobs);
-      sent.push(id);
-      bulk.push({
+      this.#outbox.push({
         name: first.task.name,
         data,
         opts: { jobId: id, removeOnComplete: true, removeOnFail: true, attempts: 1 },
@@ -341,13 +355,38 @@ export class ClusterEngine implements Engine {
       else add([job]);
     }
     if (batch.length > 0) add(batch);
-    if (bulk.length === 0) return;
-    queue.addBulk(bulk).catch((error: Error) => {
-      const reason = refusedForGood(error) ?? error;
-      for (const id of sent) {
-        for (const job of this.#forget(id)) this.#host.settle(job, false, reason);
+    if (!this.#adding) void this.#add(queue);
+  }
+
+  /**
+   * Adds the outbox's jobs to Redis, a few first and then in chunks, each
+   * once the one before is in: nodes start on the first jobs of a burst while
+   * the rest are still being added (one pipeline of thousands would keep them
+   * waiting until all of it is built and run). A job cancelled before its
+   * turn is not added at all.
+   */
+  async #add(queue: Queue): Promise<void> {
+    this.#adding = true;
+    try {
+      for (let size = FIRST_ADD; this.#outbox.length > 0; size = ADD_CHUNK) {
+        const chunk = this.#outbox.splice(0, size).filter((entry) =>
+          this.#jobs.has(entry.opts.jobId)
+        );
+        if (chunk.length > 0) {
+          await queue.addBulk(chunk).catch((error) => this.#unsent(chunk, error));
+        }
       }
-    });
+    } finally {
+      this.#adding = false;
+    }
+  }
+
+  /** Jobs Redis did not take: their requests fail with why. */
+  #unsent(chunk: OutgoingJob[], error: Error): void {
+    const reason = refusedForGood(error) ?? error;
+    for (const { opts } of chunk) {
+      for (const job of this.#forget(opts.jobId)) this.#host.settle(job, false, reason);
+    }
   }
 
   /** A request's encoded arguments, made when it was admitted. */
