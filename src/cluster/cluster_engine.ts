@@ -97,15 +97,16 @@ export class ClusterEngine implements Engine {
   readonly concurrency: number;
   readonly #options: ClusterEngineOptions;
   /**
-   * The jobs in Redis, by BullMQ id: the requests each carries (several for a
-   * batch), a request's place emptied when it ends before its job does.
+   * The jobs sent (in Redis, or in the outbox on their way), by BullMQ id:
+   * the requests each carries (several for a batch), a request's place
+   * emptied when it ends before its job does.
    */
   readonly #jobs = new Map<string, (Job | null)[]>();
-  /** Requests in Redis: in the jobs above, not yet ended. */
+  /** Requests sent: in the jobs above, not yet ended. */
   #inRedis = 0;
   readonly #active = new Set<Job>();
   /** Jobs made and not yet added to Redis, in order. */
-  #outbox: OutgoingJob[] = [];
+  readonly #outbox: OutgoingJob[] = [];
   /** Whether the outbox is being added. */
   #adding = false;
   /** For each task by module and name, how long its calls typically run on a node (ms). */
