@@ -4,7 +4,7 @@
  * @module
  */
 
-import { CANCEL_TTL_S } from "./cluster_engine.ts";
+import { CANCEL_TTL_S } from "./protocol.ts";
 
 /** How long a node remembers a cancel for a job it has not seen: as long as the cancel's key lives. */
 const CANCEL_MEMORY_MS = CANCEL_TTL_S * 1000;

@@ -9,17 +9,20 @@
 
 import { Queue, QueueEvents } from "npm:bullmq@6.7.0";
 import type { Engine, EngineHost, EngineWorkers } from "../core/engine.ts";
-import { TaskError, TaskTimeoutError, WorkerLostError } from "../core/errors.ts";
-import type { CallOutcome, Job } from "../core/job.ts";
+import { TaskError, WorkerLostError } from "../core/errors.ts";
+import type { Job } from "../core/job.ts";
 import type { ResolvedTask } from "../core/task.ts";
-import { decode, encode } from "./codec.ts";
+import { settlements } from "./answers.ts";
+import { Outbox } from "./outbox.ts";
+import { encode } from "./codec.ts";
 import { portable } from "./modules.ts";
 import {
-  type BatchOutcome,
+  CANCEL_TTL_S,
+  cancelChannel,
+  cancelKey,
   type ClusterAnswer,
   type ClusterJobData,
   DEFAULT_LOSSES,
-  type FailureKind,
   typicalAfter,
 } from "./protocol.ts";
 import { type Connection, type RedisClient, redisClient, refusedForGood } from "./redis.ts";
@@ -65,32 +68,6 @@ const BATCH_MS = 6;
 /** The most requests in one batch. */
 const MAX_BATCH = 32;
 
-/** Jobs in the first addition of a burst, so that nodes can start at once. */
-const FIRST_ADD = 4;
-
-/** Jobs in each later addition. */
-const ADD_CHUNK = 128;
-
-/** A job as it is added to the queue. */
-interface OutgoingJob {
-  name: string;
-  data: ClusterJobData;
-  opts: { jobId: string; removeOnComplete: true; removeOnFail: true; attempts: 1 };
-}
-
-/** The channel on which a client tells nodes to stop a job. */
-export function cancelChannel(queue: string): string {
-  return `threadpool:${queue}:cancel`;
-}
-
-/** The key that says a job was cancelled, for nodes that missed the message. */
-export function cancelKey(queue: string, jobId: string): string {
-  return `threadpool:${queue}:cancelled:${jobId}`;
-}
-
-/** Seconds a cancel's key lives. */
-export const CANCEL_TTL_S = 3600;
-
 /** Runs jobs on the nodes that serve a BullMQ queue. */
 export class ClusterEngine implements Engine {
   readonly size = 1;
@@ -105,10 +82,14 @@ export class ClusterEngine implements Engine {
   /** Requests sent: in the jobs above, not yet ended. */
   #inRedis = 0;
   readonly #active = new Set<Job>();
-  /** Jobs made and not yet added to Redis, in order. */
-  readonly #outbox: OutgoingJob[] = [];
-  /** Whether the outbox is being added. */
-  #adding = false;
+  /** Jobs made and not yet added to Redis. */
+  readonly #outbox = new Outbox(
+    (id) => this.#jobs.has(id),
+    (id, error) => {
+      const reason = refusedForGood(error) ?? error;
+      for (const job of this.#forget(id)) this.#host.settle(job, false, reason);
+    },
+  );
   /** For each task by module and name, how long its calls typically run on a node (ms). */
   readonly #typical = new Map<string, number>();
   /** Encoded arguments, made once when the call is admitted. */
@@ -356,38 +337,7 @@ export class ClusterEngine implements Engine {
       else add([job]);
     }
     if (batch.length > 0) add(batch);
-    if (!this.#adding) void this.#add(queue);
-  }
-
-  /**
-   * Adds the outbox's jobs to Redis, a few first and then in chunks, each
-   * once the one before is in: nodes start on the first jobs of a burst while
-   * the rest are still being added (one pipeline of thousands would keep them
-   * waiting until all of it is built and run). A job cancelled before its
-   * turn is not added at all.
-   */
-  async #add(queue: Queue): Promise<void> {
-    this.#adding = true;
-    try {
-      for (let size = FIRST_ADD; this.#outbox.length > 0; size = ADD_CHUNK) {
-        const chunk = this.#outbox.splice(0, size).filter((entry) =>
-          this.#jobs.has(entry.opts.jobId)
-        );
-        if (chunk.length > 0) {
-          await queue.addBulk(chunk).catch((error) => this.#unsent(chunk, error));
-        }
-      }
-    } finally {
-      this.#adding = false;
-    }
-  }
-
-  /** Jobs Redis did not take: their requests fail with why. */
-  #unsent(chunk: OutgoingJob[], error: Error): void {
-    const reason = refusedForGood(error) ?? error;
-    for (const { opts } of chunk) {
-      for (const job of this.#forget(opts.jobId)) this.#host.settle(job, false, reason);
-    }
+    this.#outbox.send(queue);
   }
 
   /** A request's encoded arguments, made when it was admitted. */
@@ -414,7 +364,9 @@ export class ClusterEngine implements Engine {
     if (typeof answer?.d === "number") this.#learn(task, answer.d);
     const pending = this.#forget(jobId);
     try {
-      this.#settleBy(answer, jobs, task);
+      for (const [job, ok, value] of settlements(answer, jobs, task)) {
+        this.#host.settle(job, ok, value);
+      }
     } catch (cause) {
       // Not an answer from a node of this version: each request still ends, once.
       const why = (cause as Error)?.message ?? String(cause);
@@ -423,42 +375,10 @@ export class ClusterEngine implements Engine {
     }
   }
 
-  /** Settles a job's requests (`null`: ended before it) by its node's answer. */
-  #settleBy(answer: ClusterAnswer, jobs: (Job | null)[], task: ResolvedTask): void {
-    if (jobs.length > 1 && answer.ok) {
-      const outcomes = decode(answer.v) as BatchOutcome[];
-      if (!Array.isArray(outcomes) || outcomes.length !== jobs.length) {
-        throw new Error(`a batch of ${jobs.length} requests got no outcome for each`);
-      }
-      jobs.forEach((job, i) => {
-        if (job === null) return;
-        const outcome = outcomes[i]!;
-        if (outcome[0]) this.#host.settle(job, true, outcome[1]);
-        else this.#host.settle(job, false, rebuild(outcome[2], outcome[1], task));
-      });
-      return;
-    }
-    for (const job of jobs) {
-      if (job === null) continue;
-      if (!answer.ok) this.#host.settle(job, false, rebuild(answer.kind, decode(answer.v), task));
-      else {
-        const value = decode(answer.v);
-        this.#host.settle(job, true, job.chunk ? this.#calls(value, task) : value);
-      }
-    }
-  }
-
   /** A task's calls ran for `ms` each on a node. */
   #learn(task: ResolvedTask, ms: number): void {
     const key = taskKey(task);
     this.#typical.set(key, typicalAfter(this.#typical.get(key) ?? Infinity, ms));
-  }
-
-  /** A chunk's outcomes, errors rebuilt. */
-  #calls(value: unknown, task: ResolvedTask): CallOutcome[] {
-    return (value as [boolean, unknown][]).map(([ok, item]) =>
-      ok ? [true, item] : [false, rebuild("task", item, task)]
-    );
   }
 
   /** A job has ended in Redis: the requests it still carried, which the caller settles. */
@@ -492,22 +412,4 @@ function taskKey(task: ResolvedTask): string {
 /** Whether two requests can share a batch: the same task. */
 function sameCall(a: Job, b: Job): boolean {
   return a.task.href === b.task.href && a.task.name === b.task.name;
-}
-
-/** A node's error as the caller receives it. */
-function rebuild(kind: FailureKind, cause: unknown, task: ResolvedTask): Error {
-  const error = cause instanceof Error ? cause : new Error(String(cause));
-  switch (kind) {
-    case "timeout":
-      return new TaskTimeoutError(error.message, { cause: error });
-    case "lost":
-      return new WorkerLostError(error.message, { cause: error });
-    default: {
-      const wrapped = new TaskError(error.message, { cause: error });
-      const frames = error.stack?.split("\n").slice(1).join("\n");
-      wrapped.stack = `TaskError: ${error.message}\n    in task "${task.name}" of ${task.href}` +
-        (frames ? `\n${frames}` : "");
-      return wrapped;
-    }
-  }
 }

@@ -13,11 +13,12 @@ import { TaskError, TaskTimeoutError, WorkerLostError } from "../core/errors.ts"
 import { integer } from "../pool/validate.ts";
 import type { ThreadPool } from "../thread_pool.ts";
 import { decode, DEFAULT_MAX_PAYLOAD, encode } from "./codec.ts";
-import { cancelChannel, cancelKey } from "./cluster_engine.ts";
 import { Cancels } from "./cancels.ts";
 import { Allowlist, folderURL, local } from "./modules.ts";
 import {
   type BatchOutcome,
+  cancelChannel,
+  cancelKey,
   type ClusterAnswer,
   type ClusterJobData,
   DEFAULT_LOSSES,

@@ -70,3 +70,16 @@ export type BatchOutcome = [ok: true, value: unknown] | [
   error: unknown,
   kind: FailureKind,
 ];
+
+/** The channel on which a client tells nodes to stop a job. */
+export function cancelChannel(queue: string): string {
+  return `threadpool:${queue}:cancel`;
+}
+
+/** The key that says a job was cancelled, for nodes that missed the message. */
+export function cancelKey(queue: string, jobId: string): string {
+  return `threadpool:${queue}:cancelled:${jobId}`;
+}
+
+/** Seconds a cancel's key lives. */
+export const CANCEL_TTL_S = 3600;
