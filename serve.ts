@@ -22,7 +22,8 @@
  */
 
 import { ThreadPool } from "./src/thread_pool.ts";
-import { MAX_PREFETCH, serve } from "./src/cluster/node.ts";
+import { serve } from "./src/cluster/node.ts";
+import { MAX_PREFETCH } from "./src/cluster/turns.ts";
 
 export { serve } from "./src/cluster/node.ts";
 export type { ServeHandle, ServeOptions } from "./src/cluster/node.ts";

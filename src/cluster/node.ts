@@ -34,8 +34,6 @@ import {
 } from "./redis.ts";
 import { MAX_PREFETCH, Turns } from "./turns.ts";
 
-export { MAX_PREFETCH } from "./turns.ts";
-
 /**
  * Options for {@linkcode serve}.
  *
@@ -202,6 +200,7 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
       const begun = performance.now();
       let calls = data.b?.length ?? 1;
       let answer: ClusterAnswer;
+      let ms = 0;
       try {
         controller.signal.throwIfAborted();
         const value = data.b !== undefined
@@ -212,10 +211,11 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
       } catch (error) {
         answer = answerFor(error);
       } finally {
-        turns.release(task, performance.now() - begun);
+        ms = performance.now() - begun;
+        turns.release(task, ms);
         worker.concurrency = turns.held();
       }
-      answer.d = (performance.now() - begun) / Math.max(1, calls);
+      answer.d = ms / Math.max(1, calls);
       return answer;
     } catch (error) {
       if (error instanceof WaitingError) throw error;
