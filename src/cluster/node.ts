@@ -191,13 +191,13 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
     turns.arrived(task);
     worker.concurrency = turns.held();
     try {
-      if (!(await turns.take())) {
+      const turn = await turns.take();
+      if (turn === null) {
         // The node is closing, or holds more than it now should (BullMQ fetched several before
         // the first showed them long): this one has not started, and goes back to the queue.
         await job.moveToWait(token!);
         throw new WaitingError();
       }
-      const begun = performance.now();
       let calls = data.b?.length ?? 1;
       let answer: ClusterAnswer;
       let ms = 0;
@@ -211,11 +211,10 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
       } catch (error) {
         answer = answerFor(error);
       } finally {
-        ms = performance.now() - begun;
-        turns.release(task, ms);
+        ms = turns.release(turn, task, Math.max(1, calls));
         worker.concurrency = turns.held();
       }
-      answer.d = ms / Math.max(1, calls);
+      answer.d = ms;
       return answer;
     } catch (error) {
       if (error instanceof WaitingError) throw error;

@@ -30,6 +30,16 @@ const AHEAD_MS = 2;
 const MAX_TASKS_KNOWN = 1000;
 
 /**
+ * A job's turn on the local pool. The first of the turns taken, as many as
+ * the pool runs at once, are running; the others wait in the pool's queue
+ * behind them, and a job's time on the pool counts from when its turn runs.
+ */
+export interface Turn {
+  /** When the pool could start the job (on the node's clock); NaN while it waits. */
+  start: number;
+}
+
+/**
  * Turns on the local pool: a job takes one before it runs there, and gives it
  * back when it ends. There are two per task the pool runs at once (one
  * running, one waiting in the pool's queue). Once the node closes, the jobs
@@ -39,8 +49,9 @@ const MAX_TASKS_KNOWN = 1000;
 export class Turns {
   /** How many tasks the pool runs at once. */
   readonly #capacity: () => number;
-  readonly #waiting: ((go: boolean) => void)[] = [];
-  #taken = 0;
+  readonly #waiting: ((turn: Turn | null) => void)[] = [];
+  /** The turns taken, oldest first: the first `#capacity()` of them are running. */
+  readonly #taken: Turn[] = [];
   #closed = false;
   /** A typical job's milliseconds on the pool (`typicalAfter`): what `held()` follows. */
   #typical = Infinity;
@@ -48,23 +59,43 @@ export class Turns {
   readonly #byTask = new Map<string, number>();
   /** Jobs held per task the pool runs at once, when the node's options fix it. */
   readonly #prefetch: number | undefined;
+  readonly #clock: () => number;
 
-  constructor(capacity: () => number, prefetch: number | undefined) {
+  constructor(
+    capacity: () => number,
+    prefetch: number | undefined,
+    clock: () => number = () => performance.now(),
+  ) {
     this.#capacity = capacity;
     this.#prefetch = prefetch;
+    this.#clock = clock;
   }
 
   /**
-   * Resolves `true` with a turn, or `false` when the node closes first, or
-   * holds as many as {@linkcode held} already (a job not to keep).
+   * Resolves with a turn, or `null` when the node closes first, or holds as
+   * many as {@linkcode held} already (a job not to keep).
    */
-  take(): boolean | Promise<boolean> {
-    if (this.#closed || this.#taken + this.#waiting.length >= this.held()) return false;
-    if (this.#taken < this.#capacity() * 2) {
-      this.#taken++;
-      return true;
-    }
+  take(): Turn | null | Promise<Turn | null> {
+    if (this.#closed || this.#taken.length + this.#waiting.length >= this.held()) return null;
+    if (this.#taken.length < this.#capacity() * 2) return this.#give();
     return new Promise((go) => this.#waiting.push(go));
+  }
+
+  #give(): Turn {
+    const turn = { start: NaN };
+    this.#taken.push(turn);
+    this.#run();
+    return turn;
+  }
+
+  /** Every turn among the first `#capacity()` has its start. */
+  #run(): void {
+    const now = this.#clock();
+    const running = Math.min(this.#capacity(), this.#taken.length);
+    for (let i = 0; i < running; i++) {
+      const turn = this.#taken[i]!;
+      if (Number.isNaN(turn.start)) turn.start = now;
+    }
   }
 
   /**
@@ -76,15 +107,23 @@ export class Turns {
     this.#typical = Math.max(this.#typical, this.#byTask.get(task) ?? Infinity);
   }
 
-  /** A job of `task` ends, having run for `ms`. */
-  release(task: string, ms: number): void {
+  /**
+   * A job of `task`, of `calls` calls, ends: gives its turn back, and returns
+   * how long one of its calls typically ran (ms), from when the pool could
+   * start the job, its calls spread over as many workers as they could use.
+   */
+  release(turn: Turn, task: string, calls: number): number {
+    const now = this.#clock();
+    const ms = now - (Number.isNaN(turn.start) ? now : turn.start);
     this.#typical = typicalAfter(this.#typical, ms);
     // Task names come from clients: the node forgets them all rather than grow without bound.
     if (this.#byTask.size >= MAX_TASKS_KNOWN && !this.#byTask.has(task)) this.#byTask.clear();
     this.#byTask.set(task, typicalAfter(this.#byTask.get(task) ?? Infinity, ms));
+    this.#taken.splice(this.#taken.indexOf(turn), 1);
     const next = this.#waiting.shift();
-    if (next === undefined) this.#taken--;
-    else next(true);
+    if (next !== undefined) next(this.#give());
+    else this.#run();
+    return ms * Math.min(this.#capacity(), calls) / calls;
   }
 
   /**
@@ -101,6 +140,6 @@ export class Turns {
   /** Every job still waiting is handed back, and so is any that comes later. */
   handBack(): void {
     this.#closed = true;
-    for (const go of this.#waiting.splice(0)) go(false);
+    for (const go of this.#waiting.splice(0)) go(null);
   }
 }
