@@ -88,8 +88,8 @@ export interface ClusterPoolOptions {
   /**
    * The most requests of one task sent as one BullMQ job, a batch (1 to 1000; `1` sends each
    * request as its own job). Only requests queued together and without a `timeout` share a job.
-   * By default it adapts: up to 32 requests, about 6 ms of work, of a task whose calls typically
-   * take 3 ms or less on a node, and one request per job for longer tasks.
+   * By default it adapts: as few requests as make 6 ms of work (up to 32) of a task whose calls
+   * typically take less than 6 ms on a node, and one request per job for longer tasks.
    *
    * @default {undefined: adapts}
    */
@@ -102,11 +102,11 @@ export interface ClusterPoolOptions {
  * that `serve` it. Execution is at least once (a node that dies mid-task has
  * its task run again elsewhere); the caller sees one outcome per request.
  *
- * Requests of a task whose calls typically take 3 ms or less on a node, queued
- * together and without a `timeout`, go to Redis as batches of up to 32 (about
- * 6 ms of work each): one job each batch, each request with its own outcome and
- * its own cancellation; a batch's outcomes arrive together, when its last
- * call ends.
+ * Requests of a task whose calls typically take less than 6 ms on a node,
+ * queued together and without a `timeout`, go to Redis as batches of up to 32
+ * (6 ms of work, or a little more, each): one job each batch, each request
+ * with its own outcome and its own cancellation; a batch's outcomes arrive
+ * together, when its last call ends.
  *
  * Events: `idle` and `drain` as on `ThreadPool`; `stalled` (a `CustomEvent`,
  * `detail: { job }`, the BullMQ job id, which the requests of a batch share)
