@@ -12,7 +12,7 @@ import type { WorkerSlot } from "./worker_slot.ts";
 /** Tasks handed ahead to a worker: as many as it runs in about this long. */
 const PREFETCH_BUDGET_MS = 1;
 /** And never more than this many. */
-const MAX_PREFETCH = 64;
+const MAX_PREFETCH = 256;
 
 /**
  * How many tasks a worker may hold: its concurrency, plus tasks handed

@@ -90,7 +90,10 @@ export class Ring {
       return false;
     }
     this.#view.setUint32(tail, length, true);
-    this.bytes.set(this.#scratch.bytes.subarray(0, length - 4), tail + 4);
+    // Byte by byte: records are small, and a subarray view per record is garbage.
+    const from = this.#scratch.bytes;
+    const into = this.bytes;
+    for (let i = 0, at = tail + 4; i < length - 4; i++, at++) into[at] = from[i]!;
     this.#cursor = tail + length;
     Atomics.store(this.control, this.#tail, this.#cursor);
     return true;

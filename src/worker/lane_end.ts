@@ -12,15 +12,26 @@
 
 import { POOL_WAITING, RES_TAIL, Ring, waiting, WORKER_WAITING } from "../wire/lane.ts";
 import type { WireTask } from "../wire/protocol.ts";
+import { FLUSH_AFTER_MS, TINY_MS } from "./outbox.ts";
 
 /** How long an idle worker keeps looking for the next request before it waits. */
 const SPIN_MS = 0.05;
+/**
+ * Results written before the pool is rung for them, while more tasks run:
+ * one doorbell for a run of results, not one each (a pool woken for every
+ * result spends its time on doorbells).
+ */
+const RING_EVERY = 16;
 
 /** The worker's end of its lane. */
 export class LaneEnd {
   readonly #requests: Ring;
   readonly #results: Ring;
   readonly #ring: () => void;
+  /** Results written since the pool was last rung for them. */
+  #unrung = 0;
+  /** When the first of those was written. */
+  #since = 0;
 
   /** This thread's end of the lane in `buffer`; `ring` rings the pool's doorbell. */
   constructor(buffer: SharedArrayBuffer, ring: () => void) {
@@ -70,12 +81,31 @@ export class LaneEnd {
       return false;
     }
     if (!ring.push()) return false;
+    if (this.#unrung++ === 0) this.#since = performance.now();
+    if (this.#unrung >= RING_EVERY) this.flush();
+    return true;
+  }
+
+  /**
+   * Rings for the results written, unless the next task (of `time` ms,
+   * measured) is tiny and they are young: as the outbox holds its messages.
+   */
+  beforeStart(time: number): void {
+    if (this.#unrung > 0 && (time > TINY_MS || performance.now() - this.#since > FLUSH_AFTER_MS)) {
+      this.flush();
+    }
+  }
+
+  /** Rings the pool's doorbell for the results written, if it waits for them. */
+  flush(): void {
+    if (this.#unrung === 0) return;
+    this.#unrung = 0;
+    const ring = this.#results;
     if (waiting(ring.control, POOL_WAITING)) {
       // The pool may hear the notify first (its Atomics.waitAsync); the doorbell always arrives.
       Atomics.notify(ring.control, RES_TAIL);
       this.#ring();
     }
-    return true;
   }
 
   /** Looks for a request for a moment; true as soon as one is there. */

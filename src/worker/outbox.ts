@@ -13,12 +13,12 @@ import { HELD_CAPACITY, HeldResults } from "../wire/held_results.ts";
 import { FAILED, type FromWorker, POSTED, SKIPPED } from "../wire/protocol.ts";
 
 /** Outcomes held at most this long before they leave, when more tasks follow. */
-const FLUSH_AFTER_MS = 1;
+export const FLUSH_AFTER_MS = 1;
 /**
  * Outcomes wait only in front of a task known to take less than this: one
  * that is slower, or not yet measured, would keep them waiting long.
  */
-const TINY_MS = 0.05;
+export const TINY_MS = 0.05;
 /** And at most this many go in one message: all of them mirrored in shared memory. */
 const MAX_BATCH = HELD_CAPACITY;
 

@@ -198,17 +198,24 @@ function take(): Task | undefined {
  * (a `lane` message) pumps again.
  */
 function pump(): void {
-  for (;;) {
-    for (let task = take(); task !== undefined; task = take()) launch(task);
-    if (lane === null || dying || !initialized || active.length >= concurrency) return;
-    // A request that came in the meantime is taken; one that waits behind a request
-    // coming by message waits for it (its arrival pumps again).
-    const head = lane.head();
-    if (head === Atomics.load(context.counters, STARTED)) continue;
-    if (head !== -1) return;
-    if (laneBusy && active.length === 0 && lane.spin()) continue;
-    laneBusy = false;
-    if (!lane.sleep()) return;
+  try {
+    for (;;) {
+      for (let task = take(); task !== undefined; task = take()) launch(task);
+      if (lane === null || dying || !initialized || active.length >= concurrency) return;
+      // A request that came in the meantime is taken; one that waits behind a request
+      // coming by message waits for it (its arrival pumps again).
+      const head = lane.head();
+      if (head === Atomics.load(context.counters, STARTED)) continue;
+      if (head !== -1) return;
+      // Nothing to run: the pool hears of the results now, and may send more meanwhile.
+      lane.flush();
+      if (laneBusy && active.length === 0 && lane.spin()) continue;
+      laneBusy = false;
+      if (!lane.sleep()) return;
+    }
+  } finally {
+    // Whatever waits next (a message, an async task), the pool hears of the results first.
+    lane?.flush();
   }
 }
 
@@ -238,6 +245,7 @@ function launch(task: Task): void {
   try {
     for (let next = startable.shift(); next !== undefined; next = startable.shift()) {
       outbox.beforeStart(next.def.time);
+      lane?.beforeStart(next.def.time);
       start(next);
     }
   } finally {
