@@ -1,6 +1,6 @@
 import { deepEqual, equal, ok, rejects } from "node:assert/strict";
 import { TaskError, ThreadPool } from "../mod.ts";
-import { fixtures, poolTest, raw, task } from "./helpers.ts";
+import { fixtures, occupy, poolTest, raw, task, turn } from "./helpers.ts";
 
 poolTest("ThreadPool.run() resolves with the task's result", {}, async (pool) => {
   equal(await pool.run(task("add"), [1, 2]), 3);
@@ -177,3 +177,32 @@ poolTest("A worker imports a task module once and keeps it", { workers: 1 }, asy
   deepEqual(await pool.run(count), [1, 2]);
   deepEqual(await pool.run(count), [1, 3]);
 });
+
+poolTest(
+  "Queued requests start in the order they were made, with options or without, and count their wait",
+  { workers: 1 },
+  async (pool) => {
+    const { gate, running } = await occupy(pool, 1);
+    const counter = new Int32Array(new SharedArrayBuffer(4));
+    const controller = new AbortController();
+    const queued = [
+      pool.run(task("ticket"), [counter]),
+      pool.run(task("ticket"), [counter], { signal: controller.signal }),
+      pool.run(task("ticket"), [counter]),
+      pool.run(task("ticket"), [counter], { timeout: 10_000 }),
+      pool.run(task("ticket"), [counter]),
+      pool.run(task("ticket"), [counter], { transfer: [] }),
+      pool.run(task("ticket"), [counter]),
+    ];
+    const queuedBy = performance.now();
+    await turn();
+    const openedAt = performance.now();
+    gate.open();
+    equal(await running, 1);
+    deepEqual(await Promise.all(queued), [0, 1, 2, 3, 4, 5, 6]);
+    const { waitTime } = pool.stats();
+    equal(waitTime.count, 8);
+    // Each waited from its call until the gate opened at least.
+    ok(waitTime.p50 >= openedAt - queuedBy, `${waitTime.p50} ms`);
+  },
+);

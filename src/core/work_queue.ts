@@ -16,6 +16,8 @@ import {
   Job,
   type JobOwner,
   NEW,
+  NO_TRANSFER,
+  promiseSink,
   QUEUED,
   SENT,
   SETTLED,
@@ -55,9 +57,29 @@ export interface JobRequest {
   timeout?: number | undefined;
 }
 
-/** Queues jobs for an engine, and settles each exactly once. */
+/** How many plain calls share one reading of the clock in the queue. */
+const CALLS_PER_STAMP = 64;
+
+/**
+ * Queues jobs for an engine, and settles each exactly once.
+ *
+ * The queue holds {@linkcode Job}s, and plain `run()` calls (no signal, no
+ * timeout, no transfer, no bound on the queue) as three entries each — the
+ * task, the arguments, the promise's `resolve` — which become a `Job` only
+ * when an engine takes them: a queued call costs three slots, not an object
+ * of seventeen fields. A number in the queue is when the plain calls after it
+ * were queued: one clock reading for up to {@linkcode CALLS_PER_STAMP} of
+ * those made in one synchronous run.
+ */
 export class WorkQueue implements EngineHost, JobOwner {
-  readonly #queue = new Deque<Job>();
+  readonly #queue = new Deque<unknown>();
+  /** Plain calls queued since the last clock reading in the queue; -1 once that reading is stale. */
+  #stamped = -1;
+  /** When the plain calls now at the head of the queue were queued. */
+  #headAt = 0;
+  readonly #staleStamp = (): void => {
+    this.#stamped = -1;
+  };
   readonly #engine: Engine;
   readonly #options: WorkQueueOptions;
   readonly #admission: Admission;
@@ -117,6 +139,31 @@ export class WorkQueue implements EngineHost, JobOwner {
       signal: request.signal,
       timeout: request.timeout ?? this.#options.timeout,
     });
+  }
+
+  /**
+   * Queues a plain `run()` call (see the class), if it may go as one: with no
+   * bound on the queue and no default timeout. False: make it a {@linkcode Job}.
+   *
+   * @throws {Error} Whatever the engine refuses the task with.
+   */
+  plain(task: ResolvedTask, args: readonly unknown[], resolve: (value: unknown) => void): boolean {
+    if (this.#options.maxQueue !== 0 || this.#options.timeout !== undefined) return false;
+    this.#engine.admit(task, args);
+    const queue = this.#queue;
+    if (this.#stamped === -1 || this.#stamped === CALLS_PER_STAMP) {
+      if (this.#stamped === -1) queueMicrotask(this.#staleStamp);
+      queue.push(performance.now());
+      this.#stamped = 0;
+    }
+    this.#stamped++;
+    queue.push(task);
+    queue.push(args);
+    queue.push(resolve);
+    this.#queued++;
+    this.#active++;
+    this.pull();
+    return true;
   }
 
   /**
@@ -219,7 +266,7 @@ export class WorkQueue implements EngineHost, JobOwner {
 
   /** Fails every queued and running job with `error()` and stops the engine now. */
   failEverything(error: () => Error): void {
-    for (let job = this.#queue.shift(); job !== undefined; job = this.#queue.shift()) {
+    for (let job = this.#next(); job !== undefined; job = this.#next()) {
       this.settle(job, false, error());
     }
     for (const job of this.#engine.terminate()) this.settle(job, false, error());
@@ -231,7 +278,7 @@ export class WorkQueue implements EngineHost, JobOwner {
   /** Takes the next queued job that may start, for the engine. */
   take(now: number): Job | undefined {
     while (this.#queued > 0) {
-      const job = this.#queue.shift()!;
+      const job = this.#next()!;
       if (job.state !== QUEUED) continue;
       if (job.sink.mayStart !== undefined && !job.sink.mayStart()) {
         this.#queue.unshift(job);
@@ -305,6 +352,33 @@ export class WorkQueue implements EngineHost, JobOwner {
     const changed = this.#changed;
     this.#changed = null;
     changed?.resolve();
+  }
+
+  /**
+   * The job at the head of the queue, taken out (a plain call made a `Job`,
+   * still QUEUED); a job settled or dropped while queued comes out too.
+   */
+  #next(): Job | undefined {
+    const queue = this.#queue;
+    let head = queue.shift();
+    if (typeof head === "number") {
+      this.#headAt = head;
+      head = queue.shift();
+    }
+    if (head === undefined || head instanceof Job) return head;
+    const job = new Job(this, ++this.#nextJob, {
+      task: head as ResolvedTask,
+      args: queue.shift() as unknown[],
+      transfer: NO_TRANSFER,
+      sink: promiseSink,
+      token: queue.shift(),
+      chunk: false,
+      signal: undefined,
+      timeout: undefined,
+    });
+    job.state = QUEUED;
+    job.at = this.#headAt;
+    return job;
   }
 
   #enqueue(job: Job): void {

@@ -159,6 +159,13 @@ export class PoolFront {
       assertClonable(list);
       const checked = optionsArgument(action, "options", options);
       cancelLimits(action, checked);
+      const { signal, timeout, transfer } = checked;
+      if (
+        signal === undefined && timeout === undefined && transfer === undefined &&
+        this.#queue.plain(resolved, list, resolve)
+      ) {
+        return promise;
+      }
       job = this.#queue.job({
         task: resolved,
         args: list,
