@@ -59,6 +59,8 @@ export class ThreadEngine implements Engine, SlotHost {
   readonly #options: ThreadEngineOptions;
   readonly #events: ThreadEngineEvents;
   readonly #batches = new Map<WorkerSlot, Job[]>();
+  /** What a lane's results are read into, between reads. */
+  #laneResults: WireResults | null = [];
   /** Slots sent something by their lane in this pull. */
   readonly #laned = new Set<WorkerSlot>();
   readonly #abandonment: Abandonment;
@@ -366,11 +368,18 @@ export class ThreadEngine implements Engine, SlotHost {
   #readLane(slot: WorkerSlot): boolean {
     const lane = slot.lane;
     if (lane === null) return false;
-    const results: unknown[] = [];
-    lane.read(results);
-    if (results.length === 0) return false;
-    this.#read(slot, results);
-    return true;
+    // One array for every read (a read started while one settles its jobs gets its own).
+    const results = this.#laneResults ?? [];
+    this.#laneResults = null;
+    try {
+      lane.read(results);
+      if (results.length === 0) return false;
+      this.#read(slot, results);
+      return true;
+    } finally {
+      results.length = 0;
+      this.#laneResults = results;
+    }
   }
 
   /** A batch of a slot's results, whichever way it came: settled, and learnt from. */
