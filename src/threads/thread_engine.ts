@@ -386,7 +386,6 @@ export class ThreadEngine implements Engine, SlotHost {
   #read(slot: WorkerSlot, results: WireResults): void {
     const now = performance.now(); // one clock read for the whole batch
     readResults(slot, results, now, this.#outcomes);
-    slot.learn(results.length / 4, now);
   }
 
   /** A worker's thread died: see {@linkcode endLostJobs} for what becomes of its jobs. */

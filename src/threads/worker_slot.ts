@@ -18,6 +18,8 @@ import {
   POSTED,
   REPORT_STARTS,
   RUNNING,
+  SERVICE_TIME,
+  SERVICE_TIME_UNITS,
   STARTED,
   STEALS,
   type ToWorker,
@@ -149,14 +151,6 @@ export class WorkerSlot {
   initTimer: ReturnType<typeof setTimeout> | undefined;
   /** Resolves when a dismissed worker's thread is gone. */
   readonly exited: PromiseWithResolvers<void> = Promise.withResolvers();
-  /**
-   * Milliseconds the worker takes per task, smoothed; 0 until it has been
-   * measured. Measured from the results: while the worker is busy, the time
-   * since the previous answer, shared among the results that arrive at once.
-   */
-  serviceTime = 0;
-  /** When the worker last answered, or became busy: what `learn` measures from. */
-  busySince = 0;
   readonly #createdAt: number = performance.now();
   #busyTotal = 0;
   #busyFrom = -1; // when the current busy spell began; -1: idle
@@ -296,7 +290,6 @@ export class WorkerSlot {
 
   /** The worker got work after having none. */
   beginBusy(now: number): void {
-    this.busySince = now;
     if (this.#busyFrom < 0) this.#busyFrom = now;
   }
 
@@ -313,11 +306,14 @@ export class WorkerSlot {
     return Math.min(1, busy / Math.max(now - this.#createdAt, 1e-9));
   }
 
-  /** Learns from `count` results that just arrived. */
-  learn(count: number, now: number = performance.now()): void {
-    const sample = (now - this.busySince) / count;
-    this.busySince = now;
-    this.serviceTime = this.serviceTime === 0 ? sample : this.serviceTime * 0.8 + sample * 0.2;
+  /**
+   * Milliseconds the worker is busy per task, smoothed, as its thread
+   * measures it; 0 until measured.
+   */
+  get serviceTime(): number {
+    return this.#counters === null
+      ? 0
+      : Atomics.load(this.#counters, SERVICE_TIME) / SERVICE_TIME_UNITS;
   }
 
   /** Tasks the thread holds: sent and unsettled, or cancelled and unanswered. */

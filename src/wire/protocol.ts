@@ -43,8 +43,17 @@ export const RUNNING = STEALS + CANCEL_SLOTS;
  * memory is not yet the whole story.
  */
 export const POSTED = RUNNING + 1;
+/**
+ * Counter: how long the worker is busy per task, lately, in sixteenths of a
+ * microsecond (0 until measured); only the worker writes it. The pool sizes
+ * what it hands ahead by it: measured on the pool's side, a busy main thread
+ * would look like a slow worker.
+ */
+export const SERVICE_TIME = POSTED + 1;
+/** {@linkcode SERVICE_TIME}'s units per millisecond. */
+export const SERVICE_TIME_UNITS = 16_000;
 /** How many Int32 counters each worker shares with the pool. */
-export const COUNTERS = POSTED + 1;
+export const COUNTERS = SERVICE_TIME + 1;
 
 /** The global key under which a worker publishes the running task to the task API. */
 export const CONTEXT_KEY: unique symbol = Symbol.for("@scope/threadpool/context") as never;

@@ -24,6 +24,8 @@ import {
   REPORT_STARTS,
   RETURNED,
   RUNNING,
+  SERVICE_TIME,
+  SERVICE_TIME_UNITS,
   SKIPPED,
   STARTED,
   STEALS,
@@ -64,6 +66,8 @@ interface Def {
 /** A task as this worker runs it. */
 interface Task extends RunningTask {
   readonly def: Def;
+  /** When it began (performance.now()), once it has. */
+  begun: number;
   readonly args: unknown[];
   readonly flags: number;
   /** Whether it came by the lane, where its result goes back if it can. */
@@ -77,6 +81,9 @@ const active: Task[] = [];
 const startable: Task[] = [];
 const context: WorkerContext = { current: null, counters: new Int32Array(COUNTERS) };
 let next = 0;
+/** When the last task ended, and how long the thread is busy per task, smoothed (ms). */
+let lastEnd = 0;
+let busyPerTask = 0;
 let concurrency = 1;
 let lane: LaneEnd | null = null;
 // Whether the last task taken came by the lane: then the pool is likely to send more soon.
@@ -180,6 +187,7 @@ function take(): Task | undefined {
       args,
       flags,
       lane: fromLane,
+      begun: 0,
       controller: null,
       reason: null,
     };
@@ -263,25 +271,48 @@ function invoke(task: Task, fn: TaskFunction): void {
   let value: unknown;
   context.current = task;
   Atomics.store(context.counters, RUNNING, task.seq + 1);
-  const begun = performance.now();
+  const begun = task.begun = performance.now();
+  let ended = begun;
   try {
     value = task.flags & CHUNK ? runChunk(fn, task.args as unknown[][]) : fn(...task.args);
   } catch (error) {
+    served(begun, ended = performance.now());
     finish(task, false, error);
     return;
   } finally {
     context.current = null;
     Atomics.store(context.counters, RUNNING, 0);
     // The synchronous part is what can hold results back; learn how long it takes.
-    const took = performance.now() - begun;
+    if (ended === begun) ended = performance.now();
+    const took = ended - begun;
     const { def } = task;
     def.time = def.time === Infinity ? took : def.time * 0.8 + took * 0.2;
   }
   if (isThenable(value)) {
-    value.then((result) => finish(task, true, result), (error) => finish(task, false, error));
+    const end = (ok: boolean, outcome: unknown) => {
+      served(task.begun, performance.now());
+      finish(task, ok, outcome);
+    };
+    value.then((result) => end(true, result), (error) => end(false, error));
   } else {
+    served(begun, ended);
     finish(task, true, value);
   }
+}
+
+/**
+ * A task that began at `begun` ended at `end`: the thread was busy with it
+ * from then, or from the end of the one before if that was later (tasks run
+ * at once share the time). Published for the pool, which hands ahead about a
+ * millisecond's worth.
+ */
+function served(begun: number, end: number): void {
+  const busy = end - Math.max(begun, lastEnd);
+  lastEnd = Math.max(lastEnd, end);
+  if (busy < 0) return;
+  busyPerTask = busyPerTask === 0 ? busy : busyPerTask * 0.8 + busy * 0.2;
+  const units = Math.round(busyPerTask * SERVICE_TIME_UNITS);
+  Atomics.store(context.counters, SERVICE_TIME, Math.max(1, Math.min(units, 0x7fffffff)));
 }
 
 async function runChunk(fn: TaskFunction, calls: unknown[][]): Promise<ChunkOutcome[]> {
