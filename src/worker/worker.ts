@@ -66,8 +66,6 @@ interface Def {
 /** A task as this worker runs it. */
 interface Task extends RunningTask {
   readonly def: Def;
-  /** When it began (performance.now()), once it has. */
-  begun: number;
   readonly args: unknown[];
   readonly flags: number;
   /** Whether it came by the lane, where its result goes back if it can. */
@@ -187,7 +185,6 @@ function take(): Task | undefined {
       args,
       flags,
       lane: fromLane,
-      begun: 0,
       controller: null,
       reason: null,
     };
@@ -269,34 +266,32 @@ function start(task: Task): void {
 
 function invoke(task: Task, fn: TaskFunction): void {
   let value: unknown;
+  let threw = false;
   context.current = task;
   Atomics.store(context.counters, RUNNING, task.seq + 1);
-  const begun = task.begun = performance.now();
-  let ended = begun;
+  const begun = performance.now();
   try {
     value = task.flags & CHUNK ? runChunk(fn, task.args as unknown[][]) : fn(...task.args);
   } catch (error) {
-    served(begun, ended = performance.now());
-    finish(task, false, error);
-    return;
-  } finally {
-    context.current = null;
-    Atomics.store(context.counters, RUNNING, 0);
-    // The synchronous part is what can hold results back; learn how long it takes.
-    if (ended === begun) ended = performance.now();
-    const took = ended - begun;
-    const { def } = task;
-    def.time = def.time === Infinity ? took : def.time * 0.8 + took * 0.2;
+    threw = true;
+    value = error;
   }
-  if (isThenable(value)) {
+  context.current = null;
+  Atomics.store(context.counters, RUNNING, 0);
+  const ended = performance.now();
+  // The synchronous part is what can hold results back; learn how long it takes.
+  const took = ended - begun;
+  const { def } = task;
+  def.time = def.time === Infinity ? took : def.time * 0.8 + took * 0.2;
+  if (!threw && isThenable(value)) {
     const end = (ok: boolean, outcome: unknown) => {
-      served(task.begun, performance.now());
+      served(begun, performance.now());
       finish(task, ok, outcome);
     };
     value.then((result) => end(true, result), (error) => end(false, error));
   } else {
     served(begun, ended);
-    finish(task, true, value);
+    finish(task, !threw, value);
   }
 }
 
