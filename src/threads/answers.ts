@@ -54,6 +54,29 @@ export function readResults(
   }
 }
 
+/** Reads the results waiting in workers' lanes, into one array reused from read to read. */
+export class LaneReader {
+  #results: WireResults | null = [];
+
+  /** Settles the jobs whose results wait in `slot`'s lane; says whether there were any. */
+  read(slot: WorkerSlot, outcomes: Outcomes): boolean {
+    const lane = slot.lane;
+    if (lane === null) return false;
+    // A read started while one settles its jobs gets an array of its own.
+    const results = this.#results ?? [];
+    this.#results = null;
+    try {
+      lane.read(results);
+      if (results.length === 0) return false;
+      readResults(slot, results, performance.now(), outcomes);
+      return true;
+    } finally {
+      results.length = 0;
+      this.#results = results;
+    }
+  }
+}
+
 /** The thread handed back tasks it had not begun: it is the authority on that. */
 export function readReturned(slot: WorkerSlot, ids: readonly number[], outcomes: Outcomes): void {
   for (let i = ids.length - 1; i >= 0; i--) {

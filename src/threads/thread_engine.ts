@@ -1,8 +1,8 @@
 /**
- * Main thread, the Web Worker engine: the pool's workers, which jobs go to
- * which (placement, prefetch, stealing), what their threads report, and
- * their lifecycle (idle stops, recycling, dismissal, loss). Cancelled tasks
- * that will not stop are handled by {@linkcode Abandonment}. The front's work
+ * Main thread, the Web Worker engine: the pool's workers, what their threads
+ * report, stealing, and their lifecycle (idle stops, recycling, dismissal,
+ * loss). Sending jobs to them is {@linkcode Dispatch}'s; cancelled tasks that
+ * will not stop are handled by {@linkcode Abandonment}. The front's work
  * queue hands jobs in and takes outcomes back through the `Engine` seam.
  *
  * @module
@@ -13,12 +13,13 @@ import { WorkerLostError } from "../core/errors.ts";
 import type { Job, Sink } from "../core/job.ts";
 import type { ResolvedTask } from "../core/task.ts";
 import type { WireError } from "../wire/error_wire.ts";
-import { errorMessage, fromWireError } from "../wire/error_wire.ts";
-import type { FromWorker, WireResults } from "../wire/protocol.ts";
+import { fromWireError } from "../wire/error_wire.ts";
+import type { FromWorker } from "../wire/protocol.ts";
 import { Abandonment } from "./abandonment.ts";
-import { endLostJobs, type Outcomes, readResults, readReturned } from "./answers.ts";
+import { endLostJobs, LaneReader, type Outcomes, readResults, readReturned } from "./answers.ts";
 import { type InitializerSettings, Lifecycle } from "./lifecycle.ts";
-import { capacityOf, roomiest, stealFrom } from "./placement.ts";
+import { Dispatch } from "./dispatch.ts";
+import { stealFrom } from "./placement.ts";
 import type { WorkerGrant } from "./permissions.ts";
 import { taskError } from "./task_error.ts";
 import {
@@ -58,13 +59,10 @@ export class ThreadEngine implements Engine, SlotHost {
   readonly #dismissed: WorkerSlot[] = [];
   readonly #options: ThreadEngineOptions;
   readonly #events: ThreadEngineEvents;
-  readonly #batches = new Map<WorkerSlot, Job[]>();
-  /** What a lane's results are read into, between reads. */
-  #laneResults: WireResults | null = [];
-  /** Slots sent something by their lane in this pull. */
-  readonly #laned = new Set<WorkerSlot>();
+  readonly #lanes = new LaneReader();
   readonly #abandonment: Abandonment;
   readonly #lifecycle: Lifecycle;
+  readonly #dispatch: Dispatch;
   /** Where the jobs of a thread's answers go. */
   readonly #outcomes: Outcomes = {
     settle: (job, ok, value, now) => this.#settle(job, ok, value, now),
@@ -94,6 +92,7 @@ export class ThreadEngine implements Engine, SlotHost {
       exited: (slot, why, error) => events.workerExit(slot.id, why, error),
       waitingForRoom: () => this.#host.waitingForRoom,
     });
+    this.#dispatch = new Dispatch(this.#slots, options, this.#lifecycle);
     this.#abandonment = new Abandonment(options.cancelGrace, {
       replace: (slot) => {
         this.#counts.abandoned++;
@@ -241,41 +240,8 @@ export class ThreadEngine implements Engine, SlotHost {
     return false;
   }
 
-  /**
-   * Sends queued jobs to the least loaded workers that have room, one
-   * message per worker.
-   */
   pull(): void {
-    const batches = this.#batches;
-    const now = performance.now();
-    for (;;) {
-      const best = this.#roomiest();
-      if (best === undefined) break;
-      const job = this.#host.take(now);
-      if (job === undefined) break;
-      if (best.thread === null) {
-        const error = this.#lifecycle.start(best);
-        if (error !== undefined) {
-          this.#host.settle(job, false, error, now);
-          continue;
-        }
-      }
-      if (best.load === 0) best.beginBusy(now);
-      job.place = best;
-      job.seq = best.sent++;
-      best.inflight.set(job.id, job);
-      if (best.sendByLane(job)) {
-        this.#laned.add(best);
-        continue;
-      }
-      let batch = batches.get(best);
-      if (batch === undefined) batches.set(best, batch = []);
-      batch.push(job);
-    }
-    for (const [slot, jobs] of batches) this.#post(slot, jobs);
-    batches.clear();
-    for (const slot of this.#laned) slot.flushLane();
-    this.#laned.clear();
+    this.#dispatch.pull(this.#host);
   }
 
   /**
@@ -319,7 +285,7 @@ export class ThreadEngine implements Engine, SlotHost {
   onMessage(slot: WorkerSlot, message: FromWorker): void {
     switch (message.t) {
       case "done":
-        this.#read(slot, message.results);
+        readResults(slot, message.results, performance.now(), this.#outcomes);
         slot.received += message.results.length / 4;
         this.#afterProgress(slot);
         return;
@@ -366,26 +332,7 @@ export class ThreadEngine implements Engine, SlotHost {
 
   /** Settles the jobs whose results wait in the slot's lane; says whether there were any. */
   #readLane(slot: WorkerSlot): boolean {
-    const lane = slot.lane;
-    if (lane === null) return false;
-    // One array for every read (a read started while one settles its jobs gets its own).
-    const results = this.#laneResults ?? [];
-    this.#laneResults = null;
-    try {
-      lane.read(results);
-      if (results.length === 0) return false;
-      this.#read(slot, results);
-      return true;
-    } finally {
-      results.length = 0;
-      this.#laneResults = results;
-    }
-  }
-
-  /** A batch of a slot's results, whichever way it came: settled, and learnt from. */
-  #read(slot: WorkerSlot, results: WireResults): void {
-    const now = performance.now(); // one clock read for the whole batch
-    readResults(slot, results, now, this.#outcomes);
+    return this.#lanes.read(slot, this.#outcomes);
   }
 
   /** A worker's thread died: see {@linkcode endLostJobs} for what becomes of its jobs. */
@@ -410,36 +357,6 @@ export class ThreadEngine implements Engine, SlotHost {
     this.#host.pull();
     this.#host.roomChanged();
     this.#host.changed();
-  }
-
-  /**
-   * Posts a batch; if it cannot be sent whole, sends what can be, one by one.
-   * A job that cannot be sent keeps its place in the thread's order as a
-   * placeholder, which the thread takes and does not answer.
-   */
-  #post(slot: WorkerSlot, jobs: Job[]): void {
-    try {
-      slot.sendTasks(jobs);
-      return;
-    } catch {
-      // Some job's arguments cannot be cloned: find it, and keep the others.
-    }
-    for (const job of jobs) {
-      try {
-        slot.sendTasks([job]);
-      } catch (error) {
-        slot.sendVoid(job.seq);
-        this.#refuse(job, error);
-      }
-    }
-  }
-
-  /** A job whose arguments could not be sent fails with a TypeError. */
-  #refuse(job: Job, error: unknown): void {
-    const message = `Cannot send the arguments of task "${job.task.name}" to a worker: ${
-      errorMessage(error)
-    }`;
-    this.#settle(job, false, new TypeError(message, { cause: error }));
   }
 
   /** Forgets a job and hands its outcome to the front. */
@@ -472,17 +389,6 @@ export class ThreadEngine implements Engine, SlotHost {
     this.#host.pull();
     this.#host.roomChanged();
   }
-
-  /** The live slot with the least load that has room, if any. */
-  #roomiest(): WorkerSlot | undefined {
-    return roomiest(this.#slots, this.#capacity, this.#due, this.#recycle);
-  }
-
-  // Made once: #roomiest runs for every job.
-  readonly #capacity = (slot: WorkerSlot): number =>
-    capacityOf(slot, this.#options.concurrency, this.#options.prefetch);
-  readonly #due = (slot: WorkerSlot): boolean => this.#lifecycle.dueForRecycling(slot);
-  readonly #recycle = (slot: WorkerSlot): void => this.#lifecycle.recycle(slot);
 
   #retire(slot: WorkerSlot): void {
     this.#lifecycle.retire(slot);
