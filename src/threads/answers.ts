@@ -16,7 +16,7 @@ import type { WorkerSlot } from "./worker_slot.ts";
 
 /** Where each job's outcome goes. */
 export interface Outcomes {
-  /** The job ended (the slot has forgotten it by then). */
+  /** The job ended: its slot forgets it, and the front gets its outcome. */
   settle(job: Job, ok: boolean, value: unknown, now?: number): void;
   /** The job never ran: it goes back to the queue. */
   requeue(job: Job): void;

@@ -9,6 +9,7 @@
 import type { EngineHost } from "../core/engine.ts";
 import type { Job } from "../core/job.ts";
 import { errorMessage } from "../wire/error_wire.ts";
+import type { Outcomes } from "./answers.ts";
 import type { Lifecycle } from "./lifecycle.ts";
 import { capacityOf, roomiest } from "./placement.ts";
 import type { WorkerSlot } from "./worker_slot.ts";
@@ -18,6 +19,8 @@ export class Dispatch {
   /** The engine's live slots (its own array, which it changes). */
   readonly #slots: readonly WorkerSlot[];
   readonly #lifecycle: Lifecycle;
+  /** Where a job that cannot be sent ends (forgotten by its slot there). */
+  readonly #outcomes: Outcomes;
   readonly #batches = new Map<WorkerSlot, Job[]>();
   /** Slots sent something by their lane in this pull. */
   readonly #laned = new Set<WorkerSlot>();
@@ -30,9 +33,11 @@ export class Dispatch {
     slots: readonly WorkerSlot[],
     options: { concurrency: number; prefetch: number },
     lifecycle: Lifecycle,
+    outcomes: Outcomes,
   ) {
     this.#slots = slots;
     this.#lifecycle = lifecycle;
+    this.#outcomes = outcomes;
     this.#capacity = (slot) => capacityOf(slot, options.concurrency, options.prefetch);
   }
 
@@ -67,7 +72,7 @@ export class Dispatch {
       if (batch === undefined) batches.set(best, batch = []);
       batch.push(job);
     }
-    for (const [slot, jobs] of batches) post(host, slot, jobs);
+    for (const [slot, jobs] of batches) post(slot, jobs, this.#outcomes);
     batches.clear();
     for (const slot of this.#laned) slot.flushLane();
     this.#laned.clear();
@@ -80,7 +85,7 @@ export class Dispatch {
  * placeholder, which the thread takes and does not answer; the job fails
  * with a TypeError.
  */
-function post(host: EngineHost, slot: WorkerSlot, jobs: Job[]): void {
+function post(slot: WorkerSlot, jobs: Job[], outcomes: Outcomes): void {
   try {
     slot.sendTasks(jobs);
     return;
@@ -92,11 +97,10 @@ function post(host: EngineHost, slot: WorkerSlot, jobs: Job[]): void {
       slot.sendTasks([job]);
     } catch (error) {
       slot.sendVoid(job.seq);
-      slot.inflight.delete(job.id);
       const message = `Cannot send the arguments of task "${job.task.name}" to a worker: ${
         errorMessage(error)
       }`;
-      host.settle(job, false, new TypeError(message, { cause: error }));
+      outcomes.settle(job, false, new TypeError(message, { cause: error }));
     }
   }
 }

@@ -92,7 +92,7 @@ export class ThreadEngine implements Engine, SlotHost {
       exited: (slot, why, error) => events.workerExit(slot.id, why, error),
       waitingForRoom: () => this.#host.waitingForRoom,
     });
-    this.#dispatch = new Dispatch(this.#slots, options, this.#lifecycle);
+    this.#dispatch = new Dispatch(this.#slots, options, this.#lifecycle, this.#outcomes);
     this.#abandonment = new Abandonment(options.cancelGrace, {
       replace: (slot) => {
         this.#counts.abandoned++;
