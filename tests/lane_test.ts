@@ -1,4 +1,4 @@
-import { equal, notEqual } from "node:assert/strict";
+import { deepEqual, equal, match, notEqual, ok } from "node:assert/strict";
 import { flags, poolTest, task } from "./helpers.ts";
 
 poolTest(
@@ -19,3 +19,37 @@ poolTest(
     notEqual(await blocked, "timed-out");
   },
 );
+
+for (const lane of [true, false]) {
+  poolTest(
+    `An argument that throws when it is read to be sent fails its own request with a TypeError, and the requests around it run (lane ${
+      lane ? "on" : "off"
+    })`,
+    { workers: 1, lane },
+    async (pool) => {
+      // The call's own check reads the getter once and passes; reading it again to send it throws.
+      let reads = 0;
+      const tricky = {
+        get value() {
+          if (reads++ > 0) throw new RangeError("read twice");
+          return 1;
+        },
+      };
+      const outcomes = await Promise.allSettled([
+        pool.run(task("echo"), [{ a: 1 }]),
+        pool.run(task("echo"), [tricky]),
+        pool.run(task("echo"), [{ b: 2 }]),
+      ]);
+      deepEqual(outcomes[0], { status: "fulfilled", value: { a: 1 } });
+      deepEqual(outcomes[2], { status: "fulfilled", value: { b: 2 } });
+      const failed = outcomes[1];
+      equal(failed.status, "rejected");
+      const error = (failed as PromiseRejectedResult).reason;
+      ok(error instanceof TypeError, String(error));
+      match(error.message, /Cannot send the arguments of task "echo" to a worker: read twice/);
+      equal(pool.stats().failed, 1);
+      // The pool goes on.
+      equal(await pool.run(task("add"), [2, 3]), 5);
+    },
+  );
+}

@@ -25,14 +25,22 @@ export class LanePort {
   #pending = false;
   #then: () => void = () => {};
 
-  /** Writes a request; false if it cannot travel by the lane (send it by message). */
+  /**
+   * Writes a request; false if it cannot travel by the lane (send it by
+   * message). Reading the arguments may throw (a getter): then too it goes by
+   * message, which fails it as it would fail without the lane.
+   */
   send(id: number, seq: number, fn: number, flags: number, args: readonly unknown[]): boolean {
     const ring = this.#requests;
     const record = ring.record();
-    if (
-      !record.int(seq) || !record.int(id) || !record.int(fn) || !record.int(flags) ||
-      !record.list(args) || !ring.push()
-    ) {
+    try {
+      if (
+        !record.int(seq) || !record.int(id) || !record.int(fn) || !record.int(flags) ||
+        !record.list(args) || !ring.push()
+      ) {
+        return false;
+      }
+    } catch {
       return false;
     }
     this.#written = true;
@@ -46,17 +54,26 @@ export class LanePort {
     return waiting(this.#requests.control, WORKER_WAITING);
   }
 
-  /** Reads every result there, as `[id, seq, code, value, …]` appended to `into`. */
-  read(into: WireResults): void {
+  /**
+   * Reads every result there into `into` from its start, as `[id, seq, code,
+   * value, …]`, and returns how many entries it wrote: the array is written
+   * over, never emptied, so that reading allocates nothing for it.
+   */
+  read(into: WireResults): number {
     const ring = this.#results;
+    let length = 0;
     for (let end = ring.next(); end !== -1; end = ring.next()) {
       const reader = ring.reader;
       const seq = reader.int();
       const id = reader.int();
-      const code = reader.int();
-      into.push(id, seq, code, reader.value());
+      into[length] = id;
+      into[length + 1] = seq;
+      into[length + 2] = reader.int();
+      into[length + 3] = reader.value();
+      length += 4;
       ring.release(end);
     }
+    return length;
   }
 
   /**
