@@ -97,18 +97,12 @@ export interface JobOwner {
   abort(job: Job): void;
 }
 
-/** What a job is made of. */
-export interface JobInit {
-  /** The task to call. */
-  task: ResolvedTask;
-  /** Its arguments; for a chunk, one argument list per call. */
-  args: readonly unknown[];
+/** What a job is made of besides its task, arguments and token. */
+export interface JobOptions {
   /** What in `args` to transfer rather than copy. */
   transfer: readonly Transferable[];
   /** Who receives the outcome. */
   sink: Sink;
-  /** What the sink needs to tell this job's outcome apart (resolvers, request, index). */
-  token: unknown;
   /** Whether `args` holds several calls, to be answered one outcome each. */
   chunk: boolean;
   /** Cancels the job when it aborts. */
@@ -116,6 +110,15 @@ export interface JobInit {
   /** Milliseconds the job may run, from its start; undefined: no limit. */
   timeout: number | undefined;
 }
+
+/** The options of a plain `run()` call: nothing to transfer, its promise the sink, no signal, no limit. */
+export const PLAIN_JOB: JobOptions = Object.freeze({
+  transfer: NO_TRANSFER,
+  sink: promiseSink,
+  chunk: false,
+  signal: undefined,
+  timeout: undefined,
+});
 
 /**
  * One request in the pool. It is its own abort listener (`handleEvent`), so
@@ -145,16 +148,27 @@ export class Job implements EventListenerObject {
   readonly signal: AbortSignal | undefined;
   readonly timeout: number | undefined;
 
-  /** Makes a job; the work queue admits it. */
-  constructor(readonly owner: JobOwner, readonly id: number, init: JobInit) {
-    this.task = init.task;
-    this.args = init.args;
-    this.transfer = init.transfer;
-    this.sink = init.sink;
-    this.token = init.token;
-    this.chunk = init.chunk;
-    this.signal = init.signal;
-    this.timeout = init.timeout;
+  /**
+   * Makes a job of `task` called with `args` (for a chunk, one argument list
+   * per call); `token` is what its sink needs to tell its outcome apart
+   * (resolvers, request, index). The work queue admits it.
+   */
+  constructor(
+    readonly owner: JobOwner,
+    readonly id: number,
+    task: ResolvedTask,
+    args: readonly unknown[],
+    token: unknown,
+    options: JobOptions = PLAIN_JOB,
+  ) {
+    this.task = task;
+    this.args = args;
+    this.token = token;
+    this.transfer = options.transfer;
+    this.sink = options.sink;
+    this.chunk = options.chunk;
+    this.signal = options.signal;
+    this.timeout = options.timeout;
   }
 
   /** The signal aborted. */

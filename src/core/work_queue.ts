@@ -16,8 +16,6 @@ import {
   Job,
   type JobOwner,
   NEW,
-  NO_TRANSFER,
-  promiseSink,
   QUEUED,
   SENT,
   SETTLED,
@@ -129,12 +127,9 @@ export class WorkQueue implements EngineHost, JobOwner {
    */
   job(request: JobRequest): Job {
     this.#engine.admit(request.task, request.args);
-    return new Job(this, ++this.#nextJob, {
-      task: request.task,
-      args: request.args,
+    return new Job(this, ++this.#nextJob, request.task, request.args, request.token, {
       transfer: request.transfer,
       sink: request.sink,
-      token: request.token,
       chunk: request.chunk ?? false,
       signal: request.signal,
       timeout: request.timeout ?? this.#options.timeout,
@@ -366,16 +361,8 @@ export class WorkQueue implements EngineHost, JobOwner {
       head = queue.shift();
     }
     if (head === undefined || head instanceof Job) return head;
-    const job = new Job(this, ++this.#nextJob, {
-      task: head as ResolvedTask,
-      args: queue.shift() as unknown[],
-      transfer: NO_TRANSFER,
-      sink: promiseSink,
-      token: queue.shift(),
-      chunk: false,
-      signal: undefined,
-      timeout: undefined,
-    });
+    const args = queue.shift() as unknown[];
+    const job = new Job(this, ++this.#nextJob, head as ResolvedTask, args, queue.shift());
     job.state = QUEUED;
     job.at = this.#headAt;
     return job;

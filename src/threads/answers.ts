@@ -26,14 +26,15 @@ export interface Outcomes {
   taskError(wire: unknown, task: ResolvedTask): TaskError;
 }
 
-/** Reads a batch of results: `[id, seq, code, value, …]`. */
+/** Reads a batch of results: `[id, seq, code, value, …]`, the first `length` entries of `results`. */
 export function readResults(
   slot: WorkerSlot,
   results: WireResults,
   now: number,
   outcomes: Outcomes,
+  length: number = results.length,
 ): void {
-  for (let i = 0; i < results.length; i += 4) {
+  for (let i = 0; i < length; i += 4) {
     const seq = results[i + 1] as number;
     const code = results[i + 2];
     // Matched by id and seq: an answer for an earlier copy of a stolen
@@ -65,13 +66,15 @@ export class LaneReader {
     // A read started while one settles its jobs gets an array of its own.
     const results = this.#results ?? [];
     this.#results = null;
+    let length = 0;
     try {
-      lane.read(results);
-      if (results.length === 0) return false;
-      readResults(slot, results, performance.now(), outcomes);
+      length = lane.read(results);
+      if (length === 0) return false;
+      readResults(slot, results, performance.now(), outcomes, length);
       return true;
     } finally {
-      results.length = 0;
+      // The values go (they are the callers' now); the array keeps its room.
+      for (let i = 3; i < length; i += 4) results[i] = undefined;
       this.#results = results;
     }
   }
