@@ -238,7 +238,7 @@ export class ClusterPool extends EventTarget implements AsyncDisposable {
    * Runs one task on a node and resolves with its result.
    *
    * @param task The task to call: its module under `root`, or a remote specifier.
-   * @param args Its arguments.
+   * @param args Its arguments, encoded at the call: what the caller changes afterwards is not seen.
    * @param options A `signal` and a `timeout`; `transfer` is accepted and the data copied.
    * @returns The task's result, exactly as it returned it.
    */

@@ -244,7 +244,10 @@ export class ThreadPool extends EventTarget implements AsyncDisposable {
    * Runs one task and resolves with its result.
    *
    * @param task The task to call.
-   * @param args Its arguments.
+   * @param args Its arguments. The list is copied at the call (the array may
+   * be reused at once); the values in it are copied when the request is sent
+   * to a worker, which for a queued request is later: change an object passed
+   * here only once its request has started, or pass a copy.
    * @param options A `signal` and a `timeout` that end it early, and what in
    * `args` to `transfer` rather than copy (see {@linkcode RunOptions}).
    * @returns The task's result.

@@ -676,3 +676,28 @@ clusterTest(
     equal(await pool.run(task("add"), [1, 1]), 2, "the node's worker was freed");
   },
 );
+
+clusterTest(
+  "A call's arguments are its own from the call: the caller may reuse the array, or an object in it, at once",
+  async ({ pool, node }) => {
+    await node();
+    const args: [{ n: number }] = [{ n: 0 }];
+    const runs: Promise<unknown>[] = [];
+    for (let i = 0; i < 5; i++) {
+      args[0].n = i;
+      runs.push(pool.run(task("echo"), args));
+      args[0] = { n: -1 };
+    }
+    deepEqual(await Promise.all(runs), [0, 1, 2, 3, 4].map((n) => ({ n })));
+    function* reused() {
+      const input = [0, 0];
+      for (let i = 0; i < 5; i++) {
+        input[0] = i;
+        yield input;
+      }
+    }
+    const mapped: unknown[] = [];
+    for await (const sum of pool.map(task("add"), reused(), { chunkSize: 2 })) mapped.push(sum);
+    deepEqual(mapped, [0, 1, 2, 3, 4]);
+  },
+);

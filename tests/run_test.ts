@@ -1,5 +1,5 @@
 import { deepEqual, equal, ok, rejects } from "node:assert/strict";
-import { TaskError, ThreadPool } from "../mod.ts";
+import { TaskError, ThreadPool, WorkRequest } from "../mod.ts";
 import { fixtures, occupy, poolTest, raw, task, turn } from "./helpers.ts";
 
 poolTest("ThreadPool.run() resolves with the task's result", {}, async (pool) => {
@@ -206,3 +206,43 @@ poolTest(
     ok(waitTime.p50 >= openedAt - queuedBy, `${waitTime.p50} ms`);
   },
 );
+
+for (const lane of [true, false]) {
+  poolTest(
+    `A call's argument list is its own from the call: the caller may reuse the array at once (lane ${
+      lane ? "on" : "off"
+    })`,
+    { workers: 1, lane },
+    async (pool) => {
+      const args: [number, number] = [0, 0];
+      const got: unknown[] = [];
+      const callback = (_request: WorkRequest, result: unknown) => void got.push(result);
+      const runs: Promise<unknown>[] = [];
+      const requests: WorkRequest[] = [];
+      for (let i = 0; i < 5; i++) {
+        args[0] = i;
+        args[1] = 10;
+        runs.push(pool.run(task("add"), args));
+        requests.push(new WorkRequest(task("add"), args, { callback }));
+      }
+      args.fill(-1);
+      deepEqual(await Promise.all(runs), [10, 11, 12, 13, 14]);
+
+      for (const request of requests) await pool.putRequest(request);
+      await pool.wait();
+      deepEqual(got, [10, 11, 12, 13, 14]);
+
+      function* reused() {
+        const input: [number, number] = [0, 0];
+        for (let i = 0; i < 5; i++) {
+          input[0] = i;
+          input[1] = 100;
+          yield input;
+        }
+      }
+      const mapped: unknown[] = [];
+      for await (const sum of pool.map(task("add"), reused())) mapped.push(sum);
+      deepEqual(mapped, [100, 101, 102, 103, 104]);
+    },
+  );
+}

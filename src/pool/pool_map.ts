@@ -12,7 +12,7 @@ import type { MapOptions } from "./options.ts";
 import type { WorkQueue } from "../core/work_queue.ts";
 import { type CallOutcome, NO_TRANSFER } from "../core/job.ts";
 import type { ResolvedTask } from "../core/task.ts";
-import { cancelLimits, flag, integer, iterable, optionsArgument } from "./validate.ts";
+import { cancelLimits, copyList, flag, integer, iterable, optionsArgument } from "./validate.ts";
 
 /**
  * Runs `task` once per input through `queue`, yielding results as `options`
@@ -52,7 +52,7 @@ export async function* mapTasks(
             exhausted = true;
             break;
           }
-          const args = Array.isArray(item.value) ? item.value : [item.value];
+          const args = Array.isArray(item.value) ? copyList(item.value) : [item.value];
           assertClonable(args, `inputs[${read++}]`);
           calls.push(args);
         }

@@ -131,13 +131,24 @@ export function callback(action: string, name: string, value: unknown): void {
 }
 
 /**
- * Checks an argument list: an array.
+ * Checks an argument list, an array, and returns a copy of it: from the call
+ * on, the request's list is its own, whatever the caller then does with the
+ * array (reuses it for the next call, empties it). A hole reads as
+ * `undefined`, as it would when the list is spread into the call.
  *
  * @throws {TypeError} When it is something else.
  */
 export function argumentList(action: string, name: string, value: unknown): readonly unknown[] {
   if (!Array.isArray(value)) throw typeError(action, name, "an array", value);
-  return value;
+  return copyList(value);
+}
+
+/** A copy of a list's items, in a plain array of its own. */
+export function copyList(list: readonly unknown[]): unknown[] {
+  const length = list.length;
+  const copy = new Array(length);
+  for (let i = 0; i < length; i++) copy[i] = list[i];
+  return copy;
 }
 
 /**

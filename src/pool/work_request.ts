@@ -218,7 +218,9 @@ export class WorkRequest<R = unknown> {
    * Creates a request; nothing runs until it is put on a pool.
    *
    * @param task The task to call.
-   * @param args Its arguments.
+   * @param args Its arguments. The list is copied here (the array may be
+   * reused at once); the values in it are copied when the request is sent to
+   * a worker.
    * @param options The id, the callbacks and the transfer list.
    * @throws {TypeError} When `args` is not an array, or an option has the wrong type.
    * @throws {RangeError} When `timeout` is negative or NaN.
