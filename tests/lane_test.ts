@@ -53,3 +53,25 @@ for (const lane of [true, false]) {
     },
   );
 }
+
+for (const lane of [true, false]) {
+  poolTest(
+    `A request that cannot be sent does not hold up the requests queued behind it (lane ${
+      lane ? "on" : "off"
+    })`,
+    { workers: 1, lane },
+    async (pool) => {
+      // A WeakMap passes the call's check and fails structured cloning; on a fresh worker of
+      // one, it is the only request the first pull sends, and the others wait behind it.
+      const outcomes = await Promise.allSettled([
+        pool.run(task("echo"), [new WeakMap()]),
+        pool.run(task("echo"), [1]),
+        pool.run(task("echo"), [2]),
+      ]);
+      const [failed, ...rest] = outcomes;
+      equal(failed.status, "rejected");
+      ok((failed as PromiseRejectedResult).reason instanceof TypeError);
+      deepEqual(rest, [{ status: "fulfilled", value: 1 }, { status: "fulfilled", value: 2 }]);
+    },
+  );
+}

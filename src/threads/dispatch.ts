@@ -72,10 +72,16 @@ export class Dispatch {
       if (batch === undefined) batches.set(best, batch = []);
       batch.push(job);
     }
-    for (const [slot, jobs] of batches) post(slot, jobs, this.#outcomes);
+    let refused = 0;
+    for (const [slot, jobs] of batches) refused += post(slot, jobs, this.#outcomes);
     batches.clear();
     for (const slot of this.#laned) slot.flushLane();
     this.#laned.clear();
+    if (refused > 0) {
+      // They held room no answer will free: what waits behind them goes now.
+      host.pull();
+      host.roomChanged();
+    }
   }
 }
 
@@ -83,15 +89,16 @@ export class Dispatch {
  * Posts a batch; if it cannot be sent whole, sends what can be, one by one.
  * A job that cannot be sent keeps its place in the thread's order as a
  * placeholder, which the thread takes and does not answer; the job fails
- * with a TypeError.
+ * with a TypeError. Returns how many failed so.
  */
-function post(slot: WorkerSlot, jobs: Job[], outcomes: Outcomes): void {
+function post(slot: WorkerSlot, jobs: Job[], outcomes: Outcomes): number {
   try {
     slot.sendTasks(jobs);
-    return;
+    return 0;
   } catch {
     // Some job's arguments cannot be cloned: find it, and keep the others.
   }
+  let refused = 0;
   for (const job of jobs) {
     try {
       slot.sendTasks([job]);
@@ -101,6 +108,8 @@ function post(slot: WorkerSlot, jobs: Job[], outcomes: Outcomes): void {
         errorMessage(error)
       }`;
       outcomes.settle(job, false, new TypeError(message, { cause: error }));
+      refused++;
     }
   }
+  return refused;
 }
