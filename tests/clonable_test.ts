@@ -30,3 +30,11 @@ Deno.test("assertClonable() names the path of a function or symbol", () => {
   throws(() => assertClonable([new Set([Symbol()])]), /args\[0\]\.<item>/);
   throws(() => assertClonable([[0, [1, () => 2]]], "inputs[3]"), /inputs\[3\]\[0\]\[1\]\[1\]/);
 });
+
+Deno.test("assertClonable() names the path of a Proxy", () => {
+  throws(() => assertClonable([new Proxy({}, {})]), /args\[0\] to a worker: it is a Proxy/);
+  throws(
+    () => assertClonable([{ list: [1, new Proxy([], {})] }]),
+    /args\[0\]\.list\[1\] .*a Proxy/,
+  );
+});

@@ -1,5 +1,5 @@
-import { equal, ok } from "node:assert/strict";
-import { ThreadPool } from "../mod.ts";
+import { equal, match, ok, throws } from "node:assert/strict";
+import { TaskError, ThreadPool } from "../mod.ts";
 import { LaneReader, LaneWriter } from "../src/wire/lane_codec.ts";
 import { MAX_RECORD } from "../src/wire/lane.ts";
 import { raw } from "./helpers.ts";
@@ -37,6 +37,33 @@ Deno.test("A value comes back the same by the lane as by message, as an argument
     const expected = describe(structuredClone(values[i]));
     equal(describe(byMessage[i]), expected, `message path, value ${i}`);
     equal(describe(byLane[i]), expected, `lane, value ${i}`);
+  }
+  await laned.close();
+  await messaged.close();
+  equal(laned.liveThreads + messaged.liveThreads, 0);
+});
+
+Deno.test("The lane refuses a Proxy, as structured cloning does", () => {
+  const writer = new LaneWriter(new Uint8Array(MAX_RECORD));
+  for (
+    const value of [new Proxy({ a: 1 }, {}), new Proxy([1, 2], {}), [{ b: new Proxy({}, {}) }]]
+  ) {
+    throws(() => structuredClone(value));
+    writer.at = 0;
+    equal(writer.value(value), false);
+  }
+});
+
+Deno.test("A task's result that cannot be cloned fails alike by the lane and by message", async () => {
+  await using laned = new ThreadPool(1, { lane: true });
+  await using messaged = new ThreadPool(1, { lane: false });
+  for (const pool of [laned, messaged]) {
+    // Twice: the second call's task is known to be tiny, and its result tried in the lane.
+    for (let i = 0; i < 2; i++) {
+      const error = await pool.run(raw("returnProxy")).catch((e) => e);
+      ok(error instanceof TaskError, String(error));
+      match(error.message, /could not be sent back/);
+    }
   }
   await laned.close();
   await messaged.close();

@@ -6,8 +6,10 @@
  * @module
  */
 
+import { isProxy } from "node:util/types";
+
 /**
- * Throws a `TypeError` naming the first function or symbol found in `args`.
+ * Throws a `TypeError` naming the first function, symbol or Proxy found in `args`.
  * Typed arrays, buffers and other host objects are not walked: structured
  * clone handles them, and what it cannot handle is still caught when the
  * request is sent.
@@ -24,6 +26,7 @@ export function assertClonable(args: readonly unknown[], what = "args"): void {
 }
 
 function walk(value: object, path: string, seen: Set<object>): void {
+  if (isProxy(value)) fail(value, path);
   if (seen.has(value) || ArrayBuffer.isView(value)) return;
   if (value instanceof ArrayBuffer || value instanceof SharedArrayBuffer) return;
   seen.add(value);
@@ -53,7 +56,11 @@ function check(value: unknown, path: string, seen: Set<object>): void {
 }
 
 function fail(value: unknown, path: string): never {
-  const kind = typeof value === "function" ? "a function" : "a symbol";
+  const kind = typeof value === "function"
+    ? "a function"
+    : typeof value === "symbol"
+    ? "a symbol"
+    : "a Proxy";
   throw new TypeError(
     `Cannot send ${path} to a worker: it is ${kind}, which structured clone cannot copy; ` +
       "a task is named by module URL and export, and its arguments must be plain data",

@@ -5,12 +5,14 @@
  * they are), dense arrays and plain objects of those, nested — and says no
  * to anything else (a Date, a Map, a BigInt, a typed array, a class
  * instance, a sparse array, an array with extra properties, an object seen
- * twice, a `__proto__` key), which then travels by message. What comes out
+ * twice, a `__proto__` key, a Proxy), which then travels by message. What comes out
  * equals what structured cloning would give: same types, same values, same
  * key order.
  *
  * @module
  */
+
+import { isProxy } from "node:util/types";
 
 const UNDEFINED = 0;
 const NULL = 1;
@@ -91,7 +93,8 @@ export class LaneWriter {
         return this.#tag(STRING) && this.#string(value);
       case "object": {
         if (value === null) return this.#tag(NULL);
-        if (depth >= MAX_DEPTH || this.#seen.includes(value)) return false;
+        // A Proxy would be read through its traps; structured cloning refuses it.
+        if (depth >= MAX_DEPTH || this.#seen.includes(value) || isProxy(value)) return false;
         this.#seen.push(value);
         const proto = Object.getPrototypeOf(value);
         if (proto === Array.prototype) return this.#array(value as unknown[], depth);
