@@ -312,8 +312,10 @@ export class ThreadPool extends EventTarget implements AsyncDisposable {
   /**
    * Closes the pool: no new requests. Resolves when queued and running work
    * has finished and every thread has stopped. With `force: true`, every
-   * pending request fails at once with {@linkcode PoolClosedError}. Results
-   * already in the channel can still be polled.
+   * pending request fails at once with {@linkcode PoolClosedError}. Without
+   * it, requests still queued when no worker is left (all dismissed) fail
+   * with it too: none could ever run. Results already in the channel can
+   * still be polled.
    *
    * @param options `force: true` to stop without finishing.
    */

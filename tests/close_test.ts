@@ -88,3 +88,32 @@ Deno.test("close({ force: true }) does not wait for a task spinning on the CPU",
   equal(pool.abandoned, 1);
   equal(pool.liveThreads, 0);
 });
+
+Deno.test("close() with requests queued and no worker left to run them fails them with PoolClosedError, not waits for ever", async () => {
+  const pool = new ThreadPool(1);
+  // One running on the worker, dismissed after it; the others queued behind it.
+  const { gate, running } = await occupy(pool, 1);
+  const queued = [pool.run(task("add"), [1, 2]), pool.run(task("add"), [3, 4])];
+  const results: unknown[] = [];
+  const errors: unknown[] = [];
+  await pool.putRequest(
+    new WorkRequest(task("add"), [5, 6], {
+      callback: (_, value) => results.push(value),
+      excCallback: (_, error) => errors.push(error),
+    }),
+  );
+  pool.dismissWorkers(1);
+  equal(pool.size, 0);
+  const closing = pool.close();
+  for (const run of queued) await rejects(run, PoolClosedError);
+  // The running task still ends with its result: close() waits for it.
+  gate.open();
+  equal(await running, 1);
+  await closing;
+  await pool.poll({ block: false });
+  equal(results.length, 0);
+  equal(errors.length, 1);
+  ok(errors[0] instanceof PoolClosedError);
+  equal(pool.stats().failed, 3);
+  equal(pool.liveThreads, 0);
+});

@@ -251,21 +251,30 @@ export class WorkQueue implements EngineHost, JobOwner {
 
   /**
    * Waits until nothing is queued or running (and no cancelled job still
-   * winds down on the engine), then stops the engine.
+   * winds down on the engine), then stops the engine. The pool is closed, so
+   * no worker can be added: while the engine has none, what is queued can
+   * never start, and fails with `stranded()` instead of waiting for ever.
    */
-  async shutdown(): Promise<void> {
-    while (this.#active > 0 || this.#engine.windingDown()) await this.whenChanged();
+  async shutdown(stranded: () => Error): Promise<void> {
+    while (this.#active > 0 || this.#engine.windingDown()) {
+      if (this.#engine.size === 0 && this.#queued > 0) this.#failQueued(stranded);
+      else await this.whenChanged();
+    }
     await this.#engine.shutdown();
     this.changed();
   }
 
   /** Fails every queued and running job with `error()` and stops the engine now. */
   failEverything(error: () => Error): void {
+    this.#failQueued(error);
+    for (const job of this.#engine.terminate()) this.settle(job, false, error());
+    this.changed();
+  }
+
+  #failQueued(error: () => Error): void {
     for (let job = this.#next(); job !== undefined; job = this.#next()) {
       this.settle(job, false, error());
     }
-    for (const job of this.#engine.terminate()) this.settle(job, false, error());
-    this.changed();
   }
 
   // The engine's side: EngineHost.

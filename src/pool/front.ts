@@ -234,7 +234,11 @@ export class PoolFront {
       this.#queue.rejectWaiters(() =>
         new PoolClosedError("Cannot put a request: the pool was closed while it waited for room")
       );
-      this.#closing = this.#queue.shutdown();
+      this.#closing = this.#queue.shutdown(() =>
+        new PoolClosedError(
+          `The pool was closed with this request queued and no worker left to run it; ${this.#hint} before close()`,
+        )
+      );
     }
     if (force) {
       this.#queue.failEverything(() =>
