@@ -10,12 +10,9 @@
  */
 
 import { toWireError } from "../wire/error_wire.ts";
-import { isThenable } from "../wire/thenable.ts";
 import {
   CANCEL_SLOTS,
   CANCELS,
-  CHUNK,
-  type ChunkOutcome,
   COUNTERS,
   DISMISSED,
   FAILED,
@@ -23,9 +20,6 @@ import {
   NOTIFY,
   REPORT_STARTS,
   RETURNED,
-  RUNNING,
-  SERVICE_TIME,
-  SERVICE_TIME_UNITS,
   SKIPPED,
   STARTED,
   STEALS,
@@ -35,7 +29,8 @@ import {
   type WireTask,
 } from "../wire/protocol.ts";
 import { LaneEnd } from "./lane_end.ts";
-import { publishContext, type RunningTask, type WorkerContext } from "./task_context.ts";
+import { publishContext, type WorkerContext } from "./task_context.ts";
+import { type Def, def, load, type Task, TaskRunner } from "./task_runner.ts";
 import { Outbox } from "./outbox.ts";
 import { unwrapTransfer } from "./transfer.ts";
 
@@ -51,27 +46,6 @@ interface WorkerScope {
   ): void;
 }
 
-type TaskFunction = (...args: unknown[]) => unknown;
-
-/** An entry of the function table: a task function, once loaded, and its timing. */
-interface Def {
-  readonly module: string;
-  readonly name: string;
-  fn: TaskFunction | null;
-  loading: Promise<TaskFunction> | null;
-  /** How long its calls' synchronous part takes, smoothed (ms); Infinity: not yet known. */
-  time: number;
-}
-
-/** A task as this worker runs it. */
-interface Task extends RunningTask {
-  readonly def: Def;
-  readonly args: unknown[];
-  readonly flags: number;
-  /** Whether it came by the lane, where its result goes back if it can. */
-  readonly lane: boolean;
-}
-
 const scope = globalThis as unknown as WorkerScope;
 const defs: Def[] = [];
 const waiting: WireTask[] = [];
@@ -79,9 +53,6 @@ const active: Task[] = [];
 const startable: Task[] = [];
 const context: WorkerContext = { current: null, counters: new Int32Array(COUNTERS) };
 let next = 0;
-/** When the last task ended, and how long the thread is busy per task, smoothed (ms). */
-let lastEnd = 0;
-let busyPerTask = 0;
 let concurrency = 1;
 let lane: LaneEnd | null = null;
 // Whether the last task taken came by the lane: then the pool is likely to send more soon.
@@ -94,6 +65,7 @@ const outbox = new Outbox({
   post: (message, transfer) => scope.postMessage(message, transfer),
   othersRunning: () => active.length > 0,
 });
+const runner = new TaskRunner(context, finish);
 
 publishContext(context);
 
@@ -111,7 +83,7 @@ scope.onmessage = (event) => {
     case "run":
       if (message.defs !== undefined) {
         for (const [fn, module, name] of message.defs) {
-          defs[fn] = { module, name, fn: null, loading: null, time: Infinity };
+          defs[fn] = def(module, name);
         }
       }
       for (const task of message.tasks) waiting.push(task);
@@ -251,85 +223,11 @@ function launch(task: Task): void {
     for (let next = startable.shift(); next !== undefined; next = startable.shift()) {
       outbox.beforeStart(next.def.time);
       lane?.beforeStart(next.def.time);
-      start(next);
+      runner.start(next);
     }
   } finally {
     launching = false;
   }
-}
-
-function start(task: Task): void {
-  const { def } = task;
-  if (def.fn !== null) invoke(task, def.fn);
-  else load(def).then((fn) => invoke(task, fn), (error) => finish(task, false, error));
-}
-
-function invoke(task: Task, fn: TaskFunction): void {
-  let value: unknown;
-  let threw = false;
-  context.current = task;
-  Atomics.store(context.counters, RUNNING, task.seq + 1);
-  const begun = performance.now();
-  try {
-    value = task.flags & CHUNK ? runChunk(fn, task.args as unknown[][]) : fn(...task.args);
-  } catch (error) {
-    threw = true;
-    value = error;
-  }
-  context.current = null;
-  Atomics.store(context.counters, RUNNING, 0);
-  const ended = performance.now();
-  // The synchronous part is what can hold results back; learn how long it takes.
-  const took = ended - begun;
-  const { def } = task;
-  def.time = def.time === Infinity ? took : def.time * 0.8 + took * 0.2;
-  if (!threw && isThenable(value)) {
-    const end = (ok: boolean, outcome: unknown) => {
-      served(begun, performance.now());
-      finish(task, ok, outcome);
-    };
-    value.then((result) => end(true, result), (error) => end(false, error));
-  } else {
-    served(begun, ended);
-    finish(task, !threw, value);
-  }
-}
-
-/**
- * A task that began at `begun` ended at `end`: the thread was busy with it
- * from then, or from the end of the one before if that was later (tasks run
- * at once share the time). Published for the pool, which hands ahead about a
- * millisecond's worth.
- */
-function served(begun: number, end: number): void {
-  const busy = end - Math.max(begun, lastEnd);
-  lastEnd = Math.max(lastEnd, end);
-  if (busy < 0) return;
-  busyPerTask = busyPerTask === 0 ? busy : busyPerTask * 0.8 + busy * 0.2;
-  const units = Math.round(busyPerTask * SERVICE_TIME_UNITS);
-  Atomics.store(context.counters, SERVICE_TIME, Math.max(1, Math.min(units, 0x7fffffff)));
-}
-
-async function runChunk(fn: TaskFunction, calls: unknown[][]): Promise<ChunkOutcome[]> {
-  const task = context.current;
-  const outcomes: ChunkOutcome[] = [];
-  for (const args of calls) {
-    context.current = task;
-    if (task !== null) Atomics.store(context.counters, RUNNING, task.seq + 1);
-    try {
-      let value = fn(...args);
-      context.current = null;
-      Atomics.store(context.counters, RUNNING, 0);
-      if (isThenable(value)) value = await value;
-      outcomes.push([true, value]);
-    } catch (error) {
-      outcomes.push([false, toWireError(error)]);
-    } finally {
-      context.current = null;
-      Atomics.store(context.counters, RUNNING, 0);
-    }
-  }
-  return outcomes;
 }
 
 function finish(task: Task, ok: boolean, value: unknown): void {
@@ -377,34 +275,12 @@ function ready(): void {
  * pool fails what it had handed this thread.
  */
 function initialize([module, name, args]: WireInitializer): void {
-  const def: Def = { module, name, fn: null, loading: null, time: Infinity };
-  load(def).then((fn) => fn(...args)).then(ready, (error) => {
+  load(def(module, name)).then((fn) => fn(...args)).then(ready, (error) => {
     if (dying) return;
     dying = true;
     post({ t: "initFailed", error: toWireError(error) });
     close();
   });
-}
-
-function load(def: Def): Promise<TaskFunction> {
-  if (def.loading === null) {
-    def.loading = import(def.module).then((exports: Record<string, unknown>) => {
-      const fn = exports[def.name];
-      if (typeof fn !== "function") {
-        const has = Object.keys(exports).filter((name) => typeof exports[name] === "function");
-        throw new TypeError(
-          `Module ${def.module} has no exported function "${def.name}"` +
-            (fn === undefined ? "" : ` (it is ${typeof fn})`) +
-            `; its exported functions are: ${has.join(", ") || "none"}`,
-        );
-      }
-      def.fn = fn as TaskFunction;
-      return def.fn;
-    });
-    // A failed import is not kept, so a module fixed on disk can load later.
-    def.loading.catch(() => def.loading = null);
-  }
-  return def.loading;
 }
 
 function post(message: FromWorker): void {
