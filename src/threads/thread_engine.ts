@@ -22,12 +22,8 @@ import { Dispatch } from "./dispatch.ts";
 import { stealFrom } from "./placement.ts";
 import type { WorkerGrant } from "./permissions.ts";
 import { taskError } from "./task_error.ts";
-import {
-  assertWorkerScriptsReadable,
-  type SlotHost,
-  type WorkerExitReason,
-  WorkerSlot,
-} from "./worker_slot.ts";
+import { assertWorkerScriptsReadable } from "./worker_scripts.ts";
+import { type SlotHost, type WorkerExitReason, WorkerSlot } from "./worker_slot.ts";
 
 /** What the engine tells its pool, which turns it into events. */
 export interface ThreadEngineEvents {
