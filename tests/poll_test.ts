@@ -287,3 +287,33 @@ Deno.test("ThreadPool.poll() keeps working after close() to drain what is left",
   deepEqual(results, [8]);
   equal(pool.liveThreads, 0);
 });
+
+poolTest(
+  "Consumers draining the result channel at once each get distinct results, and all of them",
+  {},
+  async (pool) => {
+    const polled: unknown[] = [];
+    const callback = (_: WorkRequest, value: unknown) => void polled.push(value);
+    for (let i = 0; i < 200; i++) {
+      await pool.putRequest(new WorkRequest(task("add"), [i, 0], { callback }));
+    }
+    const drain = async () => {
+      const got: unknown[] = [];
+      for await (const settled of pool.results()) got.push(settled.ok && settled.value);
+      return got;
+    };
+    const poller = async () => {
+      // A blocking poll returns having handled at least one result, or with nothing pending.
+      while (pool.pending > 0) {
+        const before = polled.length;
+        await pool.poll({ block: true }).catch((error) => {
+          if (!(error instanceof NoResultsPending)) throw error;
+        });
+        if (pool.pending > 0) ok(polled.length > before, "a blocking poll() handled nothing");
+      }
+    };
+    const [a, b] = await Promise.all([drain(), drain(), poller()]);
+    const all = [...a!, ...b!, ...polled].sort((x, y) => (x as number) - (y as number));
+    deepEqual(all, Array.from({ length: 200 }, (_, i) => i));
+  },
+);

@@ -121,8 +121,13 @@ export class PoolFront {
   async poll(options: PollOptions): Promise<void> {
     const block = flag("poll", "block", optionsArgument("poll", "options", options).block);
     if (this.#channel.pending === 0) throw new NoResultsPending();
-    if (block) await this.#awaitResult();
-    for (let settled = this.#take(); settled !== undefined; settled = this.#take()) {
+    let settled = this.#take();
+    // Blocking: until one is ours (another consumer may take the one it waited for).
+    while (block && settled === undefined) {
+      if (!await this.#untilResult()) throw new NoResultsPending();
+      settled = this.#take();
+    }
+    for (; settled !== undefined; settled = this.#take()) {
       const { request } = settled;
       const returned = settled.ok
         ? request.callback?.(request, settled.value)
@@ -138,9 +143,10 @@ export class PoolFront {
 
   /** The result channel as an async iterator. */
   async *results(): AsyncIterableIterator<Settled> {
-    while (this.#channel.pending > 0) {
-      await this.#awaitResult();
-      yield this.#take()!;
+    while (await this.#untilResult()) {
+      // Another consumer may have taken the one that came.
+      const settled = this.#take();
+      if (settled !== undefined) yield settled;
     }
   }
 
@@ -248,10 +254,13 @@ export class PoolFront {
     return this.#closing;
   }
 
-  /** Waits until a result is in the channel, or nothing can bring one. */
-  async #awaitResult(): Promise<void> {
+  /**
+   * Waits until a result is in the channel (true) or none is pending any more
+   * (false); throws if requests are pending that nothing can run.
+   */
+  async #untilResult(): Promise<boolean> {
     while (this.#channel.length === 0) {
-      if (this.#channel.pending === 0) throw new NoResultsPending();
+      if (this.#channel.pending === 0) return false;
       if (!this.#queue.canDeliver(this.#channel)) {
         throw new NoWorkersAvailable(
           `No workers available: ${this.#channel.pending} requests are pending and the pool has no worker to run them; ${this.#hint}`,
@@ -259,6 +268,7 @@ export class PoolFront {
       }
       await this.#queue.whenChanged();
     }
+    return true;
   }
 
   #take(): Settled | undefined {
