@@ -317,3 +317,21 @@ poolTest(
     deepEqual(all, Array.from({ length: 200 }, (_, i) => i));
   },
 );
+
+poolTest(
+  "wait() called twice at once: both return once every result is handled, each once",
+  {},
+  async (pool) => {
+    const handled: unknown[] = [];
+    const callback = (_: WorkRequest, value: unknown) => void handled.push(value);
+    for (let i = 0; i < 100; i++) {
+      await pool.putRequest(new WorkRequest(task("add"), [i, 0], { callback }));
+    }
+    await Promise.all([pool.wait(), pool.wait(), pool.wait()]);
+    deepEqual(
+      handled.sort((x, y) => (x as number) - (y as number)),
+      Array.from({ length: 100 }, (_, i) => i),
+    );
+    equal(pool.pending, 0);
+  },
+);

@@ -120,11 +120,25 @@ export class PoolFront {
   /** Hands the results that have arrived to their callbacks. */
   async poll(options: PollOptions): Promise<void> {
     const block = flag("poll", "block", optionsArgument("poll", "options", options).block);
-    if (this.#channel.pending === 0) throw new NoResultsPending();
+    if (this.#channel.pending === 0 || !await this.#handle(block === true)) {
+      throw new NoResultsPending();
+    }
+  }
+
+  /** Polls, blocking, until no request is pending. */
+  async wait(): Promise<void> {
+    while (this.#channel.pending > 0 && await this.#handle(true));
+  }
+
+  /**
+   * Hands the results that have arrived to their callbacks; blocking, waits
+   * for at least one (another consumer may take the one it waited for).
+   * False when none was left pending to wait for.
+   */
+  async #handle(block: boolean): Promise<boolean> {
     let settled = this.#take();
-    // Blocking: until one is ours (another consumer may take the one it waited for).
     while (block && settled === undefined) {
-      if (!await this.#untilResult()) throw new NoResultsPending();
+      if (!await this.#untilResult()) return false;
       settled = this.#take();
     }
     for (; settled !== undefined; settled = this.#take()) {
@@ -134,11 +148,7 @@ export class PoolFront {
         : request.excCallback?.(request, settled.error);
       if (isThenable(returned)) await returned;
     }
-  }
-
-  /** Polls, blocking, until no request is pending. */
-  async wait(): Promise<void> {
-    while (this.#channel.pending > 0) await this.poll({ block: true });
+    return true;
   }
 
   /** The result channel as an async iterator. */
