@@ -68,9 +68,11 @@ export class ThreadPool extends EventTarget implements AsyncDisposable {
   readonly #front: PoolFront;
 
   /**
-   * Creates a pool and starts its workers.
+   * Creates a pool of workers. The first one's thread starts at once, each
+   * other's when there is work for it (starting a thread holds this one for
+   * a few milliseconds).
    *
-   * @param numWorkers How many workers to start; by default, one per CPU core
+   * @param numWorkers How many workers; by default, one per CPU core
    * (`navigator.hardwareConcurrency`).
    * @param options Queue bounds, timeouts, per-worker concurrency, permissions,
    * an initializer: each {@linkcode ThreadPoolOptions} field says its default.
@@ -102,7 +104,7 @@ export class ThreadPool extends EventTarget implements AsyncDisposable {
         drain: () => this.dispatchEvent(new Event("drain")),
       },
     });
-    this.createWorkers(config.numWorkers);
+    this.#engine.addWorkers(config.numWorkers, true);
   }
 
   /** Live workers (a replacement still starting counts; dismissed ones do not). */

@@ -74,7 +74,8 @@ poolTest(
     const abandoned = next(pool, "workerexit");
     await pool.run(cancellable("hang"), [flags()], { timeout: 5 }).catch(() => {});
     equal((await abandoned as CustomEvent<WorkerExitDetail>).detail.reason, "abandoned");
-    // Dismissed, then closed.
+    // Dismissed, then closed: two at once, so that both workers have a thread.
+    await Promise.all([pool.run(task("delayed"), [1, 20]), pool.run(task("delayed"), [2, 20])]);
     await pool.dismissWorkers(1, { join: true });
     equal(seen.at(-1)!.reason, "dismissed");
     await pool.run(task("add"), [1, 1]);

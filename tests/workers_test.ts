@@ -1,6 +1,6 @@
 import { deepEqual, equal, rejects, throws } from "node:assert/strict";
 import { ThreadPool, WorkRequest } from "../mod.ts";
-import { Gate, poolTest, task } from "./helpers.ts";
+import { Gate, occupy, poolTest, task } from "./helpers.ts";
 
 Deno.test("new ThreadPool() throws RangeError for a bad worker count", () => {
   throws(
@@ -20,6 +20,22 @@ Deno.test("new ThreadPool() defaults to one worker per core", async () => {
   await pool.close();
   equal(pool.liveThreads, 0);
 });
+
+poolTest(
+  "A new pool starts its first thread at once, and the others when there is work for them",
+  { workers: 3 },
+  async (pool) => {
+    equal(pool.size, 3);
+    equal(pool.liveThreads, 1);
+    // One request at a time: the first thread takes each.
+    for (let i = 0; i < 3; i++) equal(await pool.run(task("add"), [i, 1]), i + 1);
+    equal(pool.liveThreads, 1);
+    const gates = [await occupy(pool), await occupy(pool), await occupy(pool)];
+    equal(pool.liveThreads, 3);
+    for (const { gate } of gates) gate.open();
+    await Promise.all(gates.map(({ running }) => running));
+  },
+);
 
 poolTest("ThreadPool.createWorkers() adds workers at any time", { workers: 1 }, async (pool) => {
   equal(pool.size, 1);

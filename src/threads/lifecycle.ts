@@ -107,6 +107,17 @@ export class Lifecycle {
     this.recycled++;
   }
 
+  /**
+   * As {@linkcode Lifecycle.armIdle}, in a microtask: after the outcome being
+   * delivered now reaches its caller. The first timer of a process loads
+   * Deno's timers (6–16 ms here), which must not hold back a first result.
+   */
+  armIdleSoon(slot: WorkerSlot): void {
+    queueMicrotask(() => {
+      if (slot.load === 0) this.armIdle(slot);
+    });
+  }
+
   /** Stops the slot's thread once it has been idle for `idleTimeout`. */
   armIdle(slot: WorkerSlot): void {
     if (slot.thread === null || this.#options.idleTimeout === Infinity) return;

@@ -181,19 +181,32 @@ export class ThreadEngine implements Engine, SlotHost {
   }
 
   /** Adds workers and starts their threads. */
-  addWorkers(count: number): void {
+  addWorkers(count: number, lazily = false): void {
     for (let i = 0; i < count; i++) {
       const slot = new WorkerSlot(++this.#nextSlot);
       this.#slots.push(slot);
-      // With a grant, a thread starts at the first task, granted its module;
-      // one started now would have to be replaced then. A thread that cannot
-      // start now is tried again when there is work, failing it.
-      if (this.#options.grant === null && this.#lifecycle.start(slot) === undefined) {
-        this.#lifecycle.armIdle(slot);
-      }
+      // Lazily (a new pool): only the first thread starts now, and its idle
+      // clock once it is ready; the others start when there is work for them.
+      // Starting a thread holds this one for 15–20 ms, and the first timer of
+      // a process loads Deno's timers (6–16 ms): a pool made and given a task
+      // at once sends it to its first thread without waiting for either.
+      if (!lazily) this.#warm(slot, true);
+      else if (i === 0) this.#warm(slot, false);
     }
     this.#host.pull();
     this.#host.changed();
+  }
+
+  /**
+   * Starts a slot's thread ahead of work, and (`idle`) its idle clock. With a
+   * grant, a thread starts at the first task, granted its module; one started
+   * now would have to be replaced then. A thread that cannot start now is
+   * tried again when there is work, failing it.
+   */
+  #warm(slot: WorkerSlot, idle: boolean): void {
+    if (this.#options.grant === null && this.#lifecycle.start(slot) === undefined && idle) {
+      this.#lifecycle.armIdle(slot);
+    }
   }
 
   /**
@@ -293,7 +306,8 @@ export class ThreadEngine implements Engine, SlotHost {
       }
       case "ready":
         slot.ready = true;
-        clearTimeout(slot.initTimer);
+        if (slot.initTimer !== undefined) clearTimeout(slot.initTimer);
+        this.#lifecycle.armIdleSoon(slot);
         return;
       case "initFailed": {
         const error = this.#outcomes.taskError(message.error, this.#options.initializer!.task);
@@ -379,7 +393,7 @@ export class ThreadEngine implements Engine, SlotHost {
           for (const job of stealFrom(this.#slots, this.#options.concurrency)) this.#requeue(job);
         }
         if (this.#lifecycle.dueForRecycling(slot)) this.#lifecycle.recycle(slot);
-        else this.#lifecycle.armIdle(slot);
+        else this.#lifecycle.armIdleSoon(slot);
       }
     }
     this.#host.pull();
