@@ -180,7 +180,7 @@ export class ThreadEngine implements Engine, SlotHost {
     return live;
   }
 
-  /** Adds workers and starts their threads. */
+  /** Adds workers and starts their threads (`lazily`: see the comment inside). */
   addWorkers(count: number, lazily = false): void {
     for (let i = 0; i < count; i++) {
       const slot = new WorkerSlot(++this.#nextSlot);
