@@ -180,33 +180,23 @@ export class ThreadEngine implements Engine, SlotHost {
     return live;
   }
 
-  /** Adds workers and starts their threads (`lazily`: see the comment inside). */
+  /**
+   * Adds workers and starts their threads. `lazily` (a new pool): only the
+   * first, its idle clock once it is ready; the others when there is work for
+   * them. Starting a thread holds this one for 15–20 ms, and the first timer
+   * of a process loads Deno's timers (6–16 ms): a first task must wait for
+   * neither. With a grant, a thread starts at the first task, granted its
+   * module. A thread that cannot start now is tried again when there is work.
+   */
   addWorkers(count: number, lazily = false): void {
     for (let i = 0; i < count; i++) {
       const slot = new WorkerSlot(++this.#nextSlot);
       this.#slots.push(slot);
-      // Lazily (a new pool): only the first thread starts now, and its idle
-      // clock once it is ready; the others start when there is work for them.
-      // Starting a thread holds this one for 15–20 ms, and the first timer of
-      // a process loads Deno's timers (6–16 ms): a pool made and given a task
-      // at once sends it to its first thread without waiting for either.
-      if (!lazily) this.#warm(slot, true);
-      else if (i === 0) this.#warm(slot, false);
+      if (this.#options.grant !== null || (lazily && i > 0)) continue;
+      if (this.#lifecycle.start(slot) === undefined && !lazily) this.#lifecycle.armIdle(slot);
     }
     this.#host.pull();
     this.#host.changed();
-  }
-
-  /**
-   * Starts a slot's thread ahead of work, and (`idle`) its idle clock. With a
-   * grant, a thread starts at the first task, granted its module; one started
-   * now would have to be replaced then. A thread that cannot start now is
-   * tried again when there is work, failing it.
-   */
-  #warm(slot: WorkerSlot, idle: boolean): void {
-    if (this.#options.grant === null && this.#lifecycle.start(slot) === undefined && idle) {
-      this.#lifecycle.armIdle(slot);
-    }
   }
 
   /**
