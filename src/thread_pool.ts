@@ -70,7 +70,7 @@ export class ThreadPool extends EventTarget implements AsyncDisposable {
   /**
    * Creates a pool of workers. The first one's thread starts at once, each
    * other's when there is work for it (starting a thread holds this one for
-   * a few milliseconds).
+   * a few milliseconds); with an `initializer`, all start at once.
    *
    * @param numWorkers How many workers; by default, one per CPU core
    * (`navigator.hardwareConcurrency`).

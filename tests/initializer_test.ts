@@ -117,3 +117,17 @@ Deno.test("A pool with permissions grants its workers the initializer's module",
     equal(await pool.run(initialized("addToBase"), [1]), 6);
   });
 });
+
+Deno.test("A pool with an initializer starts every thread at once, so each is prepared before work comes", async () => {
+  const counter = new Int32Array(new SharedArrayBuffer(4));
+  const initializer = { ...initialized("prepare"), args: [7, counter] as [number, Int32Array] };
+  await withPool(new ThreadPool(3, { initializer }), async (pool) => {
+    equal(pool.liveThreads, 3);
+    // Each prepares itself with no work given: the count reaches 3.
+    for (let now = Atomics.load(counter, 0); now < 3; now = Atomics.load(counter, 0)) {
+      const { async, value } = Atomics.waitAsync(counter, 0, now);
+      if (async) await value;
+    }
+    equal(await pool.run(initialized("addToBase"), [1]), 8);
+  });
+});

@@ -181,14 +181,16 @@ export class ThreadEngine implements Engine, SlotHost {
   }
 
   /**
-   * Adds workers and starts their threads. `lazily` (a new pool): only the
-   * first, its idle clock once it is ready; the others when there is work for
-   * them. Starting a thread holds this one for 15–20 ms, and the first timer
-   * of a process loads Deno's timers (6–16 ms): a first task must wait for
+   * Adds workers and starts their threads. `lazily` (a new pool without an
+   * initializer, which is best run before work comes): only the first, its
+   * idle clock once it is ready; the others when there is work for them.
+   * Starting a thread holds this one for 15–20 ms, and the first timer of a
+   * process loads Deno's timers (6–16 ms): a first task must wait for
    * neither. With a grant, a thread starts at the first task, granted its
    * module. A thread that cannot start now is tried again when there is work.
    */
   addWorkers(count: number, lazily = false): void {
+    if (this.#options.initializer !== null) lazily = false;
     for (let i = 0; i < count; i++) {
       const slot = new WorkerSlot(++this.#nextSlot);
       this.#slots.push(slot);
