@@ -112,7 +112,7 @@ export interface JobOptions {
 }
 
 /** The options of a plain `run()` call: nothing to transfer, its promise the sink, no signal, no limit. */
-export const PLAIN_JOB: JobOptions = Object.freeze({
+const PLAIN_JOB: JobOptions = Object.freeze({
   transfer: NO_TRANSFER,
   sink: promiseSink,
   chunk: false,

@@ -113,9 +113,14 @@ export class Lifecycle {
    * Deno's timers (6–16 ms here), which must not hold back a first result.
    */
   armIdleSoon(slot: WorkerSlot): void {
-    queueMicrotask(() => {
-      if (slot.load === 0) this.armIdle(slot);
-    });
+    if (slot.thread === null || this.#options.idleTimeout === Infinity) return;
+    // Already armed: only its clock restarts, at no cost (and no closure per answer).
+    if (slot.idleTimer !== undefined) this.armIdle(slot);
+    else {
+      queueMicrotask(() => {
+        if (slot.load === 0) this.armIdle(slot);
+      });
+    }
   }
 
   /** Stops the slot's thread once it has been idle for `idleTimeout`. */

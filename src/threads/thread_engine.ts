@@ -190,12 +190,13 @@ export class ThreadEngine implements Engine, SlotHost {
    * module. A thread that cannot start now is tried again when there is work.
    */
   addWorkers(count: number, lazily = false): void {
-    if (this.#options.initializer !== null) lazily = false;
+    const { grant, initializer } = this.#options;
+    const firstOnly = lazily && initializer === null;
     for (let i = 0; i < count; i++) {
       const slot = new WorkerSlot(++this.#nextSlot);
       this.#slots.push(slot);
-      if (this.#options.grant !== null || (lazily && i > 0)) continue;
-      if (this.#lifecycle.start(slot) === undefined && !lazily) this.#lifecycle.armIdle(slot);
+      if (grant !== null || (firstOnly && i > 0)) continue;
+      if (this.#lifecycle.start(slot) === undefined && !firstOnly) this.#lifecycle.armIdle(slot);
     }
     this.#host.pull();
     this.#host.changed();
