@@ -9,11 +9,14 @@
  *
  * - per request: ClusterPool.run() of N tiny tasks against addBulk of N jobs
  *   and one BullMQ Worker (concurrency 50) calling the same function inline,
- *   and how long the first of those results takes;
+ *   and how long the first of those results takes; both warmed, 3 passes each,
+ *   interleaved;
  * - map(): 100,000 tiny inputs with chunkSize against raw BullMQ's
  *   one-job-per-input rate;
  * - CPU-bound: 32 × fib(27) on two nodes of one worker against a local
- *   ThreadPool(2).
+ *   ThreadPool(2), and against raw BullMQ doing the same work (two processes,
+ *   each one BullMQ Worker of concurrency 1 calling fib inline): the floor a
+ *   job queue sets on this machine, measured in the same run.
  */
 import { Queue, QueueEvents, Worker } from "npm:bullmq@6.7.0";
 import { Redis } from "npm:ioredis@6.0.0";
@@ -21,6 +24,7 @@ import { taskModule, ThreadPool } from "../mod.ts";
 import { ClusterPool } from "../cluster.ts";
 import { startNode, startRedis } from "../tests/cluster_helpers.ts";
 import type * as Tasks from "./bench_tasks.ts";
+import { fib } from "./bench_tasks.ts";
 
 const rounds = Number(Deno.args[0] ?? 3);
 const root = new URL("../", import.meta.url);
@@ -28,16 +32,11 @@ const tasks = taskModule<typeof Tasks>(new URL("./bench_tasks.ts", import.meta.u
 const N = 5_000;
 const MAP_INPUTS = 100_000;
 const CPU_REPS = 7;
+const RUN_REPS = 3;
+const WARM = 1_000;
 
-/**
- * Raw BullMQ: addBulk of `count` jobs, one inline Worker, until every result
- * is back: jobs a second, and milliseconds to the first result.
- */
-async function rawBullmq(
-  url: string,
-  queueName: string,
-  count: number,
-): Promise<[number, number]> {
+/** Raw BullMQ for tiny jobs: a Queue, its QueueEvents and one inline Worker, in this process. */
+async function openRawBullmq(url: string, queueName: string) {
   const clients = [0, 1, 2].map(() => new Redis(url, { maxRetriesPerRequest: null }));
   const queue = new Queue(queueName, { connection: clients[0]! });
   const events = new QueueEvents(queueName, { connection: clients[1]!, blockingTimeout: 1_000 });
@@ -47,28 +46,96 @@ async function rawBullmq(
     concurrency: 50,
   });
   await worker.waitUntilReady();
-  let completed = 0;
-  let first = 0;
-  const all = Promise.withResolvers<void>();
-  events.on("completed", () => {
-    first ||= performance.now() - begun;
-    if (++completed === count) all.resolve();
+  return {
+    /** addBulk of `count` jobs, until every result is back: jobs a second, and ms to the first. */
+    async pass(count: number): Promise<[number, number]> {
+      let completed = 0;
+      let first = 0;
+      const all = Promise.withResolvers<void>();
+      const onCompleted = () => {
+        first ||= performance.now() - begun;
+        if (++completed === count) all.resolve();
+      };
+      events.on("completed", onCompleted);
+      const begun = performance.now();
+      await queue.addBulk(
+        Array.from({ length: count }, (_, i) => ({
+          name: "add",
+          data: { a: i, b: 1 },
+          opts: { removeOnComplete: true },
+        })),
+      );
+      await all.promise;
+      events.off("completed", onCompleted);
+      return [count / ((performance.now() - begun) / 1000), first];
+    },
+    async close() {
+      await worker.close();
+      await events.close();
+      await queue.close();
+      for (const client of clients) client.disconnect();
+    },
+  };
+}
+
+/** A raw BullMQ node: one inline Worker of concurrency 1 running fib, in its own process. */
+async function rawFibNode(url: string): Promise<void> {
+  const worker = new Worker("rawfib", (job) => Promise.resolve(fib(job.data.n)), {
+    connection: new Redis(url, { maxRetriesPerRequest: null }),
+    concurrency: 1,
   });
+  await worker.waitUntilReady();
+  Deno.addSignalListener("SIGTERM", async () => {
+    await worker.close();
+    Deno.exit(0);
+  });
+  console.log("ready");
+}
+
+/** Starts a raw BullMQ node as a subprocess; resolves once it is waiting for jobs. */
+async function startRawFibNode(url: string): Promise<() => Promise<Deno.CommandStatus>> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", new URL(import.meta.url).pathname, "--raw-node", url],
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let seen = "";
+  while (!seen.includes("ready")) {
+    const { done, value } = await lines.read();
+    if (done) throw new Error("a raw BullMQ node exited before it was ready");
+    seen += value;
+  }
+  lines.releaseLock();
+  child.stdout.cancel().catch(() => {});
+  return () => {
+    child.kill("SIGTERM");
+    return child.status;
+  };
+}
+
+/**
+ * Raw BullMQ's CPU-bound pass: addBulk of 32 fib(27) jobs, until every one has
+ * completed; milliseconds.
+ */
+async function rawFibPass(queue: Queue, events: QueueEvents): Promise<number> {
   const begun = performance.now();
+  let left = 32;
+  const all = Promise.withResolvers<void>();
+  const completed = () => {
+    if (--left === 0) all.resolve();
+  };
+  events.on("completed", completed);
   await queue.addBulk(
-    Array.from({ length: count }, (_, i) => ({
-      name: "add",
-      data: { a: i, b: 1 },
+    Array.from({ length: 32 }, () => ({
+      name: "fib",
+      data: { n: 27 },
       opts: { removeOnComplete: true },
     })),
   );
   await all.promise;
-  const rate = count / ((performance.now() - begun) / 1000);
-  await worker.close();
-  await events.close();
-  await queue.close();
-  for (const client of clients) client.disconnect();
-  return [rate, first];
+  events.off("completed", completed);
+  return performance.now() - begun;
 }
 
 function median(values: number[]): number {
@@ -83,6 +150,7 @@ const MEASURES = [
   "ClusterPool.map(), chunkSize 1000, inputs/s",
   "two nodes, 32 × fib(27), ms",
   "local ThreadPool(2), 32 × fib(27), ms",
+  "raw BullMQ, two workers, 32 × fib(27), ms",
 ] as const;
 type Measure = typeof MEASURES[number];
 
@@ -92,28 +160,53 @@ async function round(): Promise<Record<Measure, number>> {
   const { url } = redis;
   const nodes = [await startNode(url, [], "bench/"), await startNode(url, [], "bench/")];
   const result = {} as Record<Measure, number>;
+  const rawNodes: (() => Promise<Deno.CommandStatus>)[] = [];
   try {
-    [result["raw BullMQ, jobs/s"], result["raw BullMQ, first of 5,000 results, ms"]] =
-      await rawBullmq(url, "raw", N);
     {
       await using pool = new ClusterPool({ connection: url, root });
-      await Promise.all(Array.from({ length: 200 }, (_, i) => pool.run(tasks("add"), [i, 1])));
-      let begun = performance.now();
-      let first = 0;
-      const firstResult = () => first ||= performance.now() - begun;
-      await Promise.all(
-        Array.from({ length: N }, (_, i) => pool.run(tasks("add"), [i, 1]).then(firstResult)),
+      const raw = await openRawBullmq(url, "raw");
+      const clusterPass = async (count: number): Promise<[number, number]> => {
+        const begun = performance.now();
+        let first = 0;
+        const firstResult = () => first ||= performance.now() - begun;
+        await Promise.all(
+          Array.from({ length: count }, (_, i) => pool.run(tasks("add"), [i, 1]).then(firstResult)),
+        );
+        return [count / ((performance.now() - begun) / 1000), first];
+      };
+      // Both sides warmed alike, then RUN_REPS passes of each, interleaved, each side's median
+      // kept: a single cold pass measures the JIT more than the queue.
+      await raw.pass(WARM);
+      await clusterPass(WARM);
+      const passes = { raw: [] as [number, number][], cluster: [] as [number, number][] };
+      for (let rep = 0; rep < RUN_REPS; rep++) {
+        passes.raw.push(await raw.pass(N));
+        passes.cluster.push(await clusterPass(N));
+      }
+      await raw.close();
+      result["raw BullMQ, jobs/s"] = median(passes.raw.map(([rate]) => rate));
+      result["raw BullMQ, first of 5,000 results, ms"] = median(passes.raw.map(([, ms]) => ms));
+      result["ClusterPool.run(), requests/s"] = median(passes.cluster.map(([rate]) => rate));
+      result["ClusterPool.run(), first of 5,000 results, ms"] = median(
+        passes.cluster.map(([, ms]) => ms),
       );
-      result["ClusterPool.run(), requests/s"] = N / ((performance.now() - begun) / 1000);
-      result["ClusterPool.run(), first of 5,000 results, ms"] = first;
-      begun = performance.now();
+      const begun = performance.now();
       const inputs = Array.from({ length: MAP_INPUTS }, (_, i) => [i, 1]);
       for await (const _ of pool.map(tasks("add"), inputs, { chunkSize: 1_000 })) { /* drained */ }
       result["ClusterPool.map(), chunkSize 1000, inputs/s"] = MAP_INPUTS /
         ((performance.now() - begun) / 1000);
-      // The CPU-bound pair, interleaved CPU_REPS times (one pass is ~50 ms: one scheduling hiccup
-      // would decide it), each side's median kept.
+      // The CPU-bound trio, interleaved CPU_REPS times (one pass is ~50 ms: one scheduling hiccup
+      // would decide it), each side's median kept. The raw nodes are up for every pass, and the
+      // cluster's nodes too: each side runs with the same processes idle beside it.
       await using local = new ThreadPool(2);
+      for (let i = 0; i < 2; i++) rawNodes.push(await startRawFibNode(url));
+      const connection = new Redis(url, { maxRetriesPerRequest: null });
+      const rawQueue = new Queue("rawfib", { connection });
+      const rawEvents = new QueueEvents("rawfib", {
+        connection: new Redis(url, { maxRetriesPerRequest: null }),
+        blockingTimeout: 1_000,
+      });
+      await rawEvents.waitUntilReady();
       const fib32 = async (on: ThreadPool | ClusterPool) => {
         const begun = performance.now();
         await Promise.all(Array.from({ length: 32 }, () => on.run(tasks("fib"), [27])));
@@ -121,79 +214,108 @@ async function round(): Promise<Record<Measure, number>> {
       };
       await Promise.all(Array.from({ length: 4 }, () => pool.run(tasks("fib"), [27])));
       await Promise.all(Array.from({ length: 4 }, () => local.run(tasks("fib"), [27])));
+      await rawFibPass(rawQueue, rawEvents);
       const onNodes: number[] = [];
       const onLocal: number[] = [];
+      const onRaw: number[] = [];
       for (let rep = 0; rep < CPU_REPS; rep++) {
         onNodes.push(await fib32(pool));
         onLocal.push(await fib32(local));
+        onRaw.push(await rawFibPass(rawQueue, rawEvents));
       }
       result["two nodes, 32 × fib(27), ms"] = median(onNodes);
       result["local ThreadPool(2), 32 × fib(27), ms"] = median(onLocal);
+      result["raw BullMQ, two workers, 32 × fib(27), ms"] = median(onRaw);
+      await rawEvents.close();
+      await rawQueue.close();
+      connection.disconnect();
     }
   } finally {
+    // The raw nodes first: stopped after Redis, they would log its refused connections.
+    for (const stop of rawNodes) await stop();
     for (const node of nodes) await node.stop();
     await redis.stop();
   }
   return result;
 }
 
-if (Deno.args[0] === "--round") {
+if (Deno.args[0] === "--raw-node") {
+  await rawFibNode(Deno.args[1]!);
+} else if (Deno.args[0] === "--round") {
   console.log(JSON.stringify(await round()));
   Deno.exit(0);
+} else {
+  await main();
 }
 
-const results = Object.fromEntries(MEASURES.map((name) => [name, [] as number[]])) as Record<
-  Measure,
-  number[]
->;
-for (let i = 0; i < rounds; i++) {
-  const { success, stdout } = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", new URL(import.meta.url).pathname, "--round"],
-    stderr: "inherit",
-  }).output();
-  if (!success) throw new Error(`round ${i + 1} failed`);
-  const result = JSON.parse(new TextDecoder().decode(stdout).trim().split("\n").pop()!);
-  for (const name of MEASURES) results[name].push(result[name]);
-  console.error(`round ${i + 1} of ${rounds} done`);
-}
+async function main() {
+  const results = Object.fromEntries(MEASURES.map((name) => [name, [] as number[]])) as Record<
+    Measure,
+    number[]
+  >;
+  for (let i = 0; i < rounds; i++) {
+    const { success, stdout } = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", new URL(import.meta.url).pathname, "--round"],
+      stderr: "inherit",
+    }).output();
+    if (!success) throw new Error(`round ${i + 1} failed`);
+    const result = JSON.parse(new TextDecoder().decode(stdout).trim().split("\n").pop()!);
+    for (const name of MEASURES) results[name].push(result[name]);
+    console.error(`round ${i + 1} of ${rounds} done`);
+  }
 
-console.log(
-  `Medians of ${rounds} rounds (each a fresh process), ${navigator.hardwareConcurrency} cores:\n`,
-);
-console.log("| measure | median | rounds |\n| --- | ---: | --- |");
-for (const [name, values] of Object.entries(results)) {
-  console.log(`| ${name} | ${Math.round(median(values))} | ${values.map(Math.round).join(", ")} |`);
-}
-// Each ratio is taken within a round (both sides measured minutes apart at most, in one machine
-// state), then the median over rounds: steadier than a ratio of medians on a shared machine.
-const ratio = (top: Measure, bottom: Measure) =>
-  median(results[top].map((value, i) => value / results[bottom][i]!));
-const spread = (top: Measure, bottom: Measure) => {
-  const ratios = results[top].map((value, i) => value / results[bottom][i]!);
-  return `rounds ${ratios.map((r) => r.toFixed(2)).join(", ")}`;
-};
-const lines: [string, Measure, Measure, number][] = [
-  ["run() ÷ raw BullMQ", "ClusterPool.run(), requests/s", "raw BullMQ, jobs/s", 2],
-  [
-    "run()'s first result, time ÷ raw BullMQ's",
-    "ClusterPool.run(), first of 5,000 results, ms",
-    "raw BullMQ, first of 5,000 results, ms",
-    2,
-  ],
-  [
-    "map() inputs ÷ raw BullMQ jobs",
-    "ClusterPool.map(), chunkSize 1000, inputs/s",
-    "raw BullMQ, jobs/s",
-    1,
-  ],
-  [
-    "CPU-bound, two nodes ÷ local ThreadPool(2) speed",
-    "local ThreadPool(2), 32 × fib(27), ms",
-    "two nodes, 32 × fib(27), ms",
-    2,
-  ],
-];
-console.log("");
-for (const [label, top, bottom, digits] of lines) {
-  console.log(`${label}: ${ratio(top, bottom).toFixed(digits)}× (${spread(top, bottom)})`);
+  console.log(
+    `Medians of ${rounds} rounds (each a fresh process), ${navigator.hardwareConcurrency} cores:\n`,
+  );
+  console.log("| measure | median | rounds |\n| --- | ---: | --- |");
+  for (const [name, values] of Object.entries(results)) {
+    console.log(
+      `| ${name} | ${Math.round(median(values))} | ${values.map(Math.round).join(", ")} |`,
+    );
+  }
+  // Each ratio is taken within a round (both sides measured minutes apart at most, in one machine
+  // state), then the median over rounds: steadier than a ratio of medians on a shared machine.
+  const ratio = (top: Measure, bottom: Measure) =>
+    median(results[top].map((value, i) => value / results[bottom][i]!));
+  const spread = (top: Measure, bottom: Measure) => {
+    const ratios = results[top].map((value, i) => value / results[bottom][i]!);
+    return `rounds ${ratios.map((r) => r.toFixed(2)).join(", ")}`;
+  };
+  const lines: [string, Measure, Measure, number][] = [
+    ["run() ÷ raw BullMQ", "ClusterPool.run(), requests/s", "raw BullMQ, jobs/s", 2],
+    [
+      "run()'s first result, time ÷ raw BullMQ's",
+      "ClusterPool.run(), first of 5,000 results, ms",
+      "raw BullMQ, first of 5,000 results, ms",
+      2,
+    ],
+    [
+      "map() inputs ÷ raw BullMQ jobs",
+      "ClusterPool.map(), chunkSize 1000, inputs/s",
+      "raw BullMQ, jobs/s",
+      1,
+    ],
+    [
+      "CPU-bound, two nodes ÷ local ThreadPool(2) speed",
+      "local ThreadPool(2), 32 × fib(27), ms",
+      "two nodes, 32 × fib(27), ms",
+      2,
+    ],
+    [
+      "CPU-bound, raw BullMQ's two workers ÷ local ThreadPool(2) speed",
+      "local ThreadPool(2), 32 × fib(27), ms",
+      "raw BullMQ, two workers, 32 × fib(27), ms",
+      2,
+    ],
+    [
+      "CPU-bound, two nodes ÷ raw BullMQ's two workers speed",
+      "raw BullMQ, two workers, 32 × fib(27), ms",
+      "two nodes, 32 × fib(27), ms",
+      2,
+    ],
+  ];
+  console.log("");
+  for (const [label, top, bottom, digits] of lines) {
+    console.log(`${label}: ${ratio(top, bottom).toFixed(digits)}× (${spread(top, bottom)})`);
+  }
 }
