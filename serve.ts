@@ -24,6 +24,7 @@
 import { ThreadPool } from "./src/thread_pool.ts";
 import { serve } from "./src/cluster/node.ts";
 import { MAX_PREFETCH } from "./src/cluster/turns.ts";
+import { DEFAULT_QUEUE, MAX_LEASE, queueNameProblem } from "./src/cluster/protocol.ts";
 
 export { serve } from "./src/cluster/node.ts";
 export type { ServeHandle, ServeOptions } from "./src/cluster/node.ts";
@@ -63,7 +64,12 @@ function parse(args: readonly string[]): {
   const workers = Number(one("workers") ?? navigator.hardwareConcurrency);
   if (!Number.isInteger(workers) || workers < 1) return `--workers must be a positive integer`;
   const lease = Number(one("lease") ?? 30_000);
-  if (!(lease > 0)) return `--lease must be a positive number of milliseconds`;
+  if (!Number.isInteger(lease) || lease < 1 || lease > MAX_LEASE) {
+    return `--lease must be a whole number of milliseconds from 1 to ${MAX_LEASE}`;
+  }
+  const queue = one("queue") ?? DEFAULT_QUEUE;
+  const badQueue = queueNameProblem(queue);
+  if (badQueue !== undefined) return `--queue must be ${badQueue}: ${JSON.stringify(queue)}`;
   const prefetch = one("prefetch") === undefined ? undefined : Number(one("prefetch"));
   const bounded = Number.isInteger(prefetch) && prefetch! >= 1 && prefetch! <= MAX_PREFETCH;
   if (prefetch !== undefined && !bounded) {
@@ -73,7 +79,7 @@ function parse(args: readonly string[]): {
     redis,
     modules: flags.module,
     workers,
-    queue: one("queue") ?? "threadpool",
+    queue,
     root: one("root"),
     lease,
     prefetch,

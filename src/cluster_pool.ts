@@ -9,7 +9,7 @@
 import { DEFAULT_MAX_PAYLOAD } from "./cluster/codec.ts";
 import { ClusterEngine } from "./cluster/cluster_engine.ts";
 import { folderURL } from "./cluster/modules.ts";
-import { DEFAULT_LOSSES, MAX_LOSSES } from "./cluster/protocol.ts";
+import { DEFAULT_LOSSES, MAX_LOSSES, queueOption } from "./cluster/protocol.ts";
 import { checkConnection, type Connection } from "./cluster/redis.ts";
 import type { ThreadPoolStats } from "./core/stats.ts";
 import type { MapInput, TaskArgs, TaskResult, TaskSpec } from "./core/task.ts";
@@ -22,7 +22,7 @@ import type {
   RunOptions,
 } from "./pool/options.ts";
 import type { Settled } from "./pool/result_channel.ts";
-import { integer, milliseconds, optionsArgument, text } from "./pool/validate.ts";
+import { integer, milliseconds, optionsArgument } from "./pool/validate.ts";
 import type { WorkRequest } from "./pool/work_request.ts";
 
 /**
@@ -40,7 +40,8 @@ export interface ClusterPoolOptions {
   /** The Redis URL (`redis://[user:password@]host:port[/db]`, `rediss://` for TLS) or client options. */
   connection: Connection;
   /**
-   * The queue's name: the same as the nodes'.
+   * The queue's name: the same as the nodes'. Not empty, and without `:` (BullMQ's key
+   * separator).
    *
    * @default {"threadpool"}
    */
@@ -139,7 +140,7 @@ export class ClusterPool extends EventTarget implements AsyncDisposable {
     const given = optionsArgument(action, "options", options);
     const engine = new ClusterEngine({
       connection: checkConnection(action, given.connection),
-      queue: text(action, "queue", given.queue) ?? "threadpool",
+      queue: queueOption(action, given.queue),
       root: folderURL(given.root, action),
       maxPayload: integer(action, "maxPayload", given.maxPayload ?? DEFAULT_MAX_PAYLOAD, 1),
       window: 4096,

@@ -272,6 +272,10 @@ Deno.test("new ClusterPool() refuses a malformed connection at the call", () => 
     () => new ClusterPool({ connection: "redis://x", batch: 0 }),
     /'batch' must be an integer from 1 to 1000.*0/,
   );
+  // BullMQ's keys are `bull:<queue>:…`: an empty name, or one with a colon, names no queue.
+  throws(() => new ClusterPool({ connection: "redis://x", queue: "" }), /'queue' must be .*""/);
+  throws(() => new ClusterPool({ connection: "redis://x", queue: "a:b" }), /'queue'.*"a:b"/);
+  throws(() => new ClusterPool({ connection: "redis://x", queue: 5 as never }), TypeError);
 });
 
 Deno.test("ClusterPool says createWorkers() and dismissWorkers() have no meaning on a cluster", async () => {
@@ -569,6 +573,9 @@ Deno.test("serve.ts refuses bad flags with a usage line and exit code 2", async 
       ],
       ["--what"],
       ["--redis", "redis://x", "--module", "m", "--prefetch", "0"],
+      ["--redis", "redis://x", "--module", "m", "--queue", "a:b"],
+      ["--redis", "redis://x", "--module", "m", "--queue", ""],
+      ["--redis", "redis://x", "--module", "m", "--lease", "2500.5"],
     ]
   ) {
     const flags = ["--allow-read", "--allow-net", "--allow-env", "--allow-sys"];
@@ -580,7 +587,7 @@ Deno.test("serve.ts refuses bad flags with a usage line and exit code 2", async 
   }
 });
 
-Deno.test("serve() refuses a bad 'lease' or 'prefetch' at the call, quoting it", async () => {
+Deno.test("serve() refuses a bad 'lease', 'prefetch' or 'queue' at the call, quoting it", async () => {
   await using pool = new ThreadPool(1);
   const options = { connection: "redis://127.0.0.1:1", modules: ["tests/fixtures/"] };
   await rejects(
@@ -591,8 +598,13 @@ Deno.test("serve() refuses a bad 'lease' or 'prefetch' at the call, quoting it",
   await rejects(serve(pool, { ...options, prefetch: "4" as never }), TypeError);
   await rejects(
     serve(pool, { ...options, lease: -1 }),
-    /'lease' must be a positive number of ms: -1/,
+    /'lease' must be an integer from 1 to \d+: current value is -1/,
   );
+  await rejects(serve(pool, { ...options, lease: "5" as never }), TypeError);
+  await rejects(serve(pool, { ...options, lease: 2500.5 }), RangeError);
+  await rejects(serve(pool, { ...options, queue: "" }), /'queue' must be .*""/);
+  await rejects(serve(pool, { ...options, queue: "a:b" }), RangeError);
+  await rejects(serve(pool, { ...options, queue: 5 as never }), TypeError);
   await pool.close();
   equal(pool.liveThreads, 0);
 });

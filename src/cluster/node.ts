@@ -23,7 +23,9 @@ import {
   type ClusterJobData,
   DEFAULT_LOSSES,
   type FailureKind,
+  MAX_LEASE,
   MAX_LOSSES,
+  queueOption,
 } from "./protocol.ts";
 import {
   checkConnection,
@@ -50,7 +52,8 @@ export interface ServeOptions {
   /** The Redis URL (`redis://[user:password@]host:port[/db]`, `rediss://` for TLS) or client options. */
   connection: Connection;
   /**
-   * The queue's name: the same as the clients'.
+   * The queue's name: the same as the clients'. Not empty, and without `:` (BullMQ's key
+   * separator).
    *
    * @default {"threadpool"}
    */
@@ -64,7 +67,8 @@ export interface ServeOptions {
   /** The modules this node runs: task module files, or folders of them (every module under each). */
   modules: readonly (string | URL)[];
   /**
-   * Milliseconds this node may fall silent before its jobs are given to another node.
+   * Milliseconds this node may fall silent before its jobs are given to another node: a whole
+   * number, at least 1.
    *
    * @default {30000}
    */
@@ -113,16 +117,14 @@ export interface ServeHandle extends AsyncDisposable {
 export async function serve(pool: ThreadPool, options: ServeOptions): Promise<ServeHandle> {
   const action = "serve";
   const connection = checkConnection(action, options?.connection);
-  const queue = options.queue ?? "threadpool";
+  const queue = queueOption(action, options.queue);
   const root = folderURL(options.root, action);
   if (!Array.isArray(options.modules) || options.modules.length === 0) {
     throw new TypeError(`Cannot ${action} as 'modules' must name at least one module or folder`);
   }
   const allowed = new Allowlist(options.modules);
-  const lease = options.lease ?? 30_000;
-  if (typeof lease !== "number" || !(lease > 0)) {
-    throw new RangeError(`Cannot ${action} as 'lease' must be a positive number of ms: ${lease}`);
-  }
+  // Whole milliseconds: BullMQ sets its locks with Redis's PX, which takes no fraction.
+  const lease = integer(action, "lease", options.lease ?? 30_000, 1, MAX_LEASE);
   const prefetch = options.prefetch === undefined
     ? undefined
     : integer(action, "prefetch", options.prefetch, 1, MAX_PREFETCH);

@@ -7,6 +7,8 @@
  * @module
  */
 
+import { quote, text } from "../pool/validate.ts";
+
 /** A job's data in the queue. */
 export interface ClusterJobData {
   /** The task module: a path relative to the node's root, or a remote specifier as it is. */
@@ -28,6 +30,42 @@ export interface ClusterJobData {
   /** How many times the job may be lost with its node before it fails; absent: {@linkcode DEFAULT_LOSSES}. */
   l?: number;
 }
+
+/** The queue both ends use when none is named. */
+export const DEFAULT_QUEUE = "threadpool";
+
+/**
+ * What a queue's name must be, or `undefined` when `name` is one: BullMQ
+ * keeps a queue under `bull:<name>:…`, so an empty name, or one with a colon,
+ * names no queue.
+ */
+export function queueNameProblem(name: string): string | undefined {
+  return name === ""
+    ? "a non-empty name"
+    : name.includes(":")
+    ? "a name without ':' (BullMQ's key separator)"
+    : undefined;
+}
+
+/**
+ * Checks the `queue` option of `action`, both ends alike.
+ *
+ * @throws {TypeError} When it is not a string.
+ * @throws {RangeError} When it names no BullMQ queue.
+ */
+export function queueOption(action: string, value: unknown): string {
+  const name = text(action, "queue", value) ?? DEFAULT_QUEUE;
+  const problem = queueNameProblem(name);
+  if (problem !== undefined) {
+    throw new RangeError(
+      `Cannot ${action} as 'queue' must be ${problem}: current value is ${quote(name)}`,
+    );
+  }
+  return name;
+}
+
+/** The longest lease a node may take on its jobs, in milliseconds (a timer's limit). */
+export const MAX_LEASE = 2 ** 31 - 1;
 
 /** How many node losses a job survives by default: it runs again once. */
 export const DEFAULT_LOSSES = 1;
