@@ -101,9 +101,12 @@ if (import.meta.main) {
     ...(parsed.prefetch !== undefined && { prefetch: parsed.prefetch }),
     ...(parsed.root !== undefined && { root: parsed.root }),
   }).catch(async (error: Error) => {
-    console.error(`serve.ts: ${error.message}`);
+    // A flag serve() refused (a URL, a module that is not there) is a usage error, as in parse().
+    const badFlag = error instanceof TypeError || error instanceof RangeError ||
+      error instanceof Deno.errors.NotFound;
+    console.error(`serve.ts: ${error.message}${badFlag ? `\n${USAGE}` : ""}`);
     await pool.close();
-    Deno.exit(1);
+    Deno.exit(badFlag ? 2 : 1);
   });
   let stopping = false;
   const stop = async () => {

@@ -169,6 +169,11 @@ export class ClusterPool extends EventTarget implements AsyncDisposable {
     });
   }
 
+  /** Whether `close()` has been called: the client then takes no new request. */
+  get closed(): boolean {
+    return this.#front.closed;
+  }
+
   /** Put requests not yet handed to a callback or to `results()`. */
   get pending(): number {
     return this.#front.pending;

@@ -117,6 +117,11 @@ export class ThreadPool extends EventTarget implements AsyncDisposable {
     return this.#engine.concurrency;
   }
 
+  /** Whether `close()` has been called: the pool then takes no new request. */
+  get closed(): boolean {
+    return this.#front.closed;
+  }
+
   /** Put requests not yet handed to a callback or to `results()`. */
   get pending(): number {
     return this.#front.pending;

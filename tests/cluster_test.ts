@@ -576,6 +576,8 @@ Deno.test("serve.ts refuses bad flags with a usage line and exit code 2", async 
       ["--redis", "redis://x", "--module", "m", "--queue", "a:b"],
       ["--redis", "redis://x", "--module", "m", "--queue", ""],
       ["--redis", "redis://x", "--module", "m", "--lease", "2500.5"],
+      ["--redis", "redis://x", "--module", "no/such/folder/"],
+      ["--redis", "http://x", "--module", "tests/fixtures/"],
     ]
   ) {
     const flags = ["--allow-read", "--allow-net", "--allow-env", "--allow-sys"];
@@ -605,9 +607,48 @@ Deno.test("serve() refuses a bad 'lease', 'prefetch' or 'queue' at the call, quo
   await rejects(serve(pool, { ...options, queue: "" }), /'queue' must be .*""/);
   await rejects(serve(pool, { ...options, queue: "a:b" }), RangeError);
   await rejects(serve(pool, { ...options, queue: 5 as never }), TypeError);
+  await rejects(serve(pool, { ...options, modules: [5 as never] }), /'modules\[0\]' must be .*5/);
+  await rejects(
+    serve(pool, { ...options, modules: ["tests/fixtures/", "no/such/folder/"] }),
+    /'modules\[1\]' names no file or folder: current value is "no\/such\/folder\/"/,
+  );
+  await rejects(serve({} as never, options), /'pool' must be a ThreadPool/);
   await pool.close();
   equal(pool.liveThreads, 0);
+  await rejects(serve(pool, options), PoolClosedError);
 });
+
+clusterTest(
+  "A node whose local pool is closed under it hands its job back for another node, and stops",
+  async ({ redis, pool, node }) => {
+    const local = new ThreadPool(1);
+    const inProcess = await serve(local, { connection: redis.url, modules: ["tests/fixtures/"] });
+    await local.close();
+    equal(local.liveThreads, 0);
+    // The only node, it takes the job; its pool closed, it hands it back and stops.
+    const ran = pool.run(task("pidAfter"), [0]);
+    await inProcess.closed;
+    const other = await node();
+    equal(await ran, other.pid);
+    equal(pool.stats().failed, 0);
+  },
+);
+
+clusterTest(
+  "A node whose local pool is closed with force under a running job hands it back to run again",
+  async ({ redis, pool, node }) => {
+    const local = new ThreadPool(1);
+    const inProcess = await serve(local, { connection: redis.url, modules: ["tests/fixtures/"] });
+    const ran = pool.run(task("pidAfter"), [1_000]);
+    await running(pool, 1);
+    await local.close({ force: true });
+    equal(local.liveThreads, 0);
+    await inProcess.closed;
+    const other = await node();
+    equal(await ran, other.pid);
+    equal(pool.stats().failed, 0);
+  },
+);
 
 /** Forty short requests, each counting how many times it settled. */
 function fortyRequests(

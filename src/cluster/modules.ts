@@ -9,6 +9,8 @@
  * @module
  */
 
+import { quote } from "../pool/validate.ts";
+
 const REMOTE = new Set(["https:", "http:", "jsr:", "npm:"]);
 
 /** A path (absolute, or relative to the working directory) as a `file:` URL, characters escaped. */
@@ -70,24 +72,41 @@ export class Allowlist {
   readonly #files = new Set<string>();
   readonly #folders: string[] = [];
 
-  /** Allows each of `entries`: a file or folder path (relative to the working directory), or a remote specifier. */
-  constructor(entries: readonly (string | URL)[]) {
-    for (const entry of entries) {
+  /**
+   * Allows each of `entries`: a file or folder path (relative to the working directory), a
+   * `file:` URL, or a remote specifier.
+   *
+   * @throws {TypeError} When an entry is none of those.
+   * @throws {Deno.errors.NotFound} When a local entry names no file or folder: a typo would
+   * otherwise make a node that refuses every request.
+   */
+  constructor(entries: readonly (string | URL)[], action: string) {
+    entries.forEach((entry, i) => {
+      if (typeof entry !== "string" && !(entry instanceof URL)) {
+        throw new TypeError(
+          `Cannot ${action} as 'modules[${i}]' must be a path, a file: URL or a remote ` +
+            `specifier: current value is ${quote(entry)}`,
+        );
+      }
       const text = entry instanceof URL ? entry.href : entry;
       if (URL.canParse(text) && REMOTE.has(new URL(text).protocol)) {
         this.#files.add(text);
-        continue;
+        return;
       }
       const url = entry instanceof URL ? entry : fileURL(text);
-      let folder = false;
+      let folder: boolean;
       try {
         folder = Deno.statSync(url).isDirectory;
-      } catch {
-        // A file that is not there yet is allowed by name.
+      } catch (error) {
+        if (!(error instanceof Deno.errors.NotFound)) throw error;
+        throw new Deno.errors.NotFound(
+          `Cannot ${action} as 'modules[${i}]' names no file or folder: current value is ` +
+            `${quote(entry)} (${url.href})`,
+        );
       }
       if (folder) this.#folders.push(url.href.endsWith("/") ? url.href : `${url.href}/`);
       else this.#files.add(url.href);
-    }
+    });
   }
 
   /** Whether a module may run here. */

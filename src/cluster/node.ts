@@ -9,9 +9,9 @@
  */
 
 import { type Job as BullJob, WaitingError, Worker } from "npm:bullmq@6.7.0";
-import { TaskError, TaskTimeoutError, WorkerLostError } from "../core/errors.ts";
-import { integer } from "../pool/validate.ts";
-import type { ThreadPool } from "../thread_pool.ts";
+import { PoolClosedError, TaskError, TaskTimeoutError, WorkerLostError } from "../core/errors.ts";
+import { integer, quote } from "../pool/validate.ts";
+import { ThreadPool } from "../thread_pool.ts";
 import { decode, DEFAULT_MAX_PAYLOAD, encode } from "./codec.ts";
 import { Cancels } from "./cancels.ts";
 import { Allowlist, folderURL, local } from "./modules.ts";
@@ -64,7 +64,11 @@ export interface ServeOptions {
    * @default {the working directory}
    */
   root?: string | URL;
-  /** The modules this node runs: task module files, or folders of them (every module under each). */
+  /**
+   * The modules this node runs: task module files, or folders of them (every module under each),
+   * as paths relative to the working directory, `file:` URLs, or remote specifiers. Each local one
+   * must exist when the node starts.
+   */
   modules: readonly (string | URL)[];
   /**
    * Milliseconds this node may fall silent before its jobs are given to another node: a whole
@@ -95,6 +99,12 @@ export interface ServeOptions {
 export interface ServeHandle extends AsyncDisposable {
   /** Takes no new job, finishes those running, and disconnects. */
   close(): Promise<void>;
+  /**
+   * Resolves once the node has stopped: after `close()`, or by itself once
+   * the local pool it serves was closed under it (it then hands each job it
+   * is given back to the queue, for another node, and stops).
+   */
+  readonly closed: Promise<void>;
 }
 
 /**
@@ -103,7 +113,9 @@ export interface ServeHandle extends AsyncDisposable {
  * @param pool The local pool the tasks run on; it stays open after `close()`.
  * @param options Where the queue is, and what this node may run.
  * @returns The running node, once it is connected and waiting for jobs.
- * @throws {TypeError} When an option is malformed.
+ * @throws {TypeError} When `pool` is not a `ThreadPool`, or an option is malformed.
+ * @throws {PoolClosedError} When `pool` is closed.
+ * @throws {Deno.errors.NotFound} When a local entry of `modules` names no file or folder.
  *
  * @example A node
  * ```ts ignore
@@ -116,13 +128,19 @@ export interface ServeHandle extends AsyncDisposable {
  */
 export async function serve(pool: ThreadPool, options: ServeOptions): Promise<ServeHandle> {
   const action = "serve";
+  if (!(pool instanceof ThreadPool)) {
+    throw new TypeError(
+      `Cannot ${action} as 'pool' must be a ThreadPool: current value is ${quote(pool)}`,
+    );
+  }
+  if (pool.closed) throw new PoolClosedError(`Cannot ${action}: the pool is closed`);
   const connection = checkConnection(action, options?.connection);
   const queue = queueOption(action, options.queue);
   const root = folderURL(options.root, action);
   if (!Array.isArray(options.modules) || options.modules.length === 0) {
     throw new TypeError(`Cannot ${action} as 'modules' must name at least one module or folder`);
   }
-  const allowed = new Allowlist(options.modules);
+  const allowed = new Allowlist(options.modules, action);
   // Whole milliseconds: BullMQ sets its locks with Redis's PX, which takes no fraction.
   const lease = integer(action, "lease", options.lease ?? 30_000, 1, MAX_LEASE);
   const prefetch = options.prefetch === undefined
@@ -168,6 +186,16 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
   // What the pool runs at once, and one more each to keep its workers busy; the node's
   // other jobs wait here, where a graceful close can hand them back to the queue.
   const turns = new Turns(() => Math.max(1, pool.size) * pool.concurrency, prefetch);
+  let closing: Promise<void> | null = null;
+  const stopped = Promise.withResolvers<void>();
+  const close = (): Promise<void> =>
+    closing ??= (async () => {
+      const closed = worker.close();
+      turns.handBack();
+      await closed;
+      for (const made of clients) made.disconnect();
+      stopped.resolve();
+    })();
   const run = async (job: BullJob<ClusterJobData>, token?: string): Promise<ClusterAnswer> => {
     const { data } = job;
     const module = local(data.m, root);
@@ -192,13 +220,18 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
     const task = `${data.n}@${module}`;
     turns.arrived(task);
     worker.concurrency = turns.held();
+    // A job this node cannot run goes back to the queue, for another node, unanswered.
+    const handBack = async (): Promise<never> => {
+      await job.moveToWait(token!);
+      throw new WaitingError();
+    };
     try {
-      const turn = await turns.take();
+      const turn = pool.closed ? null : await turns.take();
       if (turn === null) {
-        // The node is closing, or holds more than it now should (BullMQ fetched several before
-        // the first showed them long): this one has not started, and goes back to the queue.
-        await job.moveToWait(token!);
-        throw new WaitingError();
+        // The node is closing (or its pool was closed under it), or holds more than it now should
+        // (BullMQ fetched several before the first showed them long): this one has not started.
+        if (pool.closed) void close();
+        return await handBack();
       }
       let calls = data.b?.length ?? 1;
       let answer: ClusterAnswer;
@@ -209,8 +242,15 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
           ? await runBatch(id, data, data.b, module, controller.signal)
           : await runOn(pool, data, module, controller.signal);
         if (data.k === 1) calls = (value as unknown[]).length;
+        if (pool.closed && refusedByClosing(value)) throw new PoolClosedError();
         answer = { ok: true, v: encode(value, "the result", DEFAULT_MAX_PAYLOAD) };
       } catch (error) {
+        // The pool was closed under the node as the job began, or with force as it ran: not the
+        // request's doing, so it runs again elsewhere (at least once, as after a node's loss).
+        if (error instanceof PoolClosedError && pool.closed) {
+          void close();
+          return await handBack();
+        }
         answer = answerFor(error);
       } finally {
         ms = turns.release(turn, task, Math.max(1, calls));
@@ -268,15 +308,15 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
     await worker.close(true).catch(() => {});
     throw error;
   });
-  let closing: Promise<void> | null = null;
-  const close = (): Promise<void> =>
-    closing ??= (async () => {
-      const closed = worker.close();
-      turns.handBack();
-      await closed;
-      for (const made of clients) made.disconnect();
-    })();
-  return { close, [Symbol.asyncDispose]: close };
+  return { close, closed: stopped.promise, [Symbol.asyncDispose]: close };
+}
+
+/** Whether a batch's or chunk's outcomes hold a call the local pool refused as it closed. */
+function refusedByClosing(value: unknown): boolean {
+  return Array.isArray(value) &&
+    value.some((outcome) =>
+      Array.isArray(outcome) && outcome[0] === false && outcome[1] instanceof PoolClosedError
+    );
 }
 
 /** Runs a job's call, or each call of a chunk, on the local pool. */
