@@ -9,7 +9,10 @@ Deno.test("ThreadPool.close() waits for queued and running work, then stops ever
   await pool.putRequest(
     new WorkRequest(task("add"), [1, 1], { callback: (_, v) => results.push(v) }),
   );
-  await pool.close();
+  equal(pool.closed, false);
+  const closing = pool.close();
+  equal(pool.closed, true, "closed from the call on: it takes no new request");
+  await closing;
   equal(pool.liveThreads, 0);
   for (const [i, run] of runs.entries()) equal(await run, i);
   await pool.wait();

@@ -282,6 +282,9 @@ Deno.test("ClusterPool says createWorkers() and dismissWorkers() have no meaning
   await using pool = new ClusterPool({ connection: "redis://127.0.0.1:1" });
   throws(() => pool.createWorkers(1), /start a node with serve\(\)/);
   throws(() => pool.dismissWorkers(1), /stop a node/);
+  equal(pool.closed, false);
+  await pool.close();
+  equal(pool.closed, true);
 });
 
 /** Resolves once the pool has `n` requests running on nodes. */
