@@ -73,7 +73,7 @@ export interface Redis {
   ca?: string;
   /** Stops it (SIGTERM: with `--appendonly yes` it keeps its data) and starts it again, on the same port. */
   restart(): Promise<void>;
-  /** Stops it and removes its folder. */
+  /** Stops it and removes its folder; again, the same. */
   stop(): Promise<void>;
 }
 
@@ -104,6 +104,7 @@ export async function startRedis(extra: string[] = [], tls = false): Promise<Red
     return child;
   };
   let child = await launch();
+  let stopping: Promise<void> | null = null;
   return {
     url: `${tls ? "rediss" : "redis"}://127.0.0.1:${port}`,
     port,
@@ -113,10 +114,13 @@ export async function startRedis(extra: string[] = [], tls = false): Promise<Red
       await child.status;
       child = await launch();
     },
-    async stop() {
-      child.kill("SIGTERM");
-      await child.status;
-      await Deno.remove(dir, { recursive: true });
+    stop() {
+      stopping ??= (async () => {
+        child.kill("SIGTERM");
+        await child.status;
+        await Deno.remove(dir, { recursive: true });
+      })();
+      return stopping;
     },
   };
 }

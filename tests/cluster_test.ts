@@ -405,6 +405,52 @@ clusterTest(
   },
 );
 
+Deno.test("close({ force: true }) ends while Redis has never been reachable, and the script exits", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr;
+  listener.close();
+  const script = new URL("./fixtures/scripts/cluster_redis_gone.ts", import.meta.url);
+  const flags = ["--allow-read", "--allow-net", "--allow-env", "--allow-sys"];
+  const { code, stdout, stderr } = await runDeno(
+    [...flags, script.pathname, "unreachable", `redis://127.0.0.1:${port}`],
+    { timeout: 30_000 },
+  );
+  equal(code, 0, stderr);
+  equal(stdout, "closed PoolClosedError\n");
+});
+
+clusterTest(
+  "With Redis gone, a client's close({ force: true }) ends and its script exits, and a node stops",
+  async ({ redis, node }) => {
+    const server = await node();
+    const script = new URL("./fixtures/scripts/cluster_redis_gone.ts", import.meta.url);
+    const flags = ["--allow-read", "--allow-net", "--allow-env", "--allow-sys"];
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", ...flags, script.pathname, "lost", redis.url],
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const output = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    let seen = "";
+    while (!seen.includes("\n")) {
+      const { done, value } = await output.read();
+      if (done) break;
+      seen += value;
+    }
+    equal(seen, "ran 3\n");
+    await redis.stop();
+    const killer = setTimeout(() => child.kill("SIGKILL"), 30_000);
+    for (let read = await output.read(); !read.done; read = await output.read()) seen += read.value;
+    const { code } = await child.status;
+    clearTimeout(killer);
+    const stderr = await new Response(child.stderr).text();
+    equal(code, 0, stderr);
+    equal(seen, "ran 3\nclosed PoolClosedError\n");
+    // The node too: on SIGTERM it stops without waiting for Redis to return.
+    equal((await server.stop()).code, 0);
+  },
+);
+
 clusterTest(
   "A timeout counts from the start on the node, and ends the request with TaskTimeoutError",
   async ({ pool, node }) => {

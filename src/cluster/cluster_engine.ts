@@ -103,6 +103,10 @@ export class ClusterEngine implements Engine {
   #ready: Promise<void> | null = null;
   /** Connections being closed, which a new connection waits for. */
   #closing: Promise<void> = Promise.resolve();
+  /** Counts disconnections: a connection begun before the latest one is not made. */
+  #generation = 0;
+  /** Set while a connection is being made: gives it up. */
+  #giveUp: (() => void) | null = null;
   #idleTimer: ReturnType<typeof setTimeout> | undefined;
   #refused: Error | null = null;
   /** Whether the connection has failed since it was last ready. */
@@ -139,8 +143,11 @@ export class ClusterEngine implements Engine {
       return;
     }
     clearTimeout(this.#idleTimer);
-    if (this.#ready === null) this.#ready = this.#closing.then(() => this.#connect());
-    this.#ready.then(() => this.#send(), (error) => this.#fail(error));
+    if (this.#ready === null) {
+      const generation = this.#generation;
+      this.#ready = this.#closing.then(() => this.#connect(generation));
+    }
+    this.#ready.then(() => this.#send(), (error) => error !== GAVE_UP && this.#fail(error));
   }
 
   cancel(job: Job): void {
@@ -188,12 +195,23 @@ export class ClusterEngine implements Engine {
     const ready = this.#ready;
     const events = () => this.#events;
     this.#ready = null;
+    // A connection still being made (Redis out of reach, perhaps for good) is given up, not
+    // waited for: a close() or the idle disconnect would wait as long as Redis is away.
+    this.#generation++;
+    this.#giveUp?.();
     this.#closing = (async () => {
-      await ready?.catch(() => {});
+      const made = await ready?.then(() => true, () => false);
       const [queue, stream, clients] = [this.#queue, events(), this.#clients];
       this.#queue = null;
       this.#events = null;
       this.#clients = [];
+      if (!made || this.#outage) {
+        // Redis is away: a graceful close would wait for it to come back.
+        stream?.close().catch(() => {});
+        queue?.close().catch(() => {});
+        for (const client of clients) client.disconnect();
+        return;
+      }
       await stream?.close().catch(() => {});
       await queue?.close().catch(() => {});
       // quit() lets commands already sent (a cancel, a removal) finish first.
@@ -230,11 +248,20 @@ export class ClusterEngine implements Engine {
     return [];
   }
 
-  async #connect(): Promise<void> {
+  async #connect(generation: number): Promise<void> {
+    if (generation !== this.#generation) throw GAVE_UP;
     const { connection, queue: name } = this.#options;
     const refused = (error: Error) => this.#fail(error);
     const clients = [redisClient(connection, refused), redisClient(connection, refused)];
     this.#clients = clients;
+    const gaveUp = Promise.withResolvers<never>();
+    gaveUp.promise.catch(() => {});
+    this.#giveUp = () => {
+      this.#giveUp = null;
+      for (const client of clients) client.disconnect();
+      gaveUp.reject(GAVE_UP);
+    };
+    const step = <T>(promise: Promise<T>): Promise<T> => Promise.race([promise, gaveUp.promise]);
     for (const client of clients) {
       let last: Error | undefined;
       client.on("error", (error: Error) => last = error);
@@ -256,7 +283,7 @@ export class ClusterEngine implements Engine {
     // QueueEvents starts reading at "$" when it first polls, which may be after
     // this client's first jobs have begun: it reads from the stream's last
     // event now instead, so that no event of ours is missed.
-    const last = await clients[0]!.xrevrange(queue.keys.events!, "+", "-", "COUNT", 1);
+    const last = await step(clients[0]!.xrevrange(queue.keys.events!, "+", "-", "COUNT", 1));
     const lastEventId = last[0]?.[0] ?? "0-0";
     // Its own connection: it blocks reading the event stream.
     const events = new QueueEvents(name, {
@@ -292,7 +319,8 @@ export class ClusterEngine implements Engine {
         this.#host.settle(job, false, error);
       }
     });
-    await events.waitUntilReady();
+    await step(events.waitUntilReady());
+    this.#giveUp = null;
   }
 
   /**
@@ -404,6 +432,9 @@ export class ClusterEngine implements Engine {
     this.#host.pull();
   }
 }
+
+/** Why a connection being made was not: the client disconnected meanwhile. */
+const GAVE_UP = new Error("The connection was given up before it was made");
 
 /** A task by its module and name. */
 function taskKey(task: ResolvedTask): string {

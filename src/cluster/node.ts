@@ -190,10 +190,18 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
   const stopped = Promise.withResolvers<void>();
   const close = (): Promise<void> =>
     closing ??= (async () => {
-      const closed = worker.close();
-      turns.handBack();
-      await closed;
-      for (const made of clients) made.disconnect();
+      if (clients.some((made) => made.status !== "ready")) {
+        // Redis is away: nothing could be handed back or answered, and a graceful close would
+        // wait for it to return. The jobs held here go to other nodes after their lease.
+        const closed = worker.close(true).catch(() => {});
+        for (const made of clients) made.disconnect();
+        await closed;
+      } else {
+        const closed = worker.close();
+        turns.handBack();
+        await closed;
+        for (const made of clients) made.disconnect();
+      }
       stopped.resolve();
     })();
   const run = async (job: BullJob<ClusterJobData>, token?: string): Promise<ClusterAnswer> => {
