@@ -7,7 +7,7 @@
  * @module
  */
 
-import { Queue, QueueEvents } from "npm:bullmq@6.7.0";
+import type { QueueEvents } from "npm:bullmq@6.7.0";
 import type { Engine, EngineHost, EngineWorkers } from "../core/engine.ts";
 import { TaskError, WorkerLostError } from "../core/errors.ts";
 import type { Job } from "../core/job.ts";
@@ -25,7 +25,8 @@ import {
   DEFAULT_LOSSES,
   typicalAfter,
 } from "./protocol.ts";
-import { type Connection, type RedisClient, redisClient, refusedForGood } from "./redis.ts";
+import { RedisLink } from "./link.ts";
+import { type Connection, refusedForGood } from "./redis.ts";
 
 /** What the cluster engine is built with, checked. */
 export interface ClusterEngineOptions {
@@ -97,25 +98,19 @@ export class ClusterEngine implements Engine {
   readonly #encoded = new WeakMap<readonly unknown[], string>();
   readonly #id = crypto.randomUUID().slice(0, 8);
   #host!: EngineHost;
-  #clients: RedisClient[] = [];
-  #queue: Queue | null = null;
-  #events: QueueEvents | null = null;
-  #ready: Promise<void> | null = null;
-  /** Connections being closed, which a new connection waits for. */
-  #closing: Promise<void> = Promise.resolve();
-  /** Counts disconnections: a connection begun before the latest one is not made. */
-  #generation = 0;
-  /** Set while a connection is being made: gives it up. */
-  #giveUp: (() => void) | null = null;
+  readonly #link: RedisLink;
   #idleTimer: ReturnType<typeof setTimeout> | undefined;
   #refused: Error | null = null;
-  /** Whether the connection has failed since it was last ready. */
-  #outage = false;
 
   /** Creates the engine; it connects when the first job comes. */
   constructor(options: ClusterEngineOptions) {
     this.#options = options;
     this.concurrency = options.window;
+    this.#link = new RedisLink(options.connection, options.queue, {
+      refused: (error) => this.#fail(error),
+      connectionLost: options.notify.connectionLost,
+      listen: (events) => this.#listen(events),
+    });
   }
 
   attach(host: EngineHost): void {
@@ -143,11 +138,7 @@ export class ClusterEngine implements Engine {
       return;
     }
     clearTimeout(this.#idleTimer);
-    if (this.#ready === null) {
-      const generation = this.#generation;
-      this.#ready = this.#closing.then(() => this.#connect(generation));
-    }
-    this.#ready.then(() => this.#send(), (error) => error !== GAVE_UP && this.#fail(error));
+    this.#link.ready().then((made) => made && this.#send(), (error) => this.#fail(error));
   }
 
   cancel(job: Job): void {
@@ -162,12 +153,11 @@ export class ClusterEngine implements Engine {
     const whole = jobs!.every((other) => other === null);
     if (whole) this.#jobs.delete(id);
     this.#armIdle();
-    const queue = this.#queue;
+    const { queue, clients: [client] } = this.#link;
     if (queue === null) return;
     // Waiting: removed, it never runs. Running (locked): its node is told.
     if (whole) queue.remove(id).catch(() => {});
     const told = whole ? id : `${id}:${at}`;
-    const [client] = this.#clients;
     client?.multi()
       .set(cancelKey(this.#options.queue, told), "1", "EX", CANCEL_TTL_S)
       .publish(cancelChannel(this.#options.queue), told)
@@ -187,37 +177,7 @@ export class ClusterEngine implements Engine {
 
   shutdown(): Promise<void> {
     clearTimeout(this.#idleTimer);
-    return this.#disconnect();
-  }
-
-  /** Closes the connections; the next job opens new ones. */
-  #disconnect(): Promise<void> {
-    const ready = this.#ready;
-    const events = () => this.#events;
-    this.#ready = null;
-    // A connection still being made (Redis out of reach, perhaps for good) is given up, not
-    // waited for: a close() or the idle disconnect would wait as long as Redis is away.
-    this.#generation++;
-    this.#giveUp?.();
-    this.#closing = (async () => {
-      const made = await ready?.then(() => true, () => false);
-      const [queue, stream, clients] = [this.#queue, events(), this.#clients];
-      this.#queue = null;
-      this.#events = null;
-      this.#clients = [];
-      if (!made || this.#outage) {
-        // Redis is away: a graceful close would wait for it to come back.
-        stream?.close().catch(() => {});
-        queue?.close().catch(() => {});
-        for (const client of clients) client.disconnect();
-        return;
-      }
-      await stream?.close().catch(() => {});
-      await queue?.close().catch(() => {});
-      // quit() lets commands already sent (a cancel, a removal) finish first.
-      for (const client of clients) await client.quit().catch(() => client.disconnect());
-    })();
-    return this.#closing;
+    return this.#link.disconnect();
   }
 
   /**
@@ -226,9 +186,9 @@ export class ClusterEngine implements Engine {
    */
   #armIdle(): void {
     clearTimeout(this.#idleTimer);
-    if (this.#inRedis > 0 || this.#ready === null) return;
+    if (this.#inRedis > 0 || !this.#link.open) return;
     this.#idleTimer = setTimeout(() => {
-      if (this.#inRedis === 0 && this.#host.backlog === 0) this.#disconnect();
+      if (this.#inRedis === 0 && this.#host.backlog === 0) this.#link.disconnect();
     }, IDLE_MS);
     // The timer must not itself keep the process alive.
     Deno.unrefTimer(this.#idleTimer as unknown as number);
@@ -248,51 +208,8 @@ export class ClusterEngine implements Engine {
     return [];
   }
 
-  async #connect(generation: number): Promise<void> {
-    if (generation !== this.#generation) throw GAVE_UP;
-    const { connection, queue: name } = this.#options;
-    const refused = (error: Error) => this.#fail(error);
-    const clients = [redisClient(connection, refused), redisClient(connection, refused)];
-    this.#clients = clients;
-    const gaveUp = Promise.withResolvers<never>();
-    gaveUp.promise.catch(() => {});
-    this.#giveUp = () => {
-      this.#giveUp = null;
-      for (const client of clients) client.disconnect();
-      gaveUp.reject(GAVE_UP);
-    };
-    const step = <T>(promise: Promise<T>): Promise<T> => Promise.race([promise, gaveUp.promise]);
-    for (const client of clients) {
-      let last: Error | undefined;
-      client.on("error", (error: Error) => last = error);
-      // ioredis reconnects only after a connection it did not mean to close was lost.
-      client.on("reconnecting", () => {
-        if (this.#outage || !this.#clients.includes(client)) return;
-        this.#outage = true;
-        this.#options.notify.connectionLost(last);
-      });
-      client.on("ready", () => {
-        this.#outage = false;
-        last = undefined;
-      });
-    }
-    const queue = new Queue(name, { connection: clients[0]! });
-    this.#queue = queue;
-    // Connection errors are the clients' to report (redis.ts): not printed again here.
-    queue.on("error", () => {});
-    // QueueEvents starts reading at "$" when it first polls, which may be after
-    // this client's first jobs have begun: it reads from the stream's last
-    // event now instead, so that no event of ours is missed.
-    const last = await step(clients[0]!.xrevrange(queue.keys.events!, "+", "-", "COUNT", 1));
-    const lastEventId = last[0]?.[0] ?? "0-0";
-    // Its own connection: it blocks reading the event stream.
-    const events = new QueueEvents(name, {
-      connection: clients[1]!,
-      blockingTimeout: 1_000,
-      lastEventId,
-    });
-    this.#events = events;
-    events.on("error", () => {});
+  /** How the queue's events tell this client of its jobs. */
+  #listen(events: QueueEvents): void {
     events.on("active", ({ jobId }) => {
       for (const job of this.#jobs.get(jobId) ?? []) {
         if (job === null || this.#active.has(job)) continue;
@@ -319,8 +236,6 @@ export class ClusterEngine implements Engine {
         this.#host.settle(job, false, error);
       }
     });
-    await step(events.waitUntilReady());
-    this.#giveUp = null;
   }
 
   /**
@@ -328,7 +243,7 @@ export class ClusterEngine implements Engine {
    * requests queued one after another go as batches.
    */
   #send(): void {
-    const queue = this.#queue;
+    const { queue } = this.#link;
     if (queue === null) return;
     let batch: Job[] = [];
     const add = (jobs: Job[]) => {
@@ -432,9 +347,6 @@ export class ClusterEngine implements Engine {
     this.#host.pull();
   }
 }
-
-/** Why a connection being made was not: the client disconnected meanwhile. */
-const GAVE_UP = new Error("The connection was given up before it was made");
 
 /** A task by its module and name. */
 function taskKey(task: ResolvedTask): string {
