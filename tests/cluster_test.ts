@@ -699,6 +699,22 @@ clusterTest(
   },
 );
 
+clusterTest(
+  "A batch cut short by its node's pool closing with force goes back whole, and runs elsewhere",
+  async ({ redis, pool, node }) => {
+    const local = new ThreadPool(4);
+    const inProcess = await serve(local, { connection: redis.url, modules: ["tests/fixtures/"] });
+    const ran = Array.from({ length: 4 }, () => pool.run(task("pidAfter"), [1_000]));
+    await running(pool, 4);
+    await local.close({ force: true });
+    await inProcess.closed;
+    const other = await node();
+    deepEqual(await Promise.all(ran), [other.pid, other.pid, other.pid, other.pid]);
+    equal(pool.stats().failed, 0);
+  },
+  { batch: 4 },
+);
+
 /** Forty short requests, each counting how many times it settled. */
 function fortyRequests(
   pool: ClusterPool,
