@@ -228,18 +228,13 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
     const task = `${data.n}@${module}`;
     turns.arrived(task);
     worker.concurrency = turns.held();
-    // A job this node cannot run goes back to the queue, for another node, unanswered.
-    const handBack = async (): Promise<never> => {
-      await job.moveToWait(token!);
-      throw new WaitingError();
-    };
     try {
       const turn = pool.closed ? null : await turns.take();
       if (turn === null) {
         // The node is closing (or its pool was closed under it), or holds more than it now should
         // (BullMQ fetched several before the first showed them long): this one has not started.
         if (pool.closed) void close();
-        return await handBack();
+        return await handBack(job, token!);
       }
       let calls = data.b?.length ?? 1;
       let answer: ClusterAnswer;
@@ -257,7 +252,7 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
         // request's doing, so it runs again elsewhere (at least once, as after a node's loss).
         if (error instanceof PoolClosedError && pool.closed) {
           void close();
-          return await handBack();
+          return await handBack(job, token!);
         }
         answer = answerFor(error);
       } finally {
@@ -317,6 +312,12 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
     throw error;
   });
   return { close, closed: stopped.promise, [Symbol.asyncDispose]: close };
+}
+
+/** Puts a job this node cannot run back in the queue, for another node, unanswered. */
+async function handBack(job: BullJob<ClusterJobData>, token: string): Promise<never> {
+  await job.moveToWait(token);
+  throw new WaitingError();
 }
 
 /** Whether a batch's or chunk's outcomes hold a call the local pool refused as it closed. */
