@@ -22,7 +22,7 @@ import { Queue, QueueEvents, Worker } from "npm:bullmq@6.7.0";
 import { Redis } from "npm:ioredis@6.0.0";
 import { taskModule, ThreadPool } from "../mod.ts";
 import { ClusterPool } from "../cluster.ts";
-import { startNode, startRedis } from "../tests/cluster_helpers.ts";
+import { lineMatching, startNode, startRedis } from "../tests/cluster_helpers.ts";
 import type * as Tasks from "./bench_tasks.ts";
 import { fib } from "./bench_tasks.ts";
 
@@ -35,20 +35,18 @@ const CPU_REPS = 7;
 const RUN_REPS = 3;
 const WARM = 1_000;
 
-/** Raw BullMQ for tiny jobs: a Queue, its QueueEvents and one inline Worker, in this process. */
-async function openRawBullmq(url: string, queueName: string) {
-  const clients = [0, 1, 2].map(() => new Redis(url, { maxRetriesPerRequest: null }));
+/** A raw BullMQ queue and its events, on connections of their own. */
+async function openRawQueue(url: string, queueName: string) {
+  const clients = [0, 1].map(() => new Redis(url, { maxRetriesPerRequest: null }));
   const queue = new Queue(queueName, { connection: clients[0]! });
   const events = new QueueEvents(queueName, { connection: clients[1]!, blockingTimeout: 1_000 });
   await events.waitUntilReady();
-  const worker = new Worker(queueName, (job) => Promise.resolve(job.data.a + job.data.b), {
-    connection: clients[2]!,
-    concurrency: 50,
-  });
-  await worker.waitUntilReady();
   return {
-    /** addBulk of `count` jobs, until every result is back: jobs a second, and ms to the first. */
-    async pass(count: number): Promise<[number, number]> {
+    /**
+     * addBulk of `count` jobs (`job(i)` each), until every one has completed:
+     * milliseconds for all, and to the first.
+     */
+    async pass(count: number, job: (i: number) => object): Promise<[number, number]> {
       let completed = 0;
       let first = 0;
       const all = Promise.withResolvers<void>();
@@ -60,17 +58,16 @@ async function openRawBullmq(url: string, queueName: string) {
       const begun = performance.now();
       await queue.addBulk(
         Array.from({ length: count }, (_, i) => ({
-          name: "add",
-          data: { a: i, b: 1 },
+          name: queueName,
+          data: job(i),
           opts: { removeOnComplete: true },
         })),
       );
       await all.promise;
       events.off("completed", onCompleted);
-      return [count / ((performance.now() - begun) / 1000), first];
+      return [performance.now() - begun, first];
     },
     async close() {
-      await worker.close();
       await events.close();
       await queue.close();
       for (const client of clients) client.disconnect();
@@ -80,7 +77,7 @@ async function openRawBullmq(url: string, queueName: string) {
 
 /** A raw BullMQ node: one inline Worker of concurrency 1 running fib, in its own process. */
 async function rawFibNode(url: string): Promise<void> {
-  const worker = new Worker("rawfib", (job) => Promise.resolve(fib(job.data.n)), {
+  const worker = new Worker("fib", (job) => Promise.resolve(fib(job.data.n)), {
     connection: new Redis(url, { maxRetriesPerRequest: null }),
     concurrency: 1,
   });
@@ -99,43 +96,11 @@ async function startRawFibNode(url: string): Promise<() => Promise<Deno.CommandS
     stdout: "piped",
     stderr: "inherit",
   }).spawn();
-  const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let seen = "";
-  while (!seen.includes("ready")) {
-    const { done, value } = await lines.read();
-    if (done) throw new Error("a raw BullMQ node exited before it was ready");
-    seen += value;
-  }
-  lines.releaseLock();
-  child.stdout.cancel().catch(() => {});
+  await lineMatching(child.stdout, /^ready/, []);
   return () => {
     child.kill("SIGTERM");
     return child.status;
   };
-}
-
-/**
- * Raw BullMQ's CPU-bound pass: addBulk of 32 fib(27) jobs, until every one has
- * completed; milliseconds.
- */
-async function rawFibPass(queue: Queue, events: QueueEvents): Promise<number> {
-  const begun = performance.now();
-  let left = 32;
-  const all = Promise.withResolvers<void>();
-  const completed = () => {
-    if (--left === 0) all.resolve();
-  };
-  events.on("completed", completed);
-  await queue.addBulk(
-    Array.from({ length: 32 }, () => ({
-      name: "fib",
-      data: { n: 27 },
-      opts: { removeOnComplete: true },
-    })),
-  );
-  await all.promise;
-  events.off("completed", completed);
-  return performance.now() - begun;
 }
 
 function median(values: number[]): number {
@@ -164,7 +129,17 @@ async function round(): Promise<Record<Measure, number>> {
   try {
     {
       await using pool = new ClusterPool({ connection: url, root });
-      const raw = await openRawBullmq(url, "raw");
+      // Raw BullMQ's tiny jobs: one inline Worker of concurrency 50, in this process.
+      const raw = await openRawQueue(url, "add");
+      const rawWorker = new Worker("add", (job) => Promise.resolve(job.data.a + job.data.b), {
+        connection: new Redis(url, { maxRetriesPerRequest: null }),
+        concurrency: 50,
+      });
+      await rawWorker.waitUntilReady();
+      const rawPass = async (count: number): Promise<[number, number]> => {
+        const [ms, first] = await raw.pass(count, (i) => ({ a: i, b: 1 }));
+        return [count / (ms / 1000), first];
+      };
       const clusterPass = async (count: number): Promise<[number, number]> => {
         const begun = performance.now();
         let first = 0;
@@ -176,13 +151,14 @@ async function round(): Promise<Record<Measure, number>> {
       };
       // Both sides warmed alike, then RUN_REPS passes of each, interleaved, each side's median
       // kept: a single cold pass measures the JIT more than the queue.
-      await raw.pass(WARM);
+      await rawPass(WARM);
       await clusterPass(WARM);
       const passes = { raw: [] as [number, number][], cluster: [] as [number, number][] };
       for (let rep = 0; rep < RUN_REPS; rep++) {
-        passes.raw.push(await raw.pass(N));
+        passes.raw.push(await rawPass(N));
         passes.cluster.push(await clusterPass(N));
       }
+      await rawWorker.close();
       await raw.close();
       result["raw BullMQ, jobs/s"] = median(passes.raw.map(([rate]) => rate));
       result["raw BullMQ, first of 5,000 results, ms"] = median(passes.raw.map(([, ms]) => ms));
@@ -200,13 +176,8 @@ async function round(): Promise<Record<Measure, number>> {
       // cluster's nodes too: each side runs with the same processes idle beside it.
       await using local = new ThreadPool(2);
       for (let i = 0; i < 2; i++) rawNodes.push(await startRawFibNode(url));
-      const connection = new Redis(url, { maxRetriesPerRequest: null });
-      const rawQueue = new Queue("rawfib", { connection });
-      const rawEvents = new QueueEvents("rawfib", {
-        connection: new Redis(url, { maxRetriesPerRequest: null }),
-        blockingTimeout: 1_000,
-      });
-      await rawEvents.waitUntilReady();
+      const rawFib = await openRawQueue(url, "fib");
+      const rawFibPass = async () => (await rawFib.pass(32, () => ({ n: 27 })))[0];
       const fib32 = async (on: ThreadPool | ClusterPool) => {
         const begun = performance.now();
         await Promise.all(Array.from({ length: 32 }, () => on.run(tasks("fib"), [27])));
@@ -214,21 +185,19 @@ async function round(): Promise<Record<Measure, number>> {
       };
       await Promise.all(Array.from({ length: 4 }, () => pool.run(tasks("fib"), [27])));
       await Promise.all(Array.from({ length: 4 }, () => local.run(tasks("fib"), [27])));
-      await rawFibPass(rawQueue, rawEvents);
+      await rawFibPass();
       const onNodes: number[] = [];
       const onLocal: number[] = [];
       const onRaw: number[] = [];
       for (let rep = 0; rep < CPU_REPS; rep++) {
         onNodes.push(await fib32(pool));
         onLocal.push(await fib32(local));
-        onRaw.push(await rawFibPass(rawQueue, rawEvents));
+        onRaw.push(await rawFibPass());
       }
       result["two nodes, 32 × fib(27), ms"] = median(onNodes);
       result["local ThreadPool(2), 32 × fib(27), ms"] = median(onLocal);
       result["raw BullMQ, two workers, 32 × fib(27), ms"] = median(onRaw);
-      await rawEvents.close();
-      await rawQueue.close();
-      connection.disconnect();
+      await rawFib.close();
     }
   } finally {
     // The raw nodes first: stopped after Redis, they would log its refused connections.

@@ -24,7 +24,7 @@ if (!redisInstalled && !inCI) {
 }
 
 /** A free TCP port on 127.0.0.1. */
-function freePort(): number {
+export function freePort(): number {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const { port } = listener.addr as Deno.NetAddr;
   listener.close();
@@ -32,7 +32,7 @@ function freePort(): number {
 }
 
 /** Reads a process's output line by line until one matches; resolves with it. */
-async function lineMatching(
+export async function lineMatching(
   stream: ReadableStream<Uint8Array>,
   pattern: RegExp,
   seen: string[],

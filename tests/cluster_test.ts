@@ -12,7 +12,7 @@ import {
   WorkerLostError,
   WorkRequest,
 } from "../mod.ts";
-import { clusterTest, redisInstalled, startNode, startRedis } from "./cluster_helpers.ts";
+import { clusterTest, freePort, redisInstalled, startNode, startRedis } from "./cluster_helpers.ts";
 import { raw, runDeno, task, turn } from "./helpers.ts";
 
 clusterTest(
@@ -406,9 +406,7 @@ clusterTest(
 );
 
 Deno.test("close({ force: true }) ends while Redis has never been reachable, and the script exits", async () => {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr;
-  listener.close();
+  const port = freePort();
   const script = new URL("./fixtures/scripts/cluster_redis_gone.ts", import.meta.url);
   const flags = ["--allow-read", "--allow-net", "--allow-env", "--allow-sys"];
   const { code, stdout, stderr } = await runDeno(
@@ -667,11 +665,17 @@ Deno.test("serve() refuses a bad 'lease', 'prefetch' or 'queue' at the call, quo
   await rejects(serve(pool, options), PoolClosedError);
 });
 
+/** A node in this process, serving the fixtures on its own pool of `workers`. */
+async function servedHere(url: string, workers: number) {
+  const local = new ThreadPool(workers);
+  const inProcess = await serve(local, { connection: url, modules: ["tests/fixtures/"] });
+  return { local, inProcess };
+}
+
 clusterTest(
   "A node whose local pool is closed under it hands its job back for another node, and stops",
   async ({ redis, pool, node }) => {
-    const local = new ThreadPool(1);
-    const inProcess = await serve(local, { connection: redis.url, modules: ["tests/fixtures/"] });
+    const { local, inProcess } = await servedHere(redis.url, 1);
     await local.close();
     equal(local.liveThreads, 0);
     // The only node, it takes the job; its pool closed, it hands it back and stops.
@@ -686,8 +690,7 @@ clusterTest(
 clusterTest(
   "A node whose local pool is closed with force under a running job hands it back to run again",
   async ({ redis, pool, node }) => {
-    const local = new ThreadPool(1);
-    const inProcess = await serve(local, { connection: redis.url, modules: ["tests/fixtures/"] });
+    const { local, inProcess } = await servedHere(redis.url, 1);
     const ran = pool.run(task("pidAfter"), [1_000]);
     await running(pool, 1);
     await local.close({ force: true });
@@ -702,11 +705,11 @@ clusterTest(
 clusterTest(
   "A batch cut short by its node's pool closing with force goes back whole, and runs elsewhere",
   async ({ redis, pool, node }) => {
-    const local = new ThreadPool(4);
-    const inProcess = await serve(local, { connection: redis.url, modules: ["tests/fixtures/"] });
+    const { local, inProcess } = await servedHere(redis.url, 4);
     const ran = Array.from({ length: 4 }, () => pool.run(task("pidAfter"), [1_000]));
     await running(pool, 4);
     await local.close({ force: true });
+    equal(local.liveThreads, 0);
     await inProcess.closed;
     const other = await node();
     deepEqual(await Promise.all(ran), [other.pid, other.pid, other.pid, other.pid]);
