@@ -254,8 +254,9 @@ export class ClusterEngine implements Engine {
         a: jobs.length > 1 ? "" : this.#arguments(first),
       };
       if (jobs.length > 1) data.b = jobs.map((job) => this.#arguments(job));
-      if (first.timeout !== undefined) data.t = first.timeout;
-      if (first.chunk) data.k = 1;
+      // Only a job of one request can be timed or a chunk: a batch's requests are all plain.
+      if (jobs.length === 1 && first.timeout !== undefined) data.t = first.timeout;
+      if (jobs.length === 1 && first.chunk) data.k = 1;
       if (this.#options.maxLosses !== DEFAULT_LOSSES) data.l = this.#options.maxLosses;
       const id = `${this.#id}-${first.id}`;
       for (const job of jobs) job.place = id;
@@ -271,13 +272,18 @@ export class ClusterEngine implements Engine {
       const job = this.#host.take(performance.now());
       if (job === undefined) break;
       this.#inRedis++;
+      // A chunk or a timed request never joins a batch, whatever queued before it: a batch is
+      // run as plain calls, each of one argument list, with no timeout.
+      const alone = job.chunk || job.timeout !== undefined;
       const head = batch[0];
-      if (head !== undefined && (batch.length === room || !sameCall(head, job))) {
+      if (
+        head !== undefined && (alone || batch.length === room || !sameCall(head, job))
+      ) {
         add(batch);
         batch = [];
       }
-      if (batch.length === 0) room = this.#batchRoom(job);
-      if (room > 1) batch.push(job);
+      if (!alone && batch.length === 0) room = this.#batchRoom(job);
+      if (!alone && room > 1) batch.push(job);
       else add([job]);
     }
     if (batch.length > 0) add(batch);
@@ -290,12 +296,12 @@ export class ClusterEngine implements Engine {
   }
 
   /**
-   * How many requests of `job`'s task may share its batch: 1 for a task not
-   * known to be short, and for a request with a timeout (a batch answers when
-   * its last call ends, and a neighbour's slow call must not time it out).
+   * How many plain requests of `job`'s task may share its batch: 1 for a task
+   * not known to be short. (Chunks and requests with a timeout never share
+   * one: a batch answers when its last call ends, and a neighbour's slow call
+   * must not time one out.)
    */
   #batchRoom(job: Job): number {
-    if (job.chunk || job.timeout !== undefined) return 1;
     if (this.#options.batch !== undefined) return this.#options.batch;
     const typical = this.#typical.get(taskKey(job.task)) ?? Infinity;
     return Math.min(MAX_BATCH, Math.ceil(BATCH_MS / typical));
