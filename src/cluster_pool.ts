@@ -153,6 +153,9 @@ export class ClusterPool extends EventTarget implements AsyncDisposable {
           this.dispatchEvent(new ErrorEvent("error", { error, message: error.message }));
         },
         stalled: (job) => this.dispatchEvent(new CustomEvent("stalled", { detail: { job } })),
+        dataLost: (error) => {
+          this.dispatchEvent(new ErrorEvent("error", { error, message: error.message }));
+        },
       },
     });
     this.#front = new PoolFront(engine, {

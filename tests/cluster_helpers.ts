@@ -71,8 +71,12 @@ export interface Redis {
   port: number;
   /** With TLS: the file of the certificate authority that signed its certificate. */
   ca?: string;
-  /** Stops it (SIGTERM: with `--appendonly yes` it keeps its data) and starts it again, on the same port. */
-  restart(): Promise<void>;
+  /**
+   * Stops it and starts it again, on the same port: by default with SIGTERM
+   * (with `--appendonly yes` it keeps its data); with SIGKILL, and without
+   * persistence, it comes back empty.
+   */
+  restart(signal?: Deno.Signal): Promise<void>;
   /** Stops it and removes its folder; again, the same. */
   stop(): Promise<void>;
 }
@@ -109,8 +113,8 @@ export async function startRedis(extra: string[] = [], tls = false): Promise<Red
     url: `${tls ? "rediss" : "redis"}://127.0.0.1:${port}`,
     port,
     ...(tls && { ca: `${dir}/ca.pem` }),
-    async restart() {
-      child.kill("SIGTERM");
+    async restart(signal: Deno.Signal = "SIGTERM") {
+      child.kill(signal);
       await child.status;
       child = await launch();
     },

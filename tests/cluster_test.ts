@@ -1,8 +1,9 @@
 import { deepEqual, equal, match, ok, rejects, throws } from "node:assert/strict";
-import { Worker } from "npm:bullmq@6.7.0";
+import { type Job as BullJob, Worker } from "npm:bullmq@6.7.0";
 import { Redis } from "npm:ioredis@6.0.0";
 import { ClusterPool, serve } from "../cluster.ts";
 import { encode } from "../src/cluster/codec.ts";
+import { answersKey } from "../src/cluster/protocol.ts";
 import {
   PoolClosedError,
   QueueFullError,
@@ -169,7 +170,7 @@ clusterTest(
     // Not a node of this version: a bare BullMQ worker that answers every job with one value.
     const connection = new Redis(redis.url, { maxRetriesPerRequest: null });
     const answer = { ok: true, v: encode(5, "a value", 100) };
-    const worker = new Worker("threadpool", () => Promise.resolve(answer), {
+    const worker = new Worker("threadpool", (job) => forge(connection, job, answer), {
       connection,
     });
     try {
@@ -194,7 +195,7 @@ clusterTest(
   "A job answered with something that is not an answer ends its request with a TaskError",
   async ({ redis, pool }) => {
     const connection = new Redis(redis.url, { maxRetriesPerRequest: null });
-    const worker = new Worker("threadpool", () => Promise.resolve(5), { connection });
+    const worker = new Worker("threadpool", (job) => forge(connection, job, 5), { connection });
     try {
       const error = await pool.run(task("add"), [1, 1]).catch((e) => e);
       ok(error instanceof TaskError, String(error));
@@ -205,6 +206,13 @@ clusterTest(
     }
   },
 );
+
+/** Writes `answer` for `job` where its client reads its answers, as a node would. */
+async function forge(connection: Redis, job: BullJob, answer: unknown): Promise<number> {
+  const key = answersKey("threadpool", job.data.c);
+  await connection.xadd(key, "*", "j", job.id!, "a", JSON.stringify(answer));
+  return 0;
+}
 
 clusterTest(
   "Aborting one request of a batch cancels only it: its neighbours' outcomes arrive",
@@ -238,7 +246,7 @@ clusterTest(
     equal(await pool.run(task("pidAfter"), [10]), first.pid); // the node learns it is long
     await Promise.all(Array.from({ length: 40 }, (_, i) => pool.run(task("add"), [i, 1])));
     const pids = Promise.all(Array.from({ length: 6 }, () => pool.run(task("pidAfter"), [2_000])));
-    await running(pool, 2);
+    await running(pool, 1); // one worker: one runs at a time
     // Had the first node taken all six, this one would run none; it starts well within 2 s.
     const second = await node();
     const ran = (await pids).filter((pid) => pid === second.pid).length;
@@ -248,11 +256,14 @@ clusterTest(
 
 clusterTest(
   "A node stopping gracefully finishes what its pool runs and hands the jobs it holds back",
-  async ({ pool, node }) => {
+  async ({ redis, pool, node }) => {
     // One worker: it runs one job, has one more ahead of it in its pool, and holds six in all.
     const first = await node(["--prefetch", "6"]);
     const pids = Array.from({ length: 6 }, () => pool.run(task("pidAfter"), [1_000]));
-    await running(pool, 6);
+    // The node has taken all six from the queue.
+    await until(async () =>
+      Number(await redisCli(redis.port, "LLEN", "bull:threadpool:active")) === 6
+    );
     const stopped = first.stop("SIGTERM");
     const second = await node();
     equal((await stopped).code, 0);

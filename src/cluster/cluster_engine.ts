@@ -1,13 +1,13 @@
 /**
  * Main thread, the cluster engine (client side): jobs go to a BullMQ queue
  * in Redis, nodes (`serve`) run them on their own pools, and each outcome
- * comes back through the queue's events. The front above it is the same as
+ * comes back in this client's own stream of answers (`inbox.ts`), which
+ * also tells it of jobs Redis lost. The front above it is the same as
  * `ThreadPool`'s: queue, admission, timeouts and one outcome per request.
  *
  * @module
  */
 
-import type { QueueEvents } from "npm:bullmq@6.7.0";
 import type { Engine, EngineHost, EngineWorkers } from "../core/engine.ts";
 import { TaskError, WorkerLostError } from "../core/errors.ts";
 import type { Job } from "../core/job.ts";
@@ -17,14 +17,18 @@ import { Outbox } from "./outbox.ts";
 import { encode } from "./codec.ts";
 import { portable } from "./modules.ts";
 import {
+  type AnswerField,
+  answersKey,
   CANCEL_TTL_S,
   cancelChannel,
   cancelKey,
   type ClusterAnswer,
   type ClusterJobData,
   DEFAULT_LOSSES,
+  epochKey,
   typicalAfter,
 } from "./protocol.ts";
+import { Inbox, type JobsInRedis } from "./inbox.ts";
 import { RedisLink } from "./link.ts";
 import { type Connection, refusedForGood } from "./redis.ts";
 
@@ -52,6 +56,18 @@ export interface ClusterNotices {
   connectionLost(error: Error | undefined): void;
   /** A request's node was lost (it went silent past its lease): the request waits for another. */
   stalled(jobId: string): void;
+  /** Redis lost what it held: its requests in Redis were sent again, or failed. */
+  dataLost(error: Error): void;
+}
+
+/** A job this client sent: the requests it carries, and what is known of it. */
+interface SentJob {
+  /** Its requests (several for a batch), a request's place emptied when it ends first. */
+  requests: (Job | null)[];
+  /** Whether Redis has taken it (it is no longer only in the outbox). */
+  added: boolean;
+  /** How many times it was lost with a node, as nodes told. */
+  losses: number;
 }
 
 /** How long a client with nothing in flight keeps its connections. */
@@ -75,30 +91,37 @@ export class ClusterEngine implements Engine {
   readonly size = 1;
   readonly concurrency: number;
   readonly #options: ClusterEngineOptions;
-  /**
-   * The jobs sent (in Redis, or in the outbox on their way), by BullMQ id:
-   * the requests each carries (several for a batch), a request's place
-   * emptied when it ends before its job does.
-   */
-  readonly #jobs = new Map<string, (Job | null)[]>();
+  /** The jobs sent (in Redis, or in the outbox on their way), by BullMQ id. */
+  readonly #jobs = new Map<string, SentJob>();
   /** Requests sent: in the jobs above, not yet ended. */
   #inRedis = 0;
   readonly #active = new Set<Job>();
   /** Jobs made and not yet added to Redis. */
-  readonly #outbox = new Outbox(
-    (id) => this.#jobs.has(id),
-    (id, error) => {
+  readonly #outbox = new Outbox({
+    wanted: (id) => this.#jobs.has(id),
+    added: (id) => {
+      const sent = this.#jobs.get(id);
+      if (sent !== undefined) sent.added = true;
+      this.#inbox.watch();
+    },
+    unsent: (id, error) => {
       const reason = refusedForGood(error) ?? error;
       for (const job of this.#forget(id)) this.#host.settle(job, false, reason);
     },
-  );
+  });
   /** For each task by module and name, how long its calls typically run on a node (ms). */
   readonly #typical = new Map<string, number>();
   /** Encoded arguments, made once when the call is admitted. */
   readonly #encoded = new WeakMap<readonly unknown[], string>();
-  readonly #id = crypto.randomUUID().slice(0, 8);
+  /** This client's id: its jobs' ids begin with it, and its answers' stream is named after it. */
+  readonly #id = crypto.randomUUID().replaceAll("-", "").slice(0, 16);
+  /** Jobs sent so far: each job's id is this client's, and this count. */
+  #sent = 0;
+  /** How many times each request resent was lost before (with Redis, or with nodes). */
+  readonly #lostBefore = new WeakMap<Job, number>();
   #host!: EngineHost;
   readonly #link: RedisLink;
+  readonly #inbox: Inbox;
   #idleTimer: ReturnType<typeof setTimeout> | undefined;
   #refused: Error | null = null;
 
@@ -106,10 +129,16 @@ export class ClusterEngine implements Engine {
   constructor(options: ClusterEngineOptions) {
     this.#options = options;
     this.concurrency = options.window;
+    this.#inbox = new Inbox(answersKey(options.queue, this.#id), epochKey(options.queue), {
+      heard: (id, field, value) => this.#heard(id, field, value),
+      lost: (ids, dataLost) => this.#lost(ids, dataLost),
+      broken: (error) => this.#fail(error),
+    });
     this.#link = new RedisLink(options.connection, options.queue, {
       refused: (error) => this.#fail(error),
       connectionLost: options.notify.connectionLost,
-      listen: (events) => this.#listen(events),
+      connected: (command, reader, again) =>
+        this.#inbox.start(command, reader, again, () => this.#inRedisNow()),
     });
   }
 
@@ -143,7 +172,7 @@ export class ClusterEngine implements Engine {
 
   cancel(job: Job): void {
     const id = job.place as string;
-    const jobs = this.#jobs.get(id);
+    const jobs = this.#jobs.get(id)?.requests;
     const at = jobs?.indexOf(job) ?? -1;
     if (at < 0) return;
     jobs![at] = null;
@@ -177,6 +206,11 @@ export class ClusterEngine implements Engine {
 
   shutdown(): Promise<void> {
     clearTimeout(this.#idleTimer);
+    return this.#disconnect();
+  }
+
+  #disconnect(): Promise<void> {
+    this.#inbox.stop();
     return this.#link.disconnect();
   }
 
@@ -188,14 +222,15 @@ export class ClusterEngine implements Engine {
     clearTimeout(this.#idleTimer);
     if (this.#inRedis > 0 || !this.#link.open) return;
     this.#idleTimer = setTimeout(() => {
-      if (this.#inRedis === 0 && this.#host.backlog === 0) this.#link.disconnect();
+      if (this.#inRedis === 0 && this.#host.backlog === 0) this.#disconnect();
     }, IDLE_MS);
     // The timer must not itself keep the process alive.
     Deno.unrefTimer(this.#idleTimer as unknown as number);
   }
 
   terminate(): Job[] {
-    const jobs = [...this.#jobs.values()].flat().filter((job) => job !== null);
+    const jobs = [...this.#jobs.values()].flatMap(({ requests }) => requests)
+      .filter((job) => job !== null);
     for (const job of jobs) this.cancel(job);
     return jobs;
   }
@@ -208,34 +243,91 @@ export class ClusterEngine implements Engine {
     return [];
   }
 
-  /** How the queue's events tell this client of its jobs. */
-  #listen(events: QueueEvents): void {
-    events.on("active", ({ jobId }) => {
-      for (const job of this.#jobs.get(jobId) ?? []) {
+  /** What a node wrote of a job to this client's stream. */
+  #heard(id: string, field: AnswerField, value: string): void {
+    const sent = this.#jobs.get(id);
+    if (sent === undefined) return; // ended already: heard twice, or cancelled
+    if (field === "a") {
+      let answer: ClusterAnswer;
+      try {
+        answer = JSON.parse(value);
+      } catch {
+        answer = value as never; // not JSON: #answer says it is no answer
+      }
+      this.#answer(id, answer);
+    } else if (field === "s" && value === "1") {
+      for (const job of sent.requests) {
         if (job === null || this.#active.has(job)) continue;
         this.#active.add(job);
         this.#host.began(job);
       }
-    });
-    // Back in the queue (its node was lost, or handed it back closing): not running any more.
-    events.on("waiting", ({ jobId, prev }) => {
-      if (prev !== "active") return;
-      for (const job of this.#jobs.get(jobId) ?? []) if (job !== null) this.#active.delete(job);
-    });
-    events.on("stalled", ({ jobId }) => {
-      if (this.#jobs.has(jobId)) this.#options.notify.stalled(jobId);
-    });
-    events.on("completed", ({ jobId, returnvalue }) => {
-      this.#answer(jobId, returnvalue as unknown as ClusterAnswer);
-    });
-    events.on("failed", ({ jobId, failedReason }) => {
-      for (const job of this.#forget(jobId)) {
-        const error = new WorkerLostError(
-          `The node running this request was lost: ${failedReason}`,
-        );
-        this.#host.settle(job, false, error);
+    } else {
+      // Back in the queue: handed back by a node closing ("s" 0), or lost with its node ("l").
+      for (const job of sent.requests) if (job !== null) this.#active.delete(job);
+      const losses = Number(value);
+      if (field === "l" && losses > sent.losses) {
+        sent.losses = losses;
+        this.#options.notify.stalled(id);
       }
-    });
+    }
+  }
+
+  /** The jobs Redis holds, as far as this client knows: what a check asks about. */
+  #inRedisNow(): JobsInRedis {
+    const ids: string[] = [];
+    const keys: string[] = [];
+    const { queue } = this.#link;
+    if (queue === null) return { ids, keys };
+    for (const [id, sent] of this.#jobs) {
+      if (!sent.added) continue;
+      ids.push(id);
+      keys.push(queue.toKey(id));
+    }
+    return { ids, keys };
+  }
+
+  /**
+   * Redis no longer holds these jobs, and they left no answer: each request
+   * may have run, so it counts as lost, as with a node. Within `maxLosses`
+   * it is sent again (at least once); past it, it fails.
+   */
+  #lost(ids: string[], dataLost: boolean): void {
+    let resent = 0;
+    let failed = 0;
+    for (const id of ids) {
+      const losses = this.#jobs.get(id)?.losses ?? 0;
+      for (const job of this.#forget(id)) {
+        const lost = (this.#lostBefore.get(job) ?? 0) + losses + 1;
+        if (lost > this.#options.maxLosses) {
+          failed++;
+          this.#host.settle(
+            job,
+            false,
+            new WorkerLostError(
+              `Redis lost this request (${
+                dataLost
+                  ? "it lost its data: restarted empty, " +
+                    "failed over or evicted"
+                  : "its job is gone, with no answer"
+              }); it may have ` +
+                `run, and 'maxLosses' (${this.#options.maxLosses}) lets it run no more`,
+            ),
+          );
+        } else {
+          resent++;
+          this.#lostBefore.set(job, lost);
+          this.#host.giveBack(job);
+        }
+      }
+    }
+    if (dataLost) {
+      this.#options.notify.dataLost(
+        new Error(
+          `Redis lost its data (restarted empty, failed over or evicted): ${resent} requests ` +
+            `sent again, ${failed} failed`,
+        ),
+      );
+    }
   }
 
   /**
@@ -252,15 +344,21 @@ export class ClusterEngine implements Engine {
         m: portable(first.task.href, this.#options.root),
         n: first.task.name,
         a: jobs.length > 1 ? "" : this.#arguments(first),
+        c: this.#id,
       };
       if (jobs.length > 1) data.b = jobs.map((job) => this.#arguments(job));
       // Only a job of one request can be timed or a chunk: a batch's requests are all plain.
       if (jobs.length === 1 && first.timeout !== undefined) data.t = first.timeout;
       if (jobs.length === 1 && first.chunk) data.k = 1;
-      if (this.#options.maxLosses !== DEFAULT_LOSSES) data.l = this.#options.maxLosses;
-      const id = `${this.#id}-${first.id}`;
+      // A request sent again after a loss has that much less of its bound left.
+      let lostBefore = 0;
+      for (const job of jobs) lostBefore = Math.max(lostBefore, this.#lostBefore.get(job) ?? 0);
+      const losses = this.#options.maxLosses - lostBefore;
+      if (losses !== DEFAULT_LOSSES) data.l = losses;
+      // A request sent again goes as a new job: a late answer to the old one is not mistaken for it.
+      const id = `${this.#id}-${++this.#sent}`;
       for (const job of jobs) job.place = id;
-      this.#jobs.set(id, jobs);
+      this.#jobs.set(id, { requests: jobs, added: false, losses: 0 });
       this.#outbox.push({
         name: first.task.name,
         data,
@@ -308,7 +406,7 @@ export class ClusterEngine implements Engine {
   }
 
   #answer(jobId: string, answer: ClusterAnswer): void {
-    const jobs = this.#jobs.get(jobId);
+    const jobs = this.#jobs.get(jobId)?.requests;
     if (jobs === undefined) return;
     const { task } = jobs.find((job) => job !== null)!;
     if (typeof answer?.d === "number") this.#learn(task, answer.d);
@@ -333,7 +431,7 @@ export class ClusterEngine implements Engine {
 
   /** A job has ended in Redis: the requests it still carried, which the caller settles. */
   #forget(jobId: string): Job[] {
-    const jobs = this.#jobs.get(jobId);
+    const jobs = this.#jobs.get(jobId)?.requests;
     if (jobs === undefined) return [];
     this.#jobs.delete(jobId);
     const pending = jobs.filter((job) => job !== null);

@@ -1,14 +1,15 @@
 /**
- * Main thread, the cluster client's link to Redis: its two connections, the
- * BullMQ queue it adds jobs to and the queue's event stream it hears them
- * on; made when the first job comes, closed when the client goes idle or
- * closes. Closing never waits for an absent Redis: a connection still being
- * made is given up, and one whose Redis is away is dropped at once.
+ * Main thread, the cluster client's link to Redis: its two connections (one
+ * for commands, one that blocks reading the client's answers) and the BullMQ
+ * queue it adds jobs to; made when the first job comes, closed when the
+ * client goes idle or closes. Closing never waits for an absent Redis: a
+ * connection still being made is given up, and one whose Redis is away is
+ * dropped at once.
  *
  * @module
  */
 
-import { Queue, QueueEvents } from "npm:bullmq@6.7.0";
+import { Queue } from "npm:bullmq@6.7.0";
 import { type Connection, type RedisClient, redisClient } from "./redis.ts";
 
 /** What a link tells the engine that owns it. */
@@ -17,8 +18,11 @@ export interface LinkNotices {
   refused(error: Error): void;
   /** A connection was lost, with the error if there was one; it is being retried. */
   connectionLost(error: Error | undefined): void;
-  /** A new event stream: how the engine hears of its jobs. */
-  listen(events: QueueEvents): void;
+  /**
+   * Connected, with the command client and the reader: first, or again after
+   * a connection was lost (`again`: whatever Redis held may be gone).
+   */
+  connected(command: RedisClient, reader: RedisClient, again: boolean): void;
 }
 
 /** Why a connection being made was not: the link was closed meanwhile. */
@@ -26,14 +30,13 @@ const GAVE_UP = new Error("The connection was given up before it was made");
 
 /** The client's connections to Redis, and the queue and events on them. */
 export class RedisLink {
-  /** The connections: commands on the first, the event stream blocking on the second. */
+  /** The connections: commands on the first, the answers read (blocking) on the second. */
   clients: RedisClient[] = [];
   /** The queue, while connected. */
   queue: Queue | null = null;
   readonly #connection: Connection;
   readonly #name: string;
   readonly #notices: LinkNotices;
-  #events: QueueEvents | null = null;
   #ready: Promise<boolean> | null = null;
   /** Connections being closed, which a new connection waits for. */
   #closing: Promise<void> = Promise.resolve();
@@ -84,21 +87,20 @@ export class RedisLink {
     this.#giveUp?.();
     this.#closing = (async () => {
       const made = await ready?.catch(() => false);
-      const [queue, stream, clients] = [this.queue, this.#events, this.clients];
+      const [queue, [command, reader]] = [this.queue, this.clients];
       this.queue = null;
-      this.#events = null;
       this.clients = [];
+      // The reader holds nothing worth finishing: a blocking read would only delay the close.
+      reader?.disconnect();
       if (!made || this.#outage) {
         // Redis is away: a graceful close would wait for it to come back.
-        stream?.close().catch(() => {});
         queue?.close().catch(() => {});
-        for (const client of clients) client.disconnect();
+        command?.disconnect();
         return;
       }
-      await stream?.close().catch(() => {});
       await queue?.close().catch(() => {});
       // quit() lets commands already sent (a cancel, a removal) finish first.
-      for (const client of clients) await client.quit().catch(() => client.disconnect());
+      await command?.quit().catch(() => command.disconnect());
     })();
     return this.#closing;
   }
@@ -119,6 +121,7 @@ export class RedisLink {
       gaveUp.reject(GAVE_UP);
     };
     const step = <T>(promise: Promise<T>): Promise<T> => Promise.race([promise, gaveUp.promise]);
+    const [command, reader] = clients as [RedisClient, RedisClient];
     for (const client of clients) {
       let last: Error | undefined;
       client.on("error", (error: Error) => last = error);
@@ -129,29 +132,18 @@ export class RedisLink {
         this.#notices.connectionLost(last);
       });
       client.on("ready", () => {
-        this.#outage = false;
         last = undefined;
+        if (!this.#outage || !this.clients.includes(client)) return;
+        this.#outage = false;
+        this.#notices.connected(command, reader, true);
       });
     }
-    const queue = new Queue(this.#name, { connection: clients[0]! });
+    const queue = new Queue(this.#name, { connection: command });
     this.queue = queue;
     // Connection errors are the clients' to report (redis.ts): not printed again here.
     queue.on("error", () => {});
-    // QueueEvents starts reading at "$" when it first polls, which may be after
-    // this client's first jobs have begun: it reads from the stream's last
-    // event now instead, so that no event of ours is missed.
-    const last = await step(clients[0]!.xrevrange(queue.keys.events!, "+", "-", "COUNT", 1));
-    const lastEventId = last[0]?.[0] ?? "0-0";
-    // Its own connection: it blocks reading the event stream.
-    const events = new QueueEvents(this.#name, {
-      connection: clients[1]!,
-      blockingTimeout: 1_000,
-      lastEventId,
-    });
-    this.#events = events;
-    events.on("error", () => {});
-    this.#notices.listen(events);
-    await step(events.waitUntilReady());
+    await step(Promise.all([queue.waitUntilReady(), reader.ping()]));
     this.#giveUp = null;
+    this.#notices.connected(command, reader, false);
   }
 }

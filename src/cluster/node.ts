@@ -16,9 +16,13 @@ import { decode, DEFAULT_MAX_PAYLOAD, encode } from "./codec.ts";
 import { Cancels } from "./cancels.ts";
 import { Allowlist, folderURL, local } from "./modules.ts";
 import {
+  type AnswerField,
+  ANSWERS_TTL_MS,
+  answersKey,
   type BatchOutcome,
   cancelChannel,
   cancelKey,
+  CLIENT_ID,
   type ClusterAnswer,
   type ClusterJobData,
   DEFAULT_LOSSES,
@@ -26,6 +30,7 @@ import {
   MAX_LEASE,
   MAX_LOSSES,
   queueOption,
+  STARTED_AFTER_MS,
 } from "./protocol.ts";
 import {
   checkConnection,
@@ -204,8 +209,37 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
       }
       stopped.resolve();
     })();
-  const run = async (job: BullJob<ClusterJobData>, token?: string): Promise<ClusterAnswer> => {
+  /**
+   * Writes to the stream of the job's client (only it reads there): the
+   * answer before the job completes, so that no job is complete without it.
+   */
+  const tell = async (job: BullJob<ClusterJobData>, field: AnswerField, value: string) => {
+    const client = job.data.c;
+    // A job without a client id (forged, or from another program) has no one to answer.
+    if (typeof client !== "string" || !CLIENT_ID.test(client)) return;
+    const key = answersKey(queue, client);
+    const results = await control.pipeline()
+      .xadd(key, "*", "j", job.id!, field, value)
+      .pexpire(key, ANSWERS_TTL_MS)
+      .exec();
+    const failed = results?.find(([error]) => error !== null)?.[0];
+    if (failed) throw failed;
+  };
+  const run = async (job: BullJob<ClusterJobData>, token?: string): Promise<number> => {
+    const answer = await outcome(job, token);
+    await tell(job, "a", JSON.stringify(answer));
+    // The answer is in the client's stream: BullMQ's own copy of it would only cost Redis time.
+    return 0;
+  };
+  const outcome = async (
+    job: BullJob<ClusterJobData>,
+    token?: string,
+  ): Promise<ClusterAnswer> => {
     const { data } = job;
+    // Each time a node holding the job fell silent past its lease, BullMQ put it back and
+    // counted it: the client hears of each loss, and past its bound the job fails here.
+    const losses = job.stalledCounter;
+    if (losses > 0) tell(job, "l", String(losses)).catch(() => {});
     const module = local(data.m, root);
     if (!allowed.allows(module)) {
       const error = new TypeError(
@@ -213,9 +247,6 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
       );
       return { ok: false, kind: "refused", v: encode(error, "an error", DEFAULT_MAX_PAYLOAD) };
     }
-    // Each time a node holding the job fell silent past its lease, BullMQ put it back and
-    // counted it: past the client's bound, it fails here instead of running again.
-    const losses = job.stalledCounter;
     if (losses > (data.l ?? DEFAULT_LOSSES)) {
       const error = new WorkerLostError(
         `The node running this request was lost ${losses === 1 ? "once" : `${losses} times`} ` +
@@ -228,8 +259,18 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
     const task = `${data.n}@${module}`;
     turns.arrived(task);
     worker.concurrency = turns.held();
+    let started: ReturnType<typeof setTimeout> | undefined;
+    let toldStarted = false;
+    // A job still running a moment after the pool could start it is told to its client as
+    // started (for its timeout and stats()); a shorter one's answer says so itself.
+    const began = () => {
+      started = setTimeout(() => {
+        toldStarted = true;
+        tell(job, "s", "1").catch(() => {});
+      }, STARTED_AFTER_MS);
+    };
     try {
-      const turn = pool.closed ? null : await turns.take();
+      const turn = pool.closed ? null : await turns.take(began);
       if (turn === null) {
         // The node is closing (or its pool was closed under it), or holds more than it now should
         // (BullMQ fetched several before the first showed them long): this one has not started.
@@ -252,10 +293,13 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
         // request's doing, so it runs again elsewhere (at least once, as after a node's loss).
         if (error instanceof PoolClosedError && pool.closed) {
           void close();
+          clearTimeout(started);
+          if (toldStarted) tell(job, "s", "0").catch(() => {});
           return await handBack(job, token!);
         }
         answer = answerFor(error);
       } finally {
+        clearTimeout(started);
         ms = turns.release(turn, task, Math.max(1, calls));
         worker.concurrency = turns.held();
       }
@@ -297,7 +341,7 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
     }));
   };
 
-  const worker = new Worker<ClusterJobData, ClusterAnswer>(queue, run, {
+  const worker = new Worker<ClusterJobData, number>(queue, run, {
     connection: client(),
     concurrency: turns.held(),
     lockDuration: lease,

@@ -20,6 +20,16 @@ export interface OutgoingJob {
   opts: { jobId: string; removeOnComplete: true; removeOnFail: true; attempts: 1 };
 }
 
+/** What an outbox asks and tells of the jobs it adds, by id. */
+export interface OutboxCalls {
+  /** Whether a job is still to be added. */
+  wanted(id: string): boolean;
+  /** Redis has taken the job. */
+  added(id: string): void;
+  /** Redis did not take the job, for this reason. */
+  unsent(id: string, error: Error): void;
+}
+
 /**
  * Adds jobs to Redis, a few first and then in chunks, each once the one
  * before is in: nodes start on the first jobs of a burst while the rest are
@@ -29,17 +39,11 @@ export interface OutgoingJob {
  */
 export class Outbox {
   readonly #jobs: OutgoingJob[] = [];
-  readonly #wanted: (id: string) => boolean;
-  readonly #unsent: (id: string, error: Error) => void;
+  readonly #calls: OutboxCalls;
   #adding = false;
 
-  /**
-   * @param wanted Whether a job is still to be added, by its id.
-   * @param unsent Called for each job Redis did not take, with why.
-   */
-  constructor(wanted: (id: string) => boolean, unsent: (id: string, error: Error) => void) {
-    this.#wanted = wanted;
-    this.#unsent = unsent;
+  constructor(calls: OutboxCalls) {
+    this.#calls = calls;
   }
 
   push(job: OutgoingJob): void {
@@ -55,11 +59,18 @@ export class Outbox {
     this.#adding = true;
     try {
       for (let size = FIRST_ADD; this.#jobs.length > 0; size = ADD_CHUNK) {
-        const chunk = this.#jobs.splice(0, size).filter((job) => this.#wanted(job.opts.jobId));
+        const chunk = this.#jobs.splice(0, size).filter((job) =>
+          this.#calls.wanted(job.opts.jobId)
+        );
         if (chunk.length === 0) continue;
-        await queue.addBulk(chunk).catch((error: Error) => {
-          for (const { opts } of chunk) this.#unsent(opts.jobId, error);
-        });
+        await queue.addBulk(chunk).then(
+          () => {
+            for (const { opts } of chunk) this.#calls.added(opts.jobId);
+          },
+          (error: Error) => {
+            for (const { opts } of chunk) this.#calls.unsent(opts.jobId, error);
+          },
+        );
       }
     } finally {
       this.#adding = false;

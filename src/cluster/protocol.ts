@@ -1,8 +1,11 @@
 /**
  * Both ends of the cluster: what a job carries in Redis, and what a node
- * answers with. A node always completes a job with an answer (a task's
- * error included): BullMQ's `failed` event carries only a string, and typed
- * errors must cross machines.
+ * answers with. A node always answers a job (a task's error included), and
+ * answers where only the job's client reads: that client's own stream of
+ * answers, written before the job completes, so that a job is never
+ * complete without its answer. (BullMQ's queue-wide event stream is trimmed
+ * to about 10,000 events and carries every client's events to every client:
+ * a client that falls behind loses answers there, and pays for everyone's.)
  *
  * @module
  */
@@ -29,7 +32,44 @@ export interface ClusterJobData {
   k?: 1;
   /** How many times the job may be lost with its node before it fails; absent: {@linkcode DEFAULT_LOSSES}. */
   l?: number;
+  /** The client's id: where the answer goes ({@linkcode answersKey}). */
+  c: string;
 }
+
+/** What a client's id must look like: a node writes to a key named after it. */
+export const CLIENT_ID = /^[A-Za-z0-9_-]{1,64}$/;
+
+/**
+ * The stream of one client's answers (and notices of its jobs' starts and
+ * losses), which only that client reads, trimming what it has read.
+ */
+export function answersKey(queue: string, client: string): string {
+  return `threadpool:${queue}:answers:${client}`;
+}
+
+/**
+ * Milliseconds a client's stream of answers outlives its last entry: what a
+ * client that stops for good leaves behind is gone after that. A client that
+ * is cut off for longer than this and comes back finds its answers gone, and
+ * treats those requests as lost.
+ */
+export const ANSWERS_TTL_MS = 3_600_000;
+
+/**
+ * A key set once, with a random value, by the first client to find it
+ * missing: a missing or different value tells a client that Redis lost what
+ * it held (a restart without persistence, a failover, an eviction).
+ */
+export function epochKey(queue: string): string {
+  return `threadpool:${queue}:epoch`;
+}
+
+/**
+ * What a node writes to a client's stream for a job: the entry's fields,
+ * `j` (the job's id) then one of `a` (its answer, JSON), `s` (it started on
+ * the node) and `l` (how many times it has been lost with its node so far).
+ */
+export type AnswerField = "a" | "s" | "l";
 
 /** The queue both ends use when none is named. */
 export const DEFAULT_QUEUE = "threadpool";
@@ -121,3 +161,10 @@ export function cancelKey(queue: string, jobId: string): string {
 
 /** Seconds a cancel's key lives. */
 export const CANCEL_TTL_S = 3600;
+
+/**
+ * Milliseconds a job runs on its node before the node tells its client that
+ * it started (for its timeout's clock and `stats()`): a shorter job's answer
+ * is the only entry it costs.
+ */
+export const STARTED_AFTER_MS = 5;

@@ -37,6 +37,8 @@ const MAX_TASKS_KNOWN = 1000;
 export interface Turn {
   /** When the pool could start the job (on the node's clock); NaN while it waits. */
   start: number;
+  /** Called when the pool can start the job. */
+  began: (() => void) | undefined;
 }
 
 /**
@@ -49,7 +51,7 @@ export interface Turn {
 export class Turns {
   /** How many tasks the pool runs at once. */
   readonly #capacity: () => number;
-  readonly #waiting: ((turn: Turn | null) => void)[] = [];
+  readonly #waiting: [go: (turn: Turn | null) => void, began: (() => void) | undefined][] = [];
   /** The turns taken, oldest first: the first `#capacity()` of them are running. */
   readonly #taken: Turn[] = [];
   #closed = false;
@@ -73,16 +75,17 @@ export class Turns {
 
   /**
    * Resolves with a turn, or `null` when the node closes first, or holds as
-   * many as {@linkcode held} already (a job not to keep).
+   * many as {@linkcode held} already (a job not to keep). `began` is called
+   * when the pool can start the job.
    */
-  take(): Turn | null | Promise<Turn | null> {
+  take(began?: () => void): Turn | null | Promise<Turn | null> {
     if (this.#closed || this.#taken.length + this.#waiting.length >= this.held()) return null;
-    if (this.#taken.length < this.#capacity() * 2) return this.#give();
-    return new Promise((go) => this.#waiting.push(go));
+    if (this.#taken.length < this.#capacity() * 2) return this.#give(began);
+    return new Promise((go) => this.#waiting.push([go, began]));
   }
 
-  #give(): Turn {
-    const turn = { start: NaN };
+  #give(began: (() => void) | undefined): Turn {
+    const turn = { start: NaN, began };
     this.#taken.push(turn);
     this.#run();
     return turn;
@@ -94,7 +97,10 @@ export class Turns {
     const running = Math.min(this.#capacity(), this.#taken.length);
     for (let i = 0; i < running; i++) {
       const turn = this.#taken[i]!;
-      if (Number.isNaN(turn.start)) turn.start = now;
+      if (Number.isNaN(turn.start)) {
+        turn.start = now;
+        turn.began?.();
+      }
     }
   }
 
@@ -121,7 +127,7 @@ export class Turns {
     this.#byTask.set(task, typicalAfter(this.#byTask.get(task) ?? Infinity, ms));
     this.#taken.splice(this.#taken.indexOf(turn), 1);
     const next = this.#waiting.shift();
-    if (next !== undefined) next(this.#give());
+    if (next !== undefined) next[0](this.#give(next[1]));
     else this.#run();
     return ms * Math.min(this.#capacity(), calls) / calls;
   }
@@ -140,6 +146,6 @@ export class Turns {
   /** Every job still waiting is handed back, and so is any that comes later. */
   handBack(): void {
     this.#closed = true;
-    for (const go of this.#waiting.splice(0)) go(null);
+    for (const [go] of this.#waiting.splice(0)) go(null);
   }
 }
