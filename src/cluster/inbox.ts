@@ -112,6 +112,7 @@ export class Inbox {
   stop(): void {
     this.#generation++;
     this.#command = null;
+    this.#checkAgain = false;
     clearTimeout(this.#checkTimer);
     this.#checkTimer = undefined;
   }
@@ -211,9 +212,9 @@ export class Inbox {
       if (REFUSED.test((error as Error)?.message)) this.#notices.broken(error as Error);
     } finally {
       this.#checking = false;
-      if (generation !== this.#generation) this.#checkAgain = false;
-      else if (this.#checkAgain) void this.check();
-      else if (ids.length > 0) this.watch();
+      // A check asked for meanwhile (after a reconnect, say) runs now, on the connection of now.
+      if (this.#checkAgain) void this.check();
+      else if (generation === this.#generation && ids.length > 0) this.watch();
     }
   }
 }
