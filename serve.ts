@@ -7,7 +7,8 @@
  * ```sh
  * deno run --allow-read --allow-net --allow-env --allow-sys serve.ts \
  *   --redis redis://127.0.0.1:6379 --module tasks.ts [--module DIR ...] \
- *   [--workers N] [--queue NAME] [--root DIR] [--lease MS] [--prefetch N]
+ *   [--workers N] [--queue NAME] [--root DIR] [--lease MS] [--prefetch N] \
+ *   [--tls-ca PEM] [--tls-cert PEM --tls-key PEM]
  * ```
  *
  * @example Start a node from a program instead
@@ -25,18 +26,23 @@ import { ThreadPool } from "./src/thread_pool.ts";
 import { serve } from "./src/cluster/node.ts";
 import { MAX_PREFETCH } from "./src/cluster/turns.ts";
 import { DEFAULT_QUEUE, MAX_LEASE, queueNameProblem } from "./src/cluster/protocol.ts";
+import { type Connection, withTls } from "./src/cluster/redis.ts";
 
 export { serve } from "./src/cluster/node.ts";
 export type { ServeHandle, ServeOptions } from "./src/cluster/node.ts";
 
 const USAGE = "usage: serve.ts --redis URL --module PATH [--module PATH ...] [--workers N] " +
-  "[--queue NAME] [--root DIR] [--lease MS] [--prefetch N]";
+  "[--queue NAME] [--root DIR] [--lease MS] [--prefetch N] [--tls-ca PEM] " +
+  "[--tls-cert PEM --tls-key PEM]";
 
 const FLAGS = ["redis", "module", "workers", "queue", "root", "lease", "prefetch"];
 
+/** The TLS flags, each a PEM file, and the TLS option each one sets. */
+const TLS_FLAGS = { "tls-ca": "ca", "tls-cert": "cert", "tls-key": "key" } as const;
+
 /** The command's flags, parsed; a string says what is wrong with them. */
 function parse(args: readonly string[]): {
-  redis: string;
+  redis: Connection;
   modules: string[];
   workers: number;
   queue: string;
@@ -48,9 +54,7 @@ function parse(args: readonly string[]): {
   for (let i = 0; i < args.length; i++) {
     const flag = args[i]!;
     const [name, inline] = flag.startsWith("--") ? flag.slice(2).split(/=(.*)/s) : [];
-    if (
-      name === undefined || !FLAGS.includes(name)
-    ) {
+    if (name === undefined || !(FLAGS.includes(name) || name in TLS_FLAGS)) {
       return `unknown argument ${JSON.stringify(flag)}`;
     }
     const value = inline ?? args[++i];
@@ -58,8 +62,27 @@ function parse(args: readonly string[]): {
     (flags[name] ??= []).push(value);
   }
   const one = (name: string) => flags[name]?.at(-1);
-  const redis = one("redis");
-  if (redis === undefined) return "--redis is required";
+  const url = one("redis");
+  if (url === undefined) return "--redis is required";
+  if ((one("tls-cert") === undefined) !== (one("tls-key") === undefined)) {
+    return "--tls-cert and --tls-key go together";
+  }
+  const tls: Record<string, string> = {};
+  for (const [flag, option] of Object.entries(TLS_FLAGS)) {
+    const path = one(flag);
+    if (path === undefined) continue;
+    try {
+      tls[option] = Deno.readTextFileSync(path);
+    } catch (error) {
+      return `--${flag} must name a readable PEM file: ${JSON.stringify(path)} (${
+        (error as Error).message
+      })`;
+    }
+  }
+  if (!/^rediss?:\/\//.test(url)) {
+    return `--redis must be a redis:// or rediss:// URL: ${JSON.stringify(url)}`;
+  }
+  const redis = withTls(url, tls);
   if (!flags.module?.length) return "--module is required";
   const workers = Number(one("workers") ?? navigator.hardwareConcurrency);
   if (!Number.isInteger(workers) || workers < 1) return `--workers must be a positive integer`;

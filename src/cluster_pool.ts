@@ -153,7 +153,7 @@ export class ClusterPool extends EventTarget implements AsyncDisposable {
           this.dispatchEvent(new ErrorEvent("error", { error, message: error.message }));
         },
         stalled: (job) => this.dispatchEvent(new CustomEvent("stalled", { detail: { job } })),
-        dataLost: (error) => {
+        error: (error) => {
           this.dispatchEvent(new ErrorEvent("error", { error, message: error.message }));
         },
       },

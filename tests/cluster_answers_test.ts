@@ -1,7 +1,7 @@
 import { deepEqual, equal, match, ok } from "node:assert/strict";
 import { ClusterPool } from "../cluster.ts";
 import { WorkerLostError } from "../mod.ts";
-import { type ClusterContext, clusterTest } from "./cluster_helpers.ts";
+import { type ClusterContext, clusterTest, redisCli } from "./cluster_helpers.ts";
 import { task } from "./helpers.ts";
 
 const root = new URL("../", import.meta.url);
@@ -107,10 +107,3 @@ clusterTest(
   },
   { maxLosses: 0 },
 );
-
-/** Runs one redis-cli command against the test's Redis and returns its output. */
-async function redisCli(port: number, ...args: string[]): Promise<string> {
-  const { stdout } = await new Deno.Command("redis-cli", { args: ["-p", String(port), ...args] })
-    .output();
-  return new TextDecoder().decode(stdout).trim();
-}

@@ -71,6 +71,8 @@ export interface Redis {
   port: number;
   /** With TLS: the file of the certificate authority that signed its certificate. */
   ca?: string;
+  /** With TLS: a client certificate that authority signed, and its key, for mutual TLS. */
+  client?: { cert: string; key: string };
   /**
    * Stops it and starts it again, on the same port: by default with SIGTERM
    * (with `--appendonly yes` it keeps its data); with SIGKILL, and without
@@ -84,7 +86,9 @@ export interface Redis {
 /**
  * Starts `redis-server` on a free port with a temporary folder, once it
  * accepts connections; with `tls`, it takes only TLS connections, with a
- * certificate for 127.0.0.1 signed by a certificate authority made for it.
+ * certificate for 127.0.0.1 signed by a certificate authority made for it
+ * (which also signs a client certificate; `--tls-auth-clients yes` in
+ * `extra` requires one).
  */
 export async function startRedis(extra: string[] = [], tls = false): Promise<Redis> {
   const port = freePort();
@@ -95,6 +99,7 @@ export async function startRedis(extra: string[] = [], tls = false): Promise<Red
     await certificates(dir);
     args.push("--port", "0", "--tls-port", String(port), "--tls-auth-clients", "no");
     args.push("--tls-cert-file", `${dir}/server.pem`, "--tls-key-file", `${dir}/server.key`);
+    args.push("--tls-ca-cert-file", `${dir}/ca.pem`);
   } else {
     args.push("--port", String(port));
   }
@@ -112,7 +117,10 @@ export async function startRedis(extra: string[] = [], tls = false): Promise<Red
   return {
     url: `${tls ? "rediss" : "redis"}://127.0.0.1:${port}`,
     port,
-    ...(tls && { ca: `${dir}/ca.pem` }),
+    ...(tls && {
+      ca: `${dir}/ca.pem`,
+      client: { cert: `${dir}/client.pem`, key: `${dir}/client.key` },
+    }),
     async restart(signal: Deno.Signal = "SIGTERM") {
       child.kill(signal);
       await child.status;
@@ -129,7 +137,10 @@ export async function startRedis(extra: string[] = [], tls = false): Promise<Red
   };
 }
 
-/** Makes, in `dir`, a certificate authority (ca.pem) and a certificate for 127.0.0.1 it signed. */
+/**
+ * Makes, in `dir`, a certificate authority (ca.pem), a certificate for
+ * 127.0.0.1 it signed (server.pem), and a client certificate it signed (client.pem).
+ */
 async function certificates(dir: string): Promise<void> {
   const steps = [
     ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=test CA"]
@@ -138,6 +149,10 @@ async function certificates(dir: string): Promise<void> {
       .concat(["-keyout", "server.key", "-out", "server.csr"]),
     ["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial"]
       .concat(["-days", "1", "-out", "server.pem", "-extfile", "san.cnf"]),
+    ["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=threadpool client"]
+      .concat(["-keyout", "client.key", "-out", "client.csr"]),
+    ["x509", "-req", "-in", "client.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial"]
+      .concat(["-days", "1", "-out", "client.pem"]),
   ];
   await Deno.writeTextFile(`${dir}/san.cnf`, "subjectAltName=IP:127.0.0.1\n");
   for (const args of steps) {
@@ -257,4 +272,11 @@ export function clusterTest(
       }
     },
   });
+}
+
+/** Runs one redis-cli command against the Redis on `port` and returns its output. */
+export async function redisCli(port: number, ...args: string[]): Promise<string> {
+  const { stdout } = await new Deno.Command("redis-cli", { args: ["-p", String(port), ...args] })
+    .output();
+  return new TextDecoder().decode(stdout).trim();
 }

@@ -13,7 +13,14 @@ import {
   WorkerLostError,
   WorkRequest,
 } from "../mod.ts";
-import { clusterTest, freePort, redisInstalled, startNode, startRedis } from "./cluster_helpers.ts";
+import {
+  clusterTest,
+  freePort,
+  redisCli,
+  redisInstalled,
+  startNode,
+  startRedis,
+} from "./cluster_helpers.ts";
 import { raw, runDeno, task, turn } from "./helpers.ts";
 
 clusterTest(
@@ -388,13 +395,6 @@ async function lossesOfActiveJob(port: number): Promise<number> {
   const [id] = (await redisCli(port, "LRANGE", "bull:threadpool:active", "0", "0")).split("\n");
   if (!id) return -1;
   return Number(await redisCli(port, "HGET", `bull:threadpool:${id}`, "stc") || 0);
-}
-
-/** Runs one redis-cli command against the test's Redis and returns its output. */
-async function redisCli(port: number, ...args: string[]): Promise<string> {
-  const { stdout } = await new Deno.Command("redis-cli", { args: ["-p", String(port), ...args] })
-    .output();
-  return new TextDecoder().decode(stdout).trim();
 }
 
 /** Resolves once `condition` holds, asking again every 20 ms (Redis has no event for it). */

@@ -56,8 +56,11 @@ export interface ClusterNotices {
   connectionLost(error: Error | undefined): void;
   /** A request's node was lost (it went silent past its lease): the request waits for another. */
   stalled(jobId: string): void;
-  /** Redis lost what it held: its requests in Redis were sent again, or failed. */
-  dataLost(error: Error): void;
+  /**
+   * Something went wrong that ends no request by itself: Redis lost its data
+   * (the requests it held were sent again, or failed), or refused a cancel.
+   */
+  error(error: Error): void;
 }
 
 /** A job this client sent: the requests it carries, and what is known of it. */
@@ -187,11 +190,28 @@ export class ClusterEngine implements Engine {
     // Waiting: removed, it never runs. Running (locked): its node is told.
     if (whole) queue.remove(id).catch(() => {});
     const told = whole ? id : `${id}:${at}`;
-    client?.multi()
-      .set(cancelKey(this.#options.queue, told), "1", "EX", CANCEL_TTL_S)
-      .publish(cancelChannel(this.#options.queue), told)
-      .exec()
-      .catch(() => {});
+    // Two commands, not one transaction: Redis refusing one (an ACL user without the channel)
+    // must not take the other with it, and is told, not swallowed.
+    const { queue: name } = this.#options;
+    client?.set(cancelKey(name, told), "1", "EX", CANCEL_TTL_S).catch((error) =>
+      this.#cancelRefused(error, `set the cancel's key ${cancelKey(name, told)}`)
+    );
+    client?.publish(cancelChannel(name), told).catch((error) =>
+      this.#cancelRefused(error, `publish the cancel on channel ${cancelChannel(name)}`)
+    );
+  }
+
+  /** Redis refused part of a cancel: whoever runs the request may not hear of it. */
+  #cancelRefused(error: Error, what: string): void {
+    // Closing: the connection went first, and there is no one left to tell.
+    if (!this.#link.open) return;
+    this.#options.notify.error(
+      new Error(
+        `Redis refused to ${what} (${error.message}): a running request may not be stopped on its ` +
+          "node; the client's ACL user needs the queue's keys and channel (see the README's Security)",
+        { cause: error },
+      ),
+    );
   }
 
   canDeliver(): boolean {
@@ -321,7 +341,7 @@ export class ClusterEngine implements Engine {
       }
     }
     if (dataLost) {
-      this.#options.notify.dataLost(
+      this.#options.notify.error(
         new Error(
           `Redis lost its data (restarted empty, failed over or evicted): ${resent} requests ` +
             `sent again, ${failed} failed`,

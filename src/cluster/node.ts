@@ -176,7 +176,14 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
   // A cancel published while this node was not subscribed (before it started, or while its
   // connection was down) is still in its key: read them all whenever the subscription starts.
   const catchUp = async () => {
-    await subscriber.subscribe(channel);
+    await subscriber.subscribe(channel).catch((error: Error) => {
+      if (!/NOPERM/.test(error.message)) throw error;
+      throw new Error(
+        `Redis refused to let this node hear cancels on channel ${channel} (${error.message}): ` +
+          `its ACL user needs that channel (&${channel}); see the README's Security`,
+        { cause: error },
+      );
+    });
     const prefix = cancelKey(queue, "");
     let cursor = "0";
     do {

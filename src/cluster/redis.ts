@@ -91,6 +91,10 @@ export function checkConnection(action: string, connection: unknown): Connection
 
 const REFUSED = /WRONGPASS|NOAUTH|invalid password|ERR AUTH/i;
 const UNTRUSTED = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER/;
+/** TLS alerts: the server refused this client's side of the handshake. */
+const NO_CLIENT_CERTIFICATE = /CERTIFICATE_REQUIRED/;
+const CLIENT_CERTIFICATE_REFUSED =
+  /ALERT_(BAD_CERTIFICATE|UNKNOWN_CA|CERTIFICATE_UNKNOWN|DECRYPT_ERROR)/;
 
 /**
  * If `error` is Redis refusing this client for good — its credentials, or
@@ -105,6 +109,21 @@ export function refusedForGood(error: unknown): Error | undefined {
     return new Error(`Redis refused the credentials: ${error.message}`, { cause: error });
   }
   const code = (error as { code?: unknown }).code;
+  if (typeof code === "string" && NO_CLIENT_CERTIFICATE.test(code)) {
+    return new Error(
+      `Redis refused: it requires a client certificate (mutual TLS) and this client presented ` +
+        `none (${code}: ${error.message}); give one with connection: { tls: { cert, key } }, or ` +
+        "serve.ts --tls-cert <pem> --tls-key <pem>",
+      { cause: error },
+    );
+  }
+  if (typeof code === "string" && CLIENT_CERTIFICATE_REFUSED.test(code)) {
+    return new Error(
+      `Redis refused this client's TLS certificate (${code}: ${error.message}): it must be ` +
+        "signed by a certificate authority that Redis trusts (its --tls-ca-cert-file)",
+      { cause: error },
+    );
+  }
   if (typeof code === "string" && UNTRUSTED.test(code)) {
     return new Error(
       `Redis refused: its TLS certificate is not trusted here (${code}: ${error.message}); ` +
@@ -117,11 +136,25 @@ export function refusedForGood(error: unknown): Error | undefined {
 
 /** Makes a client; `refused` hears once if Redis refuses it for good (see {@linkcode refusedForGood}). */
 export function redisClient(connection: Connection, refused: OnRefused): RedisClient {
-  const options: RedisOptions = { maxRetriesPerRequest: null, lazyConnect: false };
+  const options: RedisOptions = { maxRetriesPerRequest: null, lazyConnect: true };
   // ioredis's option types do not allow exactOptionalPropertyTypes' undefined: cast.
   const client = typeof connection === "string"
     ? new IORedis(connection, options as never)
     : new IORedis({ ...connection, ...options } as never);
+  // ioredis hears only a socket's first error (stream.once): after Redis refuses a TLS
+  // handshake, the socket reports a second (write EPIPE), which nothing hears and which ends
+  // the process. Each socket it makes gets a listener that keeps such later errors quiet.
+  let stream: { on?(event: string, listener: () => void): unknown } | undefined;
+  Object.defineProperty(client, "stream", {
+    configurable: true,
+    get: () => stream,
+    set(value) {
+      stream = value;
+      stream?.on?.("error", () => {});
+    },
+  });
+  // Errors are heard below; the connection is retried by ioredis itself.
+  client.connect().catch(() => {});
   let told = false;
   client.on("error", (error: Error) => {
     const refusal = refusedForGood(error);
@@ -131,4 +164,29 @@ export function redisClient(connection: Connection, refused: OnRefused): RedisCl
     refused(refusal);
   });
   return client;
+}
+
+/**
+ * `connection` with TLS options added (`ca`, `cert`, `key`: PEM text): the
+ * options object, from the URL if it was one.
+ */
+export function withTls(connection: Connection, tls: Record<string, string>): Connection {
+  if (Object.keys(tls).length === 0) return connection;
+  const options = typeof connection === "string" ? fromURL(connection) : { ...connection };
+  options.tls = { ...options.tls, ...tls };
+  return options;
+}
+
+/** A Redis URL as client options. */
+function fromURL(text: string): RedisConnectionOptions {
+  const url = new URL(text);
+  const options: RedisConnectionOptions = {
+    host: url.hostname.replace(/^\[(.*)\]$/, "$1"),
+    port: Number(url.port || 6379),
+  };
+  if (url.username !== "") options.username = decodeURIComponent(url.username);
+  if (url.password !== "") options.password = decodeURIComponent(url.password);
+  if (url.pathname.length > 1) options.db = Number(url.pathname.slice(1));
+  if (url.protocol === "rediss:") options.tls = {};
+  return options;
 }
