@@ -2,8 +2,8 @@ import { equal, ok } from "node:assert/strict";
 import { type Turn, Turns } from "../src/cluster/turns.ts";
 
 /** A turn there is room for at once. */
-function taken(turns: Turns): Turn {
-  const turn = turns.take();
+function taken(turns: Turns, task = "t"): Turn {
+  const turn = turns.take(task);
   ok(turn !== null && !(turn instanceof Promise), "a turn at once");
   return turn;
 }
@@ -37,7 +37,7 @@ Deno.test("A job that waits in the node for a turn is timed from when its turn r
   const turns = new Turns(() => 1, 4, () => now);
   const first = taken(turns);
   const second = taken(turns);
-  const waiting = turns.take();
+  const waiting = turns.take("t");
   ok(waiting instanceof Promise, "a pool of one gives two turns at once");
   now = 5;
   turns.release(first, "t", 1);
@@ -47,4 +47,22 @@ Deno.test("A job that waits in the node for a turn is timed from when its turn r
   equal(turns.release(second, "t", 1), 4);
   now = 12;
   equal(turns.release(third, "t", 1), 3);
+});
+
+Deno.test("A node past what it should hold hands back a job of a long or unknown task, and keeps a short one", () => {
+  let now = 0;
+  const turns = new Turns(() => 1, undefined, () => now);
+  now = 0.5;
+  turns.release(taken(turns, "short"), "short", 1);
+  turns.arrived("long");
+  now = 1;
+  const long = taken(turns, "long");
+  now = 11;
+  turns.release(long, "long", 1);
+  // After a 10 ms job, a node of one worker should hold two: it has them.
+  taken(turns, "long");
+  taken(turns, "long");
+  equal(turns.take("long"), null, "a long task's job beyond what it should hold goes back");
+  equal(turns.take("unknown"), null, "so does one of a task not known yet");
+  ok(turns.take("short") instanceof Promise, "a short task's job is kept, to wait its turn");
 });

@@ -23,6 +23,8 @@ export interface InboxNotices {
   lost(ids: string[], dataLost: boolean): void;
   /** Redis refused to let this client read its answers: nothing can end its requests. */
   broken(error: Error): void;
+  /** The jobs Redis should hold, as far as the client knows: what a check asks about. */
+  jobs(): JobsInRedis;
 }
 
 /** The most entries one read takes. */
@@ -40,6 +42,14 @@ export const CHECK_MS = 5000;
 
 /** Milliseconds before a failed read is tried again. */
 const RETRY_MS = 100;
+
+/**
+ * What has been read is removed from the stream once this many entries are
+ * read since the last removal, or this many milliseconds have passed: one
+ * command per read would cost Redis as much as the reads themselves.
+ */
+const TRIM_ENTRIES = 256;
+const TRIM_MS = 200;
 
 /**
  * The check, in one step so that nothing changes between its parts: the
@@ -74,6 +84,9 @@ export class Inbox {
   readonly #notices: InboxNotices;
   /** The id of the last entry read: the next read starts after it. */
   #last = "0-0";
+  /** Entries read since the stream was last trimmed, and when that was. */
+  #untrimmed = 0;
+  #trimmedAt = 0;
   /** Redis's epoch as this client last saw it; "" before the first check. */
   #epoch = "";
   /** Counts starts and stops: a read loop of an older one ends. */
@@ -99,10 +112,9 @@ export class Inbox {
    * `command`: now if the connection was lost before (`again`), else once
    * {@linkcode CHECK_MS} have passed with jobs in Redis.
    */
-  start(command: RedisClient, reader: RedisClient, again: boolean, jobs: () => JobsInRedis): void {
+  start(command: RedisClient, reader: RedisClient, again: boolean): void {
     const generation = ++this.#generation;
     this.#command = command;
-    this.#jobs = jobs;
     void this.#read(reader, generation);
     if (again || this.#epoch === "") void this.check();
     else this.watch();
@@ -116,8 +128,6 @@ export class Inbox {
     clearTimeout(this.#checkTimer);
     this.#checkTimer = undefined;
   }
-
-  #jobs: () => JobsInRedis = () => ({ ids: [], keys: [] });
 
   /** There are jobs in Redis: a check comes within {@linkcode CHECK_MS}. */
   watch(): void {
@@ -152,14 +162,26 @@ export class Inbox {
         await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
         continue;
       }
-      if (generation !== this.#generation || reply === null) continue;
-      const entries = reply[0]?.[1] ?? [];
-      if (entries.length === 0) continue;
-      this.#hear(entries);
-      this.#last = entries.at(-1)![0];
-      // What has been read is removed; written again and again, this stays correct.
-      this.#command?.xtrim(this.#key, "MINID", after(this.#last)).catch(() => {});
+      if (generation !== this.#generation) continue;
+      const entries = reply?.[0]?.[1] ?? [];
+      if (entries.length > 0) {
+        this.#hear(entries);
+        this.#last = entries.at(-1)![0];
+        this.#untrimmed += entries.length;
+      }
+      this.#trim(entries.length === 0);
     }
+  }
+
+  /** Removes what has been read, now and then, or now that the stream has gone quiet. */
+  #trim(quiet: boolean): void {
+    if (this.#untrimmed === 0) return;
+    const now = performance.now();
+    if (!quiet && this.#untrimmed < TRIM_ENTRIES && now - this.#trimmedAt < TRIM_MS) return;
+    this.#untrimmed = 0;
+    this.#trimmedAt = now;
+    // Everything up to the last entry read; sent again and again, this stays correct.
+    this.#command?.xtrim(this.#key, "MINID", after(this.#last)).catch(() => {});
   }
 
   #hear(entries: Entry[]): void {
@@ -187,7 +209,7 @@ export class Inbox {
     this.#checking = true;
     this.#checkAgain = false;
     const generation = this.#generation;
-    const { ids, keys } = this.#jobs();
+    const { ids, keys } = this.#notices.jobs();
     try {
       const fresh = crypto.randomUUID();
       const [epoch, missing, entries] = await command.eval(

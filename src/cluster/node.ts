@@ -37,6 +37,7 @@ import {
   type Connection,
   type RedisClient,
   redisClient,
+  type RedisOptions,
   refusedForGood,
 } from "./redis.ts";
 import { MAX_PREFETCH, Turns } from "./turns.ts";
@@ -155,8 +156,8 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
   // Redis refusing the credentials ends the wait for it, instead of a retry forever.
   const refusal = Promise.withResolvers<never>();
   refusal.promise.catch(() => {});
-  const client = () => {
-    const made = redisClient(connection, (error) => refusal.reject(error));
+  const client = (extra: RedisOptions = {}) => {
+    const made = redisClient(connection, (error) => refusal.reject(error), extra);
     clients.push(made);
     return made;
   };
@@ -168,7 +169,8 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
       throw refusedForGood(error) ?? error;
     }
   };
-  const control = client();
+  // Answers of jobs that end together go to Redis in one write.
+  const control = client({ enableAutoPipelining: true });
   const subscriber = client();
   const cancels = new Cancels();
   const channel = cancelChannel(queue);
@@ -216,6 +218,8 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
       }
       stopped.resolve();
     })();
+  /** For each client's stream, until when the node leaves its time to live as it is. */
+  const expiring = new Map<string, number>();
   /**
    * Writes to the stream of the job's client (only it reads there): the
    * answer before the job completes, so that no job is complete without it.
@@ -225,6 +229,14 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
     // A job without a client id (forged, or from another program) has no one to answer.
     if (typeof client !== "string" || !CLIENT_ID.test(client)) return;
     const key = answersKey(queue, client);
+    const now = Date.now();
+    if ((expiring.get(key) ?? 0) > now) {
+      await control.xadd(key, "*", "j", job.id!, field, value);
+      return;
+    }
+    // The stream's time to live is set again now and then, not with every answer.
+    if (expiring.size >= MAX_CLIENTS_KNOWN) expiring.clear();
+    expiring.set(key, now + ANSWERS_TTL_MS / 60);
     const results = await control.pipeline()
       .xadd(key, "*", "j", job.id!, field, value)
       .pexpire(key, ANSWERS_TTL_MS)
@@ -277,7 +289,7 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
       }, STARTED_AFTER_MS);
     };
     try {
-      const turn = pool.closed ? null : await turns.take(began);
+      const turn = pool.closed ? null : await turns.take(task, began);
       if (turn === null) {
         // The node is closing (or its pool was closed under it), or holds more than it now should
         // (BullMQ fetched several before the first showed them long): this one has not started.
@@ -364,6 +376,9 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
   });
   return { close, closed: stopped.promise, [Symbol.asyncDispose]: close };
 }
+
+/** How many clients' streams a node keeps in mind; it forgets them all past that. */
+const MAX_CLIENTS_KNOWN = 10_000;
 
 /** Puts a job this node cannot run back in the queue, for another node, unanswered. */
 async function handBack(job: BullJob<ClusterJobData>, token: string): Promise<never> {

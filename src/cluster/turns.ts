@@ -74,12 +74,17 @@ export class Turns {
   }
 
   /**
-   * Resolves with a turn, or `null` when the node closes first, or holds as
-   * many as {@linkcode held} already (a job not to keep). `began` is called
-   * when the pool can start the job.
+   * Resolves with a turn for a job of `task`, or `null` when the node closes
+   * first, or holds as many as {@linkcode held} already and `task` is not
+   * known to be short (a job not to keep: an idle node may run it sooner).
+   * A short one is kept: handing it back and fetching it again would cost
+   * Redis more than it waits here. `began` is called when the pool can
+   * start the job.
    */
-  take(began?: () => void): Turn | null | Promise<Turn | null> {
-    if (this.#closed || this.#taken.length + this.#waiting.length >= this.held()) return null;
+  take(task: string, began?: () => void): Turn | null | Promise<Turn | null> {
+    if (this.#closed) return null;
+    const over = this.#taken.length + this.#waiting.length >= this.held();
+    if (over && (this.#byTask.get(task) ?? Infinity) >= AHEAD_MS) return null;
     if (this.#taken.length < this.#capacity() * 2) return this.#give(began);
     return new Promise((go) => this.#waiting.push([go, began]));
   }
