@@ -16,8 +16,14 @@
  * - CPU-bound: 32 × fib(27) on two nodes of one worker against a local
  *   ThreadPool(2), and against raw BullMQ doing the same work (two processes,
  *   each one BullMQ Worker of concurrency 1 calling fib inline): the floor a
- *   job queue sets on this machine, measured in the same run.
+ *   job queue sets on this machine, measured in the same run;
+ * - Redis's own time per request (`INFO commandstats`, reset before each
+ *   pass) for 3,000 requests: raw BullMQ's jobs, the cluster's one request
+ *   per job (`batch: 1`), and its batches;
+ * - one client's CPU per 1,000 requests (its own process, `batch: 1`) alone
+ *   on the queue and beside four other clients busy on it, interleaved.
  */
+import { cpuUsage } from "node:process";
 import { Queue, QueueEvents, Worker } from "npm:bullmq@6.7.0";
 import { Redis } from "npm:ioredis@6.0.0";
 import { taskModule, ThreadPool } from "../mod.ts";
@@ -34,6 +40,12 @@ const MAP_INPUTS = 100_000;
 const CPU_REPS = 7;
 const RUN_REPS = 3;
 const WARM = 1_000;
+/** Requests of each pass whose Redis time is measured. */
+const REDIS_N = 3_000;
+/** Requests of each pass whose client CPU is measured. */
+const CPU_N = 2_000;
+/** Other clients busy on the queue beside the measured one. */
+const BUSY_CLIENTS = 4;
 
 /** A raw BullMQ queue and its events, on connections of their own. */
 async function openRawQueue(url: string, queueName: string) {
@@ -103,6 +115,82 @@ async function startRawFibNode(url: string): Promise<() => Promise<Deno.CommandS
   };
 }
 
+/** Redis's commands and microseconds of its own time per request, over what `pass` sends. */
+async function redisTime(
+  url: string,
+  requests: number,
+  pass: () => Promise<unknown>,
+): Promise<{ commands: number; us: number }> {
+  const admin = new Redis(url);
+  await admin.config("RESETSTAT");
+  await pass();
+  const info = await admin.info("commandstats");
+  // Not counted: the two commands this function sends.
+  let calls = 0;
+  let usec = 0;
+  for (const match of info.matchAll(/^cmdstat_(\w+(?:\|\w+)?):calls=(\d+),usec=(\d+)/gm)) {
+    if (match[1] === "config|resetstat" || match[1] === "info") continue;
+    calls += Number(match[2]);
+    usec += Number(match[3]);
+  }
+  admin.disconnect();
+  return { commands: calls / requests, us: usec / requests };
+}
+
+/**
+ * A client in its own process, one request per job: after a warm-up, the
+ * CPU it spends (user and system) per 1,000 requests of `count`.
+ */
+async function cpuClient(url: string, count: number): Promise<void> {
+  const pool = new ClusterPool({ connection: url, root, batch: 1 });
+  const burst = (n: number) =>
+    Promise.all(Array.from({ length: n }, (_, i) => pool.run(tasks("add"), [i, 1])));
+  await burst(500);
+  const before = cpuUsage();
+  await burst(count);
+  const { user, system } = cpuUsage(before);
+  await pool.close();
+  console.log(JSON.stringify({ ms: (user + system) / 1000 / (count / 1000) }));
+}
+
+/** A client in its own process that keeps the queue busy (one request per job) until SIGTERM. */
+async function busyClient(url: string): Promise<void> {
+  const pool = new ClusterPool({ connection: url, root, batch: 1 });
+  let stopping = false;
+  Deno.addSignalListener("SIGTERM", () => stopping = true);
+  const burst = () =>
+    Promise.all(Array.from({ length: 200 }, (_, i) => pool.run(tasks("add"), [i, 1])));
+  await burst();
+  console.log("ready");
+  while (!stopping) await burst();
+  await pool.close();
+  Deno.exit(0);
+}
+
+/** Runs this file in a new process with `args`; resolves with its last line of output. */
+async function inProcess(args: string[]): Promise<string> {
+  const { success, stdout } = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", new URL(import.meta.url).pathname, ...args],
+    stderr: "inherit",
+  }).output();
+  if (!success) throw new Error(`${args[0]} failed`);
+  return new TextDecoder().decode(stdout).trim().split("\n").pop()!;
+}
+
+/** Starts a busy client in its own process; resolves, once it is busy, with how to stop it. */
+async function startBusyClient(url: string): Promise<() => Promise<Deno.CommandStatus>> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", new URL(import.meta.url).pathname, "--busy-client", url],
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  await lineMatching(child.stdout, /^ready/, []);
+  return () => {
+    child.kill("SIGTERM");
+    return child.status;
+  };
+}
+
 function median(values: number[]): number {
   return [...values].sort((a, b) => a - b)[values.length >> 1]!;
 }
@@ -116,6 +204,14 @@ const MEASURES = [
   "two nodes, 32 × fib(27), ms",
   "local ThreadPool(2), 32 × fib(27), ms",
   "raw BullMQ, two workers, 32 × fib(27), ms",
+  "raw BullMQ, Redis µs per job",
+  "raw BullMQ, Redis commands per job",
+  "ClusterPool, batch: 1, Redis µs per request",
+  "ClusterPool, batch: 1, Redis commands per request",
+  "ClusterPool, batched, Redis µs per request",
+  "ClusterPool, batched, Redis commands per request",
+  "one client alone, CPU ms per 1,000 requests",
+  "one client beside four busy ones, CPU ms per 1,000 requests",
 ] as const;
 type Measure = typeof MEASURES[number];
 
@@ -158,8 +254,34 @@ async function round(): Promise<Record<Measure, number>> {
         passes.raw.push(await rawPass(N));
         passes.cluster.push(await clusterPass(N));
       }
+      // Redis's own time per request, each side warm (the batches' pool knows add is short).
+      const rawRedis = await redisTime(url, REDIS_N, () => rawPass(REDIS_N));
+      await using single = new ClusterPool({ connection: url, root, batch: 1 });
+      await Promise.all(Array.from({ length: 500 }, (_, i) => single.run(tasks("add"), [i, 1])));
+      const runs = (on: ClusterPool) =>
+        Promise.all(Array.from({ length: REDIS_N }, (_, i) => on.run(tasks("add"), [i, 1])));
+      const singleRedis = await redisTime(url, REDIS_N, () => runs(single));
+      const batchedRedis = await redisTime(url, REDIS_N, () => runs(pool));
+      result["raw BullMQ, Redis µs per job"] = rawRedis.us;
+      result["raw BullMQ, Redis commands per job"] = rawRedis.commands;
+      result["ClusterPool, batch: 1, Redis µs per request"] = singleRedis.us;
+      result["ClusterPool, batch: 1, Redis commands per request"] = singleRedis.commands;
+      result["ClusterPool, batched, Redis µs per request"] = batchedRedis.us;
+      result["ClusterPool, batched, Redis commands per request"] = batchedRedis.commands;
       await rawWorker.close();
       await raw.close();
+      // One client's CPU alone on the queue and beside four busy clients, interleaved twice.
+      const alone: number[] = [];
+      const beside: number[] = [];
+      for (let rep = 0; rep < 2; rep++) {
+        alone.push(JSON.parse(await inProcess(["--cpu-client", url, String(CPU_N)])).ms);
+        const busy = [];
+        for (let i = 0; i < BUSY_CLIENTS; i++) busy.push(await startBusyClient(url));
+        beside.push(JSON.parse(await inProcess(["--cpu-client", url, String(CPU_N)])).ms);
+        for (const stop of busy) await stop();
+      }
+      result["one client alone, CPU ms per 1,000 requests"] = median(alone);
+      result["one client beside four busy ones, CPU ms per 1,000 requests"] = median(beside);
       result["raw BullMQ, jobs/s"] = median(passes.raw.map(([rate]) => rate));
       result["raw BullMQ, first of 5,000 results, ms"] = median(passes.raw.map(([, ms]) => ms));
       result["ClusterPool.run(), requests/s"] = median(passes.cluster.map(([rate]) => rate));
@@ -210,6 +332,11 @@ async function round(): Promise<Record<Measure, number>> {
 
 if (Deno.args[0] === "--raw-node") {
   await rawFibNode(Deno.args[1]!);
+} else if (Deno.args[0] === "--cpu-client") {
+  await cpuClient(Deno.args[1]!, Number(Deno.args[2]));
+  Deno.exit(0);
+} else if (Deno.args[0] === "--busy-client") {
+  await busyClient(Deno.args[1]!);
 } else if (Deno.args[0] === "--round") {
   console.log(JSON.stringify(await round()));
   Deno.exit(0);
@@ -238,9 +365,8 @@ async function main() {
   );
   console.log("| measure | median | rounds |\n| --- | ---: | --- |");
   for (const [name, values] of Object.entries(results)) {
-    console.log(
-      `| ${name} | ${Math.round(median(values))} | ${values.map(Math.round).join(", ")} |`,
-    );
+    const shown = (value: number) => value < 100 ? value.toFixed(1) : String(Math.round(value));
+    console.log(`| ${name} | ${shown(median(values))} | ${values.map(shown).join(", ")} |`);
   }
   // Each ratio is taken within a round (both sides measured minutes apart at most, in one machine
   // state), then the median over rounds: steadier than a ratio of medians on a shared machine.
@@ -280,6 +406,24 @@ async function main() {
       "CPU-bound, two nodes ÷ raw BullMQ's two workers speed",
       "raw BullMQ, two workers, 32 × fib(27), ms",
       "two nodes, 32 × fib(27), ms",
+      2,
+    ],
+    [
+      "Redis time per request, batch: 1 ÷ raw BullMQ's per job",
+      "ClusterPool, batch: 1, Redis µs per request",
+      "raw BullMQ, Redis µs per job",
+      2,
+    ],
+    [
+      "Redis time per request, batched ÷ raw BullMQ's per job",
+      "ClusterPool, batched, Redis µs per request",
+      "raw BullMQ, Redis µs per job",
+      2,
+    ],
+    [
+      "one client's CPU, beside four busy clients ÷ alone",
+      "one client beside four busy ones, CPU ms per 1,000 requests",
+      "one client alone, CPU ms per 1,000 requests",
       2,
     ],
   ];

@@ -113,7 +113,9 @@ export interface ClusterPoolOptions {
  * `detail: { job }`, the BullMQ job id, which the requests of a batch share)
  * when a request's node was lost and the request waits for another; `error`
  * (an `ErrorEvent`) when the connection to Redis is lost, once per outage,
- * while it reconnects.
+ * while it reconnects, when Redis lost its data (its requests there are sent
+ * again within `maxLosses`, or fail with `WorkerLostError`), and when Redis
+ * refused a cancel.
  *
  * @example Run a task on the cluster
  * ```ts ignore

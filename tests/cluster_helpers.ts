@@ -172,7 +172,10 @@ export interface Node {
   pid: number;
   /** What it printed, line by line. */
   output: string[];
-  /** Sends it `signal` and resolves with its exit status. */
+  /**
+   * Sends it `signal` and resolves with its exit status; rejects, with what
+   * it printed to stderr, if it has not exited 20 s later (it is then killed).
+   */
   stop(signal?: Deno.Signal): Promise<Deno.CommandStatus>;
 }
 
@@ -217,7 +220,17 @@ export async function startNode(
     stop(signal: Deno.Signal = "SIGTERM") {
       if (status === null) {
         child.kill(signal);
-        status = child.status;
+        // A node that does not stop fails the test with what it said, instead of hanging it.
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const late = new Promise<never>((_, reject) => {
+          timer = setTimeout(() => {
+            child.kill("SIGKILL");
+            reject(
+              new Error(`node ${child.pid} ignored ${signal} for 20 s:\n${errors.join("\n")}`),
+            );
+          }, 20_000);
+        });
+        status = Promise.race([child.status, late]).finally(() => clearTimeout(timer));
       }
       return status;
     },

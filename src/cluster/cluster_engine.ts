@@ -136,12 +136,12 @@ export class ClusterEngine implements Engine {
       heard: (id, field, value) => this.#heard(id, field, value),
       lost: (ids, dataLost) => this.#lost(ids, dataLost),
       broken: (error) => this.#fail(error),
+      jobs: () => this.#inRedisNow(),
     });
     this.#link = new RedisLink(options.connection, options.queue, {
       refused: (error) => this.#fail(error),
       connectionLost: options.notify.connectionLost,
-      connected: (command, reader, again) =>
-        this.#inbox.start(command, reader, again, () => this.#inRedisNow()),
+      connected: (command, reader, again) => this.#inbox.start(command, reader, again),
     });
   }
 
