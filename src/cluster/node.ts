@@ -169,8 +169,9 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
       throw refusedForGood(error) ?? error;
     }
   };
-  // Answers of jobs that end together go to Redis in one write.
-  const control = client({ enableAutoPipelining: true });
+  const control = client();
+  /** BullMQ's connection for the node's jobs (fetching, completing), which answers go on too. */
+  const jobs = client();
   const subscriber = client();
   const cancels = new Cancels();
   const channel = cancelChannel(queue);
@@ -224,20 +225,25 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
    * Writes to the stream of the job's client (only it reads there): the
    * answer before the job completes, so that no job is complete without it.
    */
-  const tell = async (job: BullJob<ClusterJobData>, field: AnswerField, value: string) => {
+  const tell = async (
+    job: BullJob<ClusterJobData>,
+    field: AnswerField,
+    value: string,
+    connection = control,
+  ) => {
     const client = job.data.c;
     // A job without a client id (forged, or from another program) has no one to answer.
     if (typeof client !== "string" || !CLIENT_ID.test(client)) return;
     const key = answersKey(queue, client);
     const now = Date.now();
     if ((expiring.get(key) ?? 0) > now) {
-      await control.xadd(key, "*", "j", job.id!, field, value);
+      await connection.xadd(key, "*", "j", job.id!, field, value);
       return;
     }
     // The stream's time to live is set again now and then, not with every answer.
     if (expiring.size >= MAX_CLIENTS_KNOWN) expiring.clear();
     expiring.set(key, now + ANSWERS_TTL_MS / 60);
-    const results = await control.pipeline()
+    const results = await connection.pipeline()
       .xadd(key, "*", "j", job.id!, field, value)
       .pexpire(key, ANSWERS_TTL_MS)
       .exec();
@@ -246,8 +252,12 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
   };
   const run = async (job: BullJob<ClusterJobData>, token?: string): Promise<number> => {
     const answer = await outcome(job, token);
-    await tell(job, "a", JSON.stringify(answer));
-    // The answer is in the client's stream: BullMQ's own copy of it would only cost Redis time.
+    // Sent on the connection BullMQ completes the job on, before it does: Redis runs the two in
+    // that order, so no job is complete without its answer, and the node need not wait for a
+    // reply first. (One that fails leaves a job gone without an answer: its client's check finds
+    // it lost, and sends it again.)
+    tell(job, "a", JSON.stringify(answer), jobs).catch(() => {});
+    // BullMQ's own copy of the answer would only cost Redis time.
     return 0;
   };
   const outcome = async (
@@ -361,7 +371,7 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
   };
 
   const worker = new Worker<ClusterJobData, number>(queue, run, {
-    connection: client(),
+    connection: jobs,
     concurrency: turns.held(),
     lockDuration: lease,
     stalledInterval: Math.max(500, Math.floor(lease / 2)),
