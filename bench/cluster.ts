@@ -101,10 +101,16 @@ async function rawFibNode(url: string): Promise<void> {
   console.log("ready");
 }
 
-/** Starts a raw BullMQ node as a subprocess; resolves once it is waiting for jobs. */
-async function startRawFibNode(url: string): Promise<() => Promise<Deno.CommandStatus>> {
+/**
+ * Starts this file as a subprocess in `mode` (`--raw-node`: a raw BullMQ node; `--busy-client`: a
+ * client keeping the queue busy); resolves, once it says it is ready, with how to stop it.
+ */
+async function startHelper(
+  mode: "--raw-node" | "--busy-client",
+  url: string,
+): Promise<() => Promise<Deno.CommandStatus>> {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", new URL(import.meta.url).pathname, "--raw-node", url],
+    args: ["run", "-A", new URL(import.meta.url).pathname, mode, url],
     stdout: "piped",
     stderr: "inherit",
   }).spawn();
@@ -175,20 +181,6 @@ async function inProcess(args: string[]): Promise<string> {
   }).output();
   if (!success) throw new Error(`${args[0]} failed`);
   return new TextDecoder().decode(stdout).trim().split("\n").pop()!;
-}
-
-/** Starts a busy client in its own process; resolves, once it is busy, with how to stop it. */
-async function startBusyClient(url: string): Promise<() => Promise<Deno.CommandStatus>> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", new URL(import.meta.url).pathname, "--busy-client", url],
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
-  await lineMatching(child.stdout, /^ready/, []);
-  return () => {
-    child.kill("SIGTERM");
-    return child.status;
-  };
 }
 
 function median(values: number[]): number {
@@ -276,7 +268,7 @@ async function round(): Promise<Record<Measure, number>> {
       for (let rep = 0; rep < 2; rep++) {
         alone.push(JSON.parse(await inProcess(["--cpu-client", url, String(CPU_N)])).ms);
         const busy = [];
-        for (let i = 0; i < BUSY_CLIENTS; i++) busy.push(await startBusyClient(url));
+        for (let i = 0; i < BUSY_CLIENTS; i++) busy.push(await startHelper("--busy-client", url));
         beside.push(JSON.parse(await inProcess(["--cpu-client", url, String(CPU_N)])).ms);
         for (const stop of busy) await stop();
       }
@@ -297,7 +289,7 @@ async function round(): Promise<Record<Measure, number>> {
       // would decide it), each side's median kept. The raw nodes are up for every pass, and the
       // cluster's nodes too: each side runs with the same processes idle beside it.
       await using local = new ThreadPool(2);
-      for (let i = 0; i < 2; i++) rawNodes.push(await startRawFibNode(url));
+      for (let i = 0; i < 2; i++) rawNodes.push(await startHelper("--raw-node", url));
       const rawFib = await openRawQueue(url, "fib");
       const rawFibPass = async () => (await rawFib.pass(32, () => ({ n: 27 })))[0];
       const fib32 = async (on: ThreadPool | ClusterPool) => {

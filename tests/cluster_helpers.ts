@@ -293,3 +293,9 @@ export async function redisCli(port: number, ...args: string[]): Promise<string>
     .output();
   return new TextDecoder().decode(stdout).trim();
 }
+
+/** Resolves once `pool` has `n` requests running on nodes. */
+export async function running(pool: ClusterPool, n: number): Promise<void> {
+  // The client hears of each start from its nodes; stats() is all there is to ask.
+  while (pool.stats().running < n) await new Promise((resolve) => setTimeout(resolve, 20));
+}

@@ -1,6 +1,13 @@
 import { equal, match, ok, rejects } from "node:assert/strict";
 import { ClusterPool } from "../cluster.ts";
-import { clusterTest, redisCli, redisInstalled, startNode, startRedis } from "./cluster_helpers.ts";
+import {
+  clusterTest,
+  redisCli,
+  redisInstalled,
+  running,
+  startNode,
+  startRedis,
+} from "./cluster_helpers.ts";
 import { runDeno, task } from "./helpers.ts";
 
 const root = new URL("../", import.meta.url);
@@ -13,11 +20,6 @@ async function readmeAclLine(): Promise<string[]> {
     .find((text) => text.startsWith("ACL SETUSER threadpool "));
   ok(line, "the README gives an ACL SETUSER line");
   return line.replace(">PASSWORD", ">secret").split(" ");
-}
-
-/** Resolves once the pool has `n` requests running on nodes (stats() is all there is to ask). */
-async function running(pool: ClusterPool, n: number): Promise<void> {
-  while (pool.stats().running < n) await new Promise((resolve) => setTimeout(resolve, 20));
 }
 
 clusterTest(

@@ -18,6 +18,7 @@ import {
   freePort,
   redisCli,
   redisInstalled,
+  running,
   startNode,
   startRedis,
 } from "./cluster_helpers.ts";
@@ -304,12 +305,6 @@ Deno.test("ClusterPool says createWorkers() and dismissWorkers() have no meaning
   await pool.close();
   equal(pool.closed, true);
 });
-
-/** Resolves once the pool has `n` requests running on nodes. */
-async function running(pool: ClusterPool, n: number): Promise<void> {
-  // The client hears of each start through the queue's events; nothing else to wait on.
-  while (pool.stats().running < n) await new Promise((resolve) => setTimeout(resolve, 20));
-}
 
 clusterTest(
   "A request aborted while it runs on a node is stopped there, and its place freed",
