@@ -37,7 +37,6 @@ import {
   type Connection,
   type RedisClient,
   redisClient,
-  type RedisOptions,
   refusedForGood,
 } from "./redis.ts";
 import { MAX_PREFETCH, Turns } from "./turns.ts";
@@ -156,8 +155,8 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
   // Redis refusing the credentials ends the wait for it, instead of a retry forever.
   const refusal = Promise.withResolvers<never>();
   refusal.promise.catch(() => {});
-  const client = (extra: RedisOptions = {}) => {
-    const made = redisClient(connection, (error) => refusal.reject(error), extra);
+  const client = () => {
+    const made = redisClient(connection, (error) => refusal.reject(error));
     clients.push(made);
     return made;
   };

@@ -60,9 +60,6 @@ export type Connection = string | RedisConnectionOptions;
 /** A Redis client. */
 export type RedisClient = IORedis;
 
-/** ioredis's own options for a client. */
-export type { RedisOptions };
-
 /** What a client does when Redis refuses its credentials. */
 export type OnRefused = (error: Error) => void;
 
@@ -137,16 +134,9 @@ export function refusedForGood(error: unknown): Error | undefined {
   return undefined;
 }
 
-/**
- * Makes a client, with ioredis's `extra` options; `refused` hears once if
- * Redis refuses it for good (see {@linkcode refusedForGood}).
- */
-export function redisClient(
-  connection: Connection,
-  refused: OnRefused,
-  extra: RedisOptions = {},
-): RedisClient {
-  const options: RedisOptions = { ...extra, maxRetriesPerRequest: null, lazyConnect: true };
+/** Makes a client; `refused` hears once if Redis refuses it for good (see {@linkcode refusedForGood}). */
+export function redisClient(connection: Connection, refused: OnRefused): RedisClient {
+  const options: RedisOptions = { maxRetriesPerRequest: null, lazyConnect: true };
   // ioredis's option types do not allow exactOptionalPropertyTypes' undefined: cast.
   const client = typeof connection === "string"
     ? new IORedis(connection, options as never)
