@@ -13,9 +13,8 @@ import { TaskError, WorkerLostError } from "../core/errors.ts";
 import type { Job } from "../core/job.ts";
 import type { ResolvedTask } from "../core/task.ts";
 import { settlements } from "./answers.ts";
+import { JobMaker, type JobOptions } from "./job_maker.ts";
 import { Outbox } from "./outbox.ts";
-import { encode } from "./codec.ts";
-import { portable } from "./modules.ts";
 import {
   type AnswerField,
   answersKey,
@@ -23,29 +22,18 @@ import {
   cancelChannel,
   cancelKey,
   type ClusterAnswer,
-  type ClusterJobData,
-  DEFAULT_LOSSES,
   epochKey,
-  typicalAfter,
 } from "./protocol.ts";
 import { Inbox, type JobsInRedis } from "./inbox.ts";
 import { RedisLink } from "./link.ts";
 import { type Connection, refusedForGood } from "./redis.ts";
 
 /** What the cluster engine is built with, checked. */
-export interface ClusterEngineOptions {
+export interface ClusterEngineOptions extends JobOptions {
   connection: Connection;
   queue: string;
-  /** What task module paths are relative to, as a folder URL. */
-  root: URL;
-  /** The largest encoded arguments or result, in bytes. */
-  maxPayload: number;
   /** How many jobs this client keeps in Redis at once. */
   window: number;
-  /** How many times a job may be lost with its node and run again. */
-  maxLosses: number;
-  /** The most requests in one batch, when the user fixed it; undefined: it adapts. */
-  batch: number | undefined;
   /** What the client hears of beside its requests' outcomes. */
   notify: ClusterNotices;
 }
@@ -76,19 +64,6 @@ interface SentJob {
 /** How long a client with nothing in flight keeps its connections. */
 const IDLE_MS = 250;
 
-/**
- * Milliseconds of work a batch carries. A short task's requests queued
- * together go to Redis as batches, a job each, since a job's own cost (a few
- * hundred microseconds to a few milliseconds of CPU, between the client,
- * Redis and the node) is then most of a request's; a batch holds as few calls
- * as typically run this long on a node, so that batches still spread over the
- * nodes. A task whose calls take this long or longer goes one request per job.
- */
-const BATCH_MS = 6;
-
-/** The most requests in one batch. */
-const MAX_BATCH = 32;
-
 /** Runs jobs on the nodes that serve a BullMQ queue. */
 export class ClusterEngine implements Engine {
   readonly size = 1;
@@ -112,16 +87,12 @@ export class ClusterEngine implements Engine {
       for (const job of this.#forget(id)) this.#host.settle(job, false, reason);
     },
   });
-  /** For each task by module and name, how long its calls typically run on a node (ms). */
-  readonly #typical = new Map<string, number>();
-  /** Encoded arguments, made once when the call is admitted. */
-  readonly #encoded = new WeakMap<readonly unknown[], string>();
   /** This client's id: its jobs' ids begin with it, and its answers' stream is named after it. */
   readonly #id = crypto.randomUUID().replaceAll("-", "").slice(0, 16);
   /** Jobs sent so far: each job's id is this client's, and this count. */
   #sent = 0;
-  /** How many times each request resent was lost before (with Redis, or with nodes). */
-  readonly #lostBefore = new WeakMap<Job, number>();
+  /** What each request's job carries, and how requests of a short task share one. */
+  readonly #maker: JobMaker;
   #host!: EngineHost;
   readonly #link: RedisLink;
   readonly #inbox: Inbox;
@@ -132,6 +103,7 @@ export class ClusterEngine implements Engine {
   constructor(options: ClusterEngineOptions) {
     this.#options = options;
     this.concurrency = options.window;
+    this.#maker = new JobMaker(options, this.#id);
     this.#inbox = new Inbox(answersKey(options.queue, this.#id), epochKey(options.queue), {
       heard: (id, field, value) => this.#heard(id, field, value),
       lost: (ids, dataLost) => this.#lost(ids, dataLost),
@@ -150,8 +122,7 @@ export class ClusterEngine implements Engine {
   }
 
   admit(task: ResolvedTask, args: readonly unknown[]): void {
-    portable(task.href, this.#options.root);
-    this.#encoded.set(args, encode(args, "the arguments", this.#options.maxPayload));
+    this.#maker.admit(task, args);
   }
 
   handedAhead(): number {
@@ -317,7 +288,7 @@ export class ClusterEngine implements Engine {
     for (const id of ids) {
       const losses = this.#jobs.get(id)?.losses ?? 0;
       for (const job of this.#forget(id)) {
-        const lost = (this.#lostBefore.get(job) ?? 0) + losses + 1;
+        const lost = this.#maker.lostBefore(job) + losses + 1;
         if (lost > this.#options.maxLosses) {
           failed++;
           this.#host.settle(
@@ -335,7 +306,7 @@ export class ClusterEngine implements Engine {
           );
         } else {
           resent++;
-          this.#lostBefore.set(job, lost);
+          this.#maker.lost(job, lost);
           this.#host.giveBack(job);
         }
       }
@@ -359,28 +330,13 @@ export class ClusterEngine implements Engine {
     if (queue === null) return;
     let batch: Job[] = [];
     const add = (jobs: Job[]) => {
-      const [first] = jobs as [Job, ...Job[]];
-      const data: ClusterJobData = {
-        m: portable(first.task.href, this.#options.root),
-        n: first.task.name,
-        a: jobs.length > 1 ? "" : this.#arguments(first),
-        c: this.#id,
-      };
-      if (jobs.length > 1) data.b = jobs.map((job) => this.#arguments(job));
-      // Only a job of one request can be timed or a chunk: a batch's requests are all plain.
-      if (jobs.length === 1 && first.timeout !== undefined) data.t = first.timeout;
-      if (jobs.length === 1 && first.chunk) data.k = 1;
-      // A request sent again after a loss has that much less of its bound left.
-      let lostBefore = 0;
-      for (const job of jobs) lostBefore = Math.max(lostBefore, this.#lostBefore.get(job) ?? 0);
-      const losses = this.#options.maxLosses - lostBefore;
-      if (losses !== DEFAULT_LOSSES) data.l = losses;
+      const data = this.#maker.data(jobs);
       // A request sent again goes as a new job: a late answer to the old one is not mistaken for it.
       const id = `${this.#id}-${++this.#sent}`;
       for (const job of jobs) job.place = id;
       this.#jobs.set(id, { requests: jobs, added: false, losses: 0 });
       this.#outbox.push({
-        name: first.task.name,
+        name: data.n,
         data,
         opts: { jobId: id, removeOnComplete: true, removeOnFail: true, attempts: 1 },
       });
@@ -395,12 +351,12 @@ export class ClusterEngine implements Engine {
       const alone = job.chunk || job.timeout !== undefined;
       const head = batch[0];
       if (
-        head !== undefined && (alone || batch.length === room || !sameCall(head, job))
+        head !== undefined && (alone || batch.length === room || !JobMaker.sameTask(head, job))
       ) {
         add(batch);
         batch = [];
       }
-      if (!alone && batch.length === 0) room = this.#batchRoom(job);
+      if (!alone && batch.length === 0) room = this.#maker.batchRoom(job);
       if (!alone && room > 1) batch.push(job);
       else add([job]);
     }
@@ -408,28 +364,11 @@ export class ClusterEngine implements Engine {
     this.#outbox.send(queue);
   }
 
-  /** A request's encoded arguments, made when it was admitted. */
-  #arguments(job: Job): string {
-    return this.#encoded.get(job.args) ?? encode(job.args, "the arguments", Infinity);
-  }
-
-  /**
-   * How many plain requests of `job`'s task may share its batch: 1 for a task
-   * not known to be short. (Chunks and requests with a timeout never share
-   * one: a batch answers when its last call ends, and a neighbour's slow call
-   * must not time one out.)
-   */
-  #batchRoom(job: Job): number {
-    if (this.#options.batch !== undefined) return this.#options.batch;
-    const typical = this.#typical.get(taskKey(job.task)) ?? Infinity;
-    return Math.min(MAX_BATCH, Math.ceil(BATCH_MS / typical));
-  }
-
   #answer(jobId: string, answer: ClusterAnswer): void {
     const jobs = this.#jobs.get(jobId)?.requests;
     if (jobs === undefined) return;
     const { task } = jobs.find((job) => job !== null)!;
-    if (typeof answer?.d === "number") this.#learn(task, answer.d);
+    if (typeof answer?.d === "number") this.#maker.learn(task, answer.d);
     const pending = this.#forget(jobId);
     try {
       for (const [job, ok, value] of settlements(answer, jobs, task)) {
@@ -441,12 +380,6 @@ export class ClusterEngine implements Engine {
       const error = new TaskError(`The node answered wrongly: ${why}`, { cause });
       for (const job of pending) this.#host.settle(job, false, error);
     }
-  }
-
-  /** A task's calls ran for `ms` each on a node. */
-  #learn(task: ResolvedTask, ms: number): void {
-    const key = taskKey(task);
-    this.#typical.set(key, typicalAfter(this.#typical.get(key) ?? Infinity, ms));
   }
 
   /** A job has ended in Redis: the requests it still carried, which the caller settles. */
@@ -470,14 +403,4 @@ export class ClusterEngine implements Engine {
     }
     this.#host.pull();
   }
-}
-
-/** A task by its module and name. */
-function taskKey(task: ResolvedTask): string {
-  return `${task.name}@${task.href}`;
-}
-
-/** Whether two requests can share a batch: the same task. */
-function sameCall(a: Job, b: Job): boolean {
-  return a.task.href === b.task.href && a.task.name === b.task.name;
 }
