@@ -213,7 +213,12 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
       } else {
         const closed = worker.close();
         turns.handBack();
-        await closed;
+        // Once this node's own jobs have ended, BullMQ is given a moment to finish closing, and
+        // no more: after Redis came back empty, its close was seen waiting for ever.
+        await Promise.race([
+          closed,
+          processing.ended().then(() => new Promise((go) => setTimeout(go, CLOSE_GRACE_MS))),
+        ]);
         for (const made of clients) made.disconnect();
       }
       stopped.resolve();
@@ -249,7 +254,9 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
     const failed = results?.find(([error]) => error !== null)?.[0];
     if (failed) throw failed;
   };
+  const processing = new InFlight();
   const run = async (job: BullJob<ClusterJobData>, token?: string): Promise<number> => {
+    using _ = processing.begin();
     const answer = await outcome(job, token);
     // Sent on the connection BullMQ completes the job on, before it does: Redis runs the two in
     // that order, so no job is complete without its answer, and the node need not wait for a
@@ -384,6 +391,31 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
     throw error;
   });
   return { close, closed: stopped.promise, [Symbol.asyncDispose]: close };
+}
+
+/** Milliseconds BullMQ has to finish closing a node once the node's own jobs have ended. */
+const CLOSE_GRACE_MS = 2_000;
+
+/** Counts the jobs a node is processing, and says when none is left. */
+class InFlight {
+  #count = 0;
+  #idle: (() => void) | null = null;
+
+  /** A job begins; it ends when the returned handle is disposed. */
+  begin(): Disposable {
+    this.#count++;
+    return {
+      [Symbol.dispose]: () => {
+        if (--this.#count === 0) this.#idle?.();
+      },
+    };
+  }
+
+  /** Resolves once no job is being processed. */
+  ended(): Promise<void> {
+    if (this.#count === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idle = resolve);
+  }
 }
 
 /** How many clients' streams a node keeps in mind; it forgets them all past that. */
