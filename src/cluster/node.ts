@@ -169,7 +169,10 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
     }
   };
   const control = client();
-  /** BullMQ's connection for the node's jobs (fetching, completing), which answers go on too. */
+  /**
+   * BullMQ's connection for the node's jobs (fetching, completing), which everything the node
+   * writes to a client's stream goes on too: a job's notices and its answer arrive in order.
+   */
   const jobs = client();
   const subscriber = client();
   const cancels = new Cancels();
@@ -229,25 +232,20 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
    * Writes to the stream of the job's client (only it reads there): the
    * answer before the job completes, so that no job is complete without it.
    */
-  const tell = async (
-    job: BullJob<ClusterJobData>,
-    field: AnswerField,
-    value: string,
-    connection = control,
-  ) => {
+  const tell = async (job: BullJob<ClusterJobData>, field: AnswerField, value: string) => {
     const client = job.data.c;
     // A job without a client id (forged, or from another program) has no one to answer.
     if (typeof client !== "string" || !CLIENT_ID.test(client)) return;
     const key = answersKey(queue, client);
     const now = Date.now();
     if ((expiring.get(key) ?? 0) > now) {
-      await connection.xadd(key, "*", "j", job.id!, field, value);
+      await jobs.xadd(key, "*", "j", job.id!, field, value);
       return;
     }
     // The stream's time to live is set again now and then, not with every answer.
     if (expiring.size >= MAX_CLIENTS_KNOWN) expiring.clear();
     expiring.set(key, now + ANSWERS_TTL_MS / 60);
-    const results = await connection.pipeline()
+    const results = await jobs.pipeline()
       .xadd(key, "*", "j", job.id!, field, value)
       .pexpire(key, ANSWERS_TTL_MS)
       .exec();
@@ -262,7 +260,7 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
     // that order, so no job is complete without its answer, and the node need not wait for a
     // reply first. (One that fails leaves a job gone without an answer: its client's check finds
     // it lost, and sends it again.)
-    tell(job, "a", JSON.stringify(answer), jobs).catch(() => {});
+    tell(job, "a", JSON.stringify(answer)).catch(() => {});
     // BullMQ's own copy of the answer would only cost Redis time.
     return 0;
   };
