@@ -9,24 +9,22 @@
  */
 
 import { type Job as BullJob, WaitingError, Worker } from "npm:bullmq@6.7.0";
-import { PoolClosedError, TaskError, TaskTimeoutError, WorkerLostError } from "../core/errors.ts";
+import { PoolClosedError, TaskError, WorkerLostError } from "../core/errors.ts";
 import { integer, quote } from "../pool/validate.ts";
 import { ThreadPool } from "../thread_pool.ts";
-import { decode, DEFAULT_MAX_PAYLOAD, encode } from "./codec.ts";
+import { DEFAULT_MAX_PAYLOAD, encode } from "./codec.ts";
 import { Cancels } from "./cancels.ts";
 import { Allowlist, folderURL, local } from "./modules.ts";
+import { answerFor, kindOf, refusedByClosing, runOn } from "./node_calls.ts";
+import { Replies } from "./replies.ts";
 import {
   type AnswerField,
-  ANSWERS_TTL_MS,
-  answersKey,
   type BatchOutcome,
   cancelChannel,
   cancelKey,
-  CLIENT_ID,
   type ClusterAnswer,
   type ClusterJobData,
   DEFAULT_LOSSES,
-  type FailureKind,
   MAX_LEASE,
   MAX_LOSSES,
   queueOption,
@@ -226,43 +224,24 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
       }
       stopped.resolve();
     })();
-  /** For each client's stream, until when the node leaves its time to live as it is. */
-  const expiring = new Map<string, number>();
-  /**
-   * Writes to the stream of the job's client (only it reads there): the
-   * answer before the job completes, so that no job is complete without it.
-   */
-  const tell = async (job: BullJob<ClusterJobData>, field: AnswerField, value: string) => {
-    const client = job.data.c;
-    // A job without a client id (forged, or from another program) has no one to answer.
-    if (typeof client !== "string" || !CLIENT_ID.test(client)) return;
-    const key = answersKey(queue, client);
-    const now = Date.now();
-    if ((expiring.get(key) ?? 0) > now) {
-      await jobs.xadd(key, "*", "j", job.id!, field, value);
-      return;
-    }
-    // The stream's time to live is set again now and then, not with every answer.
-    if (expiring.size >= MAX_CLIENTS_KNOWN) expiring.clear();
-    expiring.set(key, now + ANSWERS_TTL_MS / 60);
-    const results = await jobs.pipeline()
-      .xadd(key, "*", "j", job.id!, field, value)
-      .pexpire(key, ANSWERS_TTL_MS)
-      .exec();
-    const failed = results?.find(([error]) => error !== null)?.[0];
-    if (failed) throw failed;
-  };
+  const replies = new Replies(queue, jobs);
+  const tell = (job: BullJob<ClusterJobData>, field: AnswerField, value: string) =>
+    replies.tell(job, field, value).catch(() => {});
   const processing = new InFlight();
   const run = async (job: BullJob<ClusterJobData>, token?: string): Promise<number> => {
-    using _ = processing.begin();
-    const answer = await outcome(job, token);
-    // Sent on the connection BullMQ completes the job on, before it does: Redis runs the two in
-    // that order, so no job is complete without its answer, and the node need not wait for a
-    // reply first. (One that fails leaves a job gone without an answer: its client's check finds
-    // it lost, and sends it again.)
-    tell(job, "a", JSON.stringify(answer)).catch(() => {});
-    // BullMQ's own copy of the answer would only cost Redis time.
-    return 0;
+    processing.begin();
+    try {
+      const answer = await outcome(job, token);
+      // Sent on the connection BullMQ completes the job on, before it does: Redis runs the two in
+      // that order, so no job is complete without its answer, and the node need not wait for a
+      // reply first. (One that fails leaves a job gone without an answer: its client's check
+      // finds it lost, and sends it again.)
+      tell(job, "a", JSON.stringify(answer));
+      // BullMQ's own copy of the answer would only cost Redis time.
+      return 0;
+    } finally {
+      processing.end();
+    }
   };
   const outcome = async (
     job: BullJob<ClusterJobData>,
@@ -272,7 +251,7 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
     // Each time a node holding the job fell silent past its lease, BullMQ put it back and
     // counted it: the client hears of each loss, and past its bound the job fails here.
     const losses = job.stalledCounter;
-    if (losses > 0) tell(job, "l", String(losses)).catch(() => {});
+    if (losses > 0) tell(job, "l", String(losses));
     const module = local(data.m, root);
     if (!allowed.allows(module)) {
       const error = new TypeError(
@@ -299,7 +278,7 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
     const began = () => {
       started = setTimeout(() => {
         toldStarted = true;
-        tell(job, "s", "1").catch(() => {});
+        tell(job, "s", "1");
       }, STARTED_AFTER_MS);
     };
     try {
@@ -327,7 +306,7 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
         if (error instanceof PoolClosedError && pool.closed) {
           void close();
           clearTimeout(started);
-          if (toldStarted) tell(job, "s", "0").catch(() => {});
+          if (toldStarted) tell(job, "s", "0");
           return await handBack(job, token!);
         }
         answer = answerFor(error);
@@ -399,14 +378,14 @@ class InFlight {
   #count = 0;
   #idle: (() => void) | null = null;
 
-  /** A job begins; it ends when the returned handle is disposed. */
-  begin(): Disposable {
+  /** A job begins. */
+  begin(): void {
     this.#count++;
-    return {
-      [Symbol.dispose]: () => {
-        if (--this.#count === 0) this.#idle?.();
-      },
-    };
+  }
+
+  /** A job ends. */
+  end(): void {
+    if (--this.#count === 0) this.#idle?.();
   }
 
   /** Resolves once no job is being processed. */
@@ -416,50 +395,8 @@ class InFlight {
   }
 }
 
-/** How many clients' streams a node keeps in mind; it forgets them all past that. */
-const MAX_CLIENTS_KNOWN = 10_000;
-
 /** Puts a job this node cannot run back in the queue, for another node, unanswered. */
 async function handBack(job: BullJob<ClusterJobData>, token: string): Promise<never> {
   await job.moveToWait(token);
   throw new WaitingError();
-}
-
-/** Whether a batch's or chunk's outcomes hold a call the local pool refused as it closed. */
-function refusedByClosing(value: unknown): boolean {
-  return Array.isArray(value) &&
-    value.some((outcome) =>
-      Array.isArray(outcome) && outcome[0] === false && outcome[1] instanceof PoolClosedError
-    );
-}
-
-/** Runs a job's call, or each call of a chunk, on the local pool. */
-function runOn(pool: ThreadPool, data: ClusterJobData, module: string, signal: AbortSignal) {
-  const args = decode(data.a) as unknown[];
-  const spec = { module, name: data.n };
-  const options = { signal, ...(data.t !== undefined && { timeout: data.t }) };
-  if (data.k !== 1) return pool.run(spec, args as never, options);
-  return Promise.all(
-    args.map((call) =>
-      pool.run(spec, call as never, options).then(
-        (value) => [true, value],
-        (error) => [false, error instanceof TaskError ? error.cause : error],
-      )
-    ),
-  );
-}
-
-/** How a call failed, by its error. */
-function kindOf(error: unknown): FailureKind {
-  return error instanceof TaskTimeoutError
-    ? "timeout"
-    : error instanceof WorkerLostError
-    ? "lost"
-    : "task";
-}
-
-/** A failed run's answer: what kind of failure, and its error. */
-function answerFor(error: unknown): ClusterAnswer {
-  const cause = error instanceof TaskError ? error.cause : error;
-  return { ok: false, kind: kindOf(error), v: encode(cause, "an error", DEFAULT_MAX_PAYLOAD) };
 }
