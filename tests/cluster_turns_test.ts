@@ -66,3 +66,33 @@ Deno.test("A node past what it should hold hands back a job of a long or unknown
   equal(turns.take("unknown"), null, "so does one of a task not known yet");
   ok(turns.take("short") instanceof Promise, "a short task's job is kept, to wait its turn");
 });
+
+Deno.test("What BullMQ may fetch for a node rises at once, falls at most once a second for a short task, and at once for a long one", () => {
+  let now = 0;
+  const turns = new Turns(() => 1, undefined, () => now);
+  const run = (task: string, ms: number) => {
+    const turn = taken(turns, task);
+    now += ms;
+    turns.release(turn, task, 1);
+    return turns.fetching();
+  };
+  // Unknown: one ahead. A short task's 0.1 ms jobs: the most a node holds (16) at once.
+  equal(turns.fetching(), 2);
+  equal(run("short", 0.1), 16);
+  // One slow job of it makes held() fall; what BullMQ may fetch does not (each fall and rise
+  // again would cost a fetch of its own), for the rest of the second.
+  equal(run("short", 1.5), 16);
+  ok(turns.held() < 16, `held ${turns.held()}`);
+  now = 999;
+  equal(run("short", 1.5), 16);
+  // A second later it falls to the most held() asked for in that second: still 16.
+  now = 1_000;
+  equal(run("short", 1.5), 16);
+  // After a second of slow jobs only, it falls to what they ask for.
+  now = 2_001;
+  const slower = run("short", 1.5);
+  equal(slower, turns.held());
+  ok(slower < 16, `fell to ${slower}`);
+  // A long task's job: at once, so that no more of it are held ahead.
+  equal(run("long", 30), 2);
+});

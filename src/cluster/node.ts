@@ -270,7 +270,7 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
     const controller = cancels.begin(id);
     const task = `${data.n}@${module}`;
     turns.arrived(task);
-    worker.concurrency = turns.held();
+    worker.concurrency = turns.fetching();
     let started: ReturnType<typeof setTimeout> | undefined;
     let toldStarted = false;
     // A job still running a moment after the pool could start it is told to its client as
@@ -313,7 +313,7 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
       } finally {
         clearTimeout(started);
         ms = turns.release(turn, task, Math.max(1, calls));
-        worker.concurrency = turns.held();
+        worker.concurrency = turns.fetching();
       }
       answer.d = ms;
       return answer;
@@ -355,7 +355,7 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
 
   const worker = new Worker<ClusterJobData, number>(queue, run, {
     connection: jobs,
-    concurrency: turns.held(),
+    concurrency: turns.fetching(),
     lockDuration: lease,
     stalledInterval: Math.max(500, Math.floor(lease / 2)),
     // The client's own bound (the job's `l`) fails a job first; this only backs it up.

@@ -26,6 +26,12 @@ export const MAX_PREFETCH = 1000;
  */
 const AHEAD_MS = 2;
 
+/** How often (ms) BullMQ may be told to fetch fewer jobs for the node ({@linkcode Turns.fetching}). */
+const SETTLE_MS = 1_000;
+
+/** A task this long (ms) makes BullMQ fetch fewer jobs for the node at once. */
+const LONG_MS = 10 * AHEAD_MS;
+
 /** How many tasks' typical durations a node keeps. */
 const MAX_TASKS_KNOWN = 1000;
 
@@ -62,6 +68,10 @@ export class Turns {
   /** Jobs held per task the pool runs at once, when the node's options fix it. */
   readonly #prefetch: number | undefined;
   readonly #clock: () => number;
+  /** What {@linkcode fetching} returns; the most it wanted since `#since`. */
+  #fetching = 0;
+  #peak = 0;
+  #since = -Infinity;
 
   constructor(
     capacity: () => number,
@@ -83,7 +93,7 @@ export class Turns {
    */
   take(task: string, began?: () => void): Turn | null | Promise<Turn | null> {
     if (this.#closed) return null;
-    const over = this.#taken.length + this.#waiting.length >= this.held();
+    const over = this.#taken.length + this.#waiting.length >= this.fetching();
     if (over && (this.#byTask.get(task) ?? Infinity) >= AHEAD_MS) return null;
     if (this.#taken.length < this.#capacity() * 2) return this.#give(began);
     return new Promise((go) => this.#waiting.push([go, began]));
@@ -146,6 +156,33 @@ export class Turns {
     if (this.#prefetch !== undefined) return this.#capacity() * this.#prefetch;
     const ahead = Math.ceil(AHEAD_MS / this.#typical);
     return this.#capacity() * Math.min(NODE_PREFETCH, 1 + Math.max(1, ahead));
+  }
+
+  /**
+   * How many jobs BullMQ may hold for the node: {@linkcode held}, steadied.
+   * BullMQ fetches the next job with a job's completion only while it holds
+   * no more than this; each time this rises, it fetches on its own, with a
+   * second script per job. A short task's times vary (a slow one now and
+   * then), and {@linkcode held} with them: so this rises at once, but falls
+   * at most once per {@linkcode SETTLE_MS}, to the most {@linkcode held} asked
+   * for over that time; at once for a long task, not to be held ahead.
+   */
+  fetching(): number {
+    const want = this.held();
+    const now = this.#clock();
+    if (this.#typical >= LONG_MS) {
+      this.#fetching = this.#peak = want;
+      this.#since = now;
+    } else {
+      this.#peak = Math.max(this.#peak, want);
+      this.#fetching = Math.max(this.#fetching, want);
+      if (now - this.#since >= SETTLE_MS) {
+        this.#fetching = this.#peak;
+        this.#peak = want;
+        this.#since = now;
+      }
+    }
+    return this.#fetching;
   }
 
   /** Every job still waiting is handed back, and so is any that comes later. */
