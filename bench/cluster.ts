@@ -9,8 +9,8 @@
  *
  * - per request: ClusterPool.run() of N tiny tasks against addBulk of N jobs
  *   and one BullMQ Worker (concurrency 50) calling the same function inline,
- *   and how long the first of those results takes; both warmed, 3 passes each,
- *   interleaved;
+ *   and how long the first of those results takes; both warmed, 4 passes each,
+ *   interleaved, each side first in turn;
  * - map(): 100,000 tiny inputs with chunkSize against raw BullMQ's
  *   one-job-per-input rate;
  * - CPU-bound: 32 × fib(27) on two nodes of one worker against a local
@@ -19,7 +19,9 @@
  *   job queue sets on this machine, measured in the same run;
  * - Redis's own time per request (`INFO commandstats`, reset before each
  *   pass) for 3,000 requests: raw BullMQ's jobs, the cluster's one request
- *   per job (`batch: 1`), and its batches;
+ *   per job (`batch: 1`), and its batches; and Redis's instructions per
+ *   request for the same three, counted by valgrind's callgrind (not inflated
+ *   when other processes take Redis's core, as its microseconds are);
  * - one client's CPU per 1,000 requests (its own process, `batch: 1`) alone
  *   on the queue and beside four other clients busy on it, interleaved.
  */
@@ -28,7 +30,7 @@ import { Queue, QueueEvents, Worker } from "npm:bullmq@6.7.0";
 import { Redis } from "npm:ioredis@6.0.0";
 import { taskModule, ThreadPool } from "../mod.ts";
 import { ClusterPool } from "../cluster.ts";
-import { lineMatching, startNode, startRedis } from "../tests/cluster_helpers.ts";
+import { freePort, lineMatching, startNode, startRedis } from "../tests/cluster_helpers.ts";
 import type * as Tasks from "./bench_tasks.ts";
 import { fib } from "./bench_tasks.ts";
 
@@ -38,10 +40,12 @@ const tasks = taskModule<typeof Tasks>(new URL("./bench_tasks.ts", import.meta.u
 const N = 5_000;
 const MAP_INPUTS = 100_000;
 const CPU_REPS = 7;
-const RUN_REPS = 3;
+const RUN_REPS = 4;
 const WARM = 1_000;
 /** Requests of each pass whose Redis time is measured. */
 const REDIS_N = 3_000;
+/** Requests of each side whose Redis instructions are counted (Redis runs ~50× slower then). */
+const COUNTED_N = 1_000;
 /** Requests of each pass whose client CPU is measured. */
 const CPU_N = 2_000;
 /** Other clients busy on the queue beside the measured one. */
@@ -144,6 +148,93 @@ async function redisTime(
 }
 
 /**
+ * Redis's instructions per request, counted by valgrind's callgrind in a
+ * Redis of its own: raw BullMQ's jobs, the cluster's one request per job, and
+ * its batches. Redis's microseconds (`redisTime`) grow when the processes
+ * beside it take its core, as a client and two nodes' threads do on 2 cores;
+ * its instructions do not. Null when valgrind is missing.
+ */
+async function redisInstructions(): Promise<Record<string, number> | null> {
+  const found = await new Deno.Command("valgrind", { args: ["--version"], stdout: "null" })
+    .output().then((out) => out.success, () => false);
+  if (!found) return null;
+  const port = freePort();
+  const url = `redis://127.0.0.1:${port}`;
+  const dir = await Deno.makeTempDir({ prefix: "threadpool-callgrind-" });
+  const server = new Deno.Command("valgrind", {
+    args: ["--tool=callgrind", `--callgrind-out-file=${dir}/out.%p`, "redis-server"]
+      .concat(["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--dir", dir]),
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  const admin = new Redis(url, { retryStrategy: () => 100, lazyConnect: true });
+  admin.on("error", () => {});
+  const nodes = [];
+  try {
+    await admin.connect().catch(() => {});
+    await admin.ping();
+    const pid = /process_id:(\d+)/.exec(await admin.info("server"))![1]!;
+    const control = (flag: string) =>
+      new Deno.Command("callgrind_control", { args: [flag, pid], stdout: "null", stderr: "null" })
+        .output();
+    const counted = async (pass: () => Promise<unknown>) => {
+      await control("-z");
+      await pass();
+      await control("-d");
+      let instructions = 0;
+      for await (const entry of Deno.readDir(dir)) {
+        if (!entry.name.startsWith("out.")) continue;
+        const text = await Deno.readTextFile(`${dir}/${entry.name}`);
+        for (const match of text.matchAll(/^summary: (\d+)/gm)) instructions += Number(match[1]);
+        await Deno.remove(`${dir}/${entry.name}`);
+      }
+      return instructions / COUNTED_N;
+    };
+    const result: Record<string, number> = {};
+    {
+      const raw = await openRawQueue(url, "add");
+      await using _worker = await rawAddWorker(url);
+      await raw.pass(300, (i) => ({ a: i, b: 1 }));
+      result.raw = await counted(() => raw.pass(COUNTED_N, (i) => ({ a: i, b: 1 })));
+      await raw.close();
+    }
+    nodes.push(await startNode(url, [], "bench/"), await startNode(url, [], "bench/"));
+    const runs = (on: ClusterPool, count: number) =>
+      Promise.all(Array.from({ length: count }, (_, i) => on.run(tasks("add"), [i, 1])));
+    {
+      await using single = new ClusterPool({ connection: url, root, batch: 1 });
+      await runs(single, 300);
+      result.single = await counted(() => runs(single, COUNTED_N));
+      await using batched = new ClusterPool({ connection: url, root });
+      await runs(batched, 300);
+      result.batched = await counted(() => runs(batched, COUNTED_N));
+    }
+    return result;
+  } finally {
+    for (const node of nodes) await node.stop();
+    await admin.shutdown("NOSAVE").catch(() => {});
+    admin.disconnect();
+    await server.status;
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/** Raw BullMQ's worker for tiny jobs: one inline Worker of concurrency 50, in this process. */
+async function rawAddWorker(url: string): Promise<AsyncDisposable & { close(): Promise<void> }> {
+  const connection = new Redis(url, { maxRetriesPerRequest: null });
+  const worker = new Worker("add", (job) => Promise.resolve(job.data.a + job.data.b), {
+    connection,
+    concurrency: 50,
+  });
+  await worker.waitUntilReady();
+  const close = async () => {
+    await worker.close();
+    connection.disconnect();
+  };
+  return { close, [Symbol.asyncDispose]: close };
+}
+
+/**
  * A client in its own process, one request per job: after a warm-up, the
  * CPU it spends (user and system) per 1,000 requests of `count`.
  */
@@ -217,13 +308,8 @@ async function round(): Promise<Record<Measure, number>> {
   try {
     {
       await using pool = new ClusterPool({ connection: url, root });
-      // Raw BullMQ's tiny jobs: one inline Worker of concurrency 50, in this process.
       const raw = await openRawQueue(url, "add");
-      const rawWorker = new Worker("add", (job) => Promise.resolve(job.data.a + job.data.b), {
-        connection: new Redis(url, { maxRetriesPerRequest: null }),
-        concurrency: 50,
-      });
-      await rawWorker.waitUntilReady();
+      const rawWorker = await rawAddWorker(url);
       const rawPass = async (count: number): Promise<[number, number]> => {
         const [ms, first] = await raw.pass(count, (i) => ({ a: i, b: 1 }));
         return [count / (ms / 1000), first];
@@ -242,9 +328,12 @@ async function round(): Promise<Record<Measure, number>> {
       await rawPass(WARM);
       await clusterPass(WARM);
       const passes = { raw: [] as [number, number][], cluster: [] as [number, number][] };
+      // Each side goes first in turn: a pass pays for what the pass before left (its garbage, its
+      // processes' wake-ups), and seen in one order only, that reads as one side being slower.
       for (let rep = 0; rep < RUN_REPS; rep++) {
-        passes.raw.push(await rawPass(N));
+        if (rep % 2 === 0) passes.raw.push(await rawPass(N));
         passes.cluster.push(await clusterPass(N));
+        if (rep % 2 === 1) passes.raw.push(await rawPass(N));
       }
       // Redis's own time per request, each side warm (the batches' pool knows add is short).
       const rawRedis = await redisTime(url, REDIS_N, () => rawPass(REDIS_N));
@@ -329,6 +418,9 @@ if (Deno.args[0] === "--raw-node") {
   Deno.exit(0);
 } else if (Deno.args[0] === "--busy-client") {
   await busyClient(Deno.args[1]!);
+} else if (Deno.args[0] === "--instructions") {
+  console.log(JSON.stringify(await redisInstructions()));
+  Deno.exit(0);
 } else if (Deno.args[0] === "--round") {
   console.log(JSON.stringify(await round()));
   Deno.exit(0);
@@ -351,6 +443,7 @@ async function main() {
     for (const name of MEASURES) results[name].push(result[name]);
     console.error(`round ${i + 1} of ${rounds} done`);
   }
+  const counted = JSON.parse(await inProcess(["--instructions"])) as Record<string, number> | null;
 
   console.log(
     `Medians of ${rounds} rounds (each a fresh process), ${navigator.hardwareConcurrency} cores:\n`,
@@ -422,5 +515,17 @@ async function main() {
   console.log("");
   for (const [label, top, bottom, digits] of lines) {
     console.log(`${label}: ${ratio(top, bottom).toFixed(digits)}× (${spread(top, bottom)})`);
+  }
+  console.log("");
+  if (counted === null) {
+    console.log("Redis's instructions per request: not counted (no valgrind)");
+  } else {
+    const k = (side: string) => `${(counted[side]! / 1000).toFixed(1)}k`;
+    const to = (side: string) => (counted[side]! / counted.raw!).toFixed(2);
+    console.log(
+      `Redis's instructions per request (callgrind, ${COUNTED_N} each): raw BullMQ ${k("raw")} ` +
+        `per job; batch: 1 ${k("single")} (${to("single")}×); batched ${k("batched")} ` +
+        `(${to("batched")}×)`,
+    );
   }
 }
