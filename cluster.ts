@@ -19,7 +19,8 @@
  */
 
 export { ClusterPool } from "./src/cluster_pool.ts";
-export type { ClusterPoolOptions } from "./src/cluster_pool.ts";
+export type { ClusterPoolOptions, ClusterPoolStats } from "./src/cluster_pool.ts";
+export type { NodeInfo } from "./src/cluster/presence.ts";
 export { serve } from "./src/cluster/node.ts";
 export type { ServeHandle, ServeOptions } from "./src/cluster/node.ts";
 export type { Connection, RedisConnectionOptions } from "./src/cluster/redis.ts";

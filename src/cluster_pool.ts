@@ -9,9 +9,11 @@
 import { DEFAULT_MAX_PAYLOAD } from "./cluster/codec.ts";
 import { ClusterEngine } from "./cluster/cluster_engine.ts";
 import { folderURL } from "./cluster/modules.ts";
-import { DEFAULT_LOSSES, MAX_LOSSES, queueOption } from "./cluster/protocol.ts";
+import { DEFAULT_LOSSES, MAX_LEASE, MAX_LOSSES, queueOption } from "./cluster/protocol.ts";
+import { DEFAULT_CLIENT_LEASE } from "./cluster/presence.ts";
 import { checkConnection, type Connection } from "./cluster/redis.ts";
 import type { ThreadPoolStats } from "./core/stats.ts";
+import type { NodeInfo } from "./cluster/presence.ts";
 import type { MapInput, TaskArgs, TaskResult, TaskSpec } from "./core/task.ts";
 import { PoolFront } from "./pool/front.ts";
 import type {
@@ -87,6 +89,17 @@ export interface ClusterPoolOptions {
    */
   maxLosses?: number;
   /**
+   * Milliseconds this client may fall silent (its process frozen or killed, or cut off from
+   * Redis) before the nodes take it for gone: they then run none of its requests still waiting,
+   * and stop those running. While it has requests in Redis it tells Redis it is there every third
+   * of this. A client that was only frozen sends again, when it resumes, what the nodes did not
+   * run; one that they stopped running counts as lost (see `maxLosses`). A whole number, at least
+   * 1000.
+   *
+   * @default {30000}
+   */
+  lease?: number;
+  /**
    * The most requests of one task sent as one BullMQ job, a batch (1 to 1000; `1` sends each
    * request as its own job). Only requests queued together and without a `timeout` share a job.
    * By default it adapts: as few requests as make 6 ms of work (up to 32) of a task whose calls
@@ -95,6 +108,21 @@ export interface ClusterPoolOptions {
    * @default {undefined: adapts}
    */
   batch?: number;
+}
+
+/**
+ * A snapshot of a {@linkcode ClusterPool}: its requests, as
+ * {@linkcode ThreadPoolStats}, and the nodes serving its queue.
+ *
+ * @example Nodes serving the queue
+ * ```ts ignore
+ * const { nodes, workers } = pool.stats();
+ * console.log(`${nodes.live} nodes, ${workers.live} workers; ${nodes.lost} nodes lost`);
+ * ```
+ */
+export interface ClusterPoolStats extends ThreadPoolStats {
+  /** The nodes: present at the client's last check, and lost (silent past their lease) since it was made. */
+  nodes: { live: number; lost: number };
 }
 
 /**
@@ -115,7 +143,13 @@ export interface ClusterPoolOptions {
  * (an `ErrorEvent`) when the connection to Redis is lost, once per outage,
  * while it reconnects, when Redis lost its data (its requests there are sent
  * again within `maxLosses`, or fail with `WorkerLostError`), and when Redis
- * refused a cancel.
+ * refused a cancel; `nodelost` (a `CustomEvent`, `detail: { node }`, its
+ * `NodeInfo`) when a node the client saw went silent past its lease; and
+ * `unserved` (a `CustomEvent`, `detail: { since }`, a `Date`) when the
+ * client's requests have waited 5 s in Redis with no node serving the queue,
+ * once, and again after nodes came and went. A request's `timeout` counts
+ * from its start on a node: to bound a wait for a node, pass
+ * `signal: AbortSignal.timeout(ms)`.
  *
  * @example Run a task on the cluster
  * ```ts ignore
@@ -128,6 +162,7 @@ export interface ClusterPoolOptions {
  */
 export class ClusterPool extends EventTarget implements AsyncDisposable {
   readonly #front: PoolFront;
+  readonly #engine: ClusterEngine;
 
   /**
    * Creates a client; it connects when the first request comes.
@@ -146,6 +181,7 @@ export class ClusterPool extends EventTarget implements AsyncDisposable {
       root: folderURL(given.root, action),
       maxPayload: integer(action, "maxPayload", given.maxPayload ?? DEFAULT_MAX_PAYLOAD, 1),
       window: 4096,
+      lease: integer(action, "lease", given.lease ?? DEFAULT_CLIENT_LEASE, 1_000, MAX_LEASE),
       maxLosses: integer(action, "maxLosses", given.maxLosses ?? DEFAULT_LOSSES, 0, MAX_LOSSES),
       batch: given.batch === undefined ? undefined : integer(action, "batch", given.batch, 1, 1000),
       notify: {
@@ -158,8 +194,11 @@ export class ClusterPool extends EventTarget implements AsyncDisposable {
         error: (error) => {
           this.dispatchEvent(new ErrorEvent("error", { error, message: error.message }));
         },
+        nodeLost: (node) => this.dispatchEvent(new CustomEvent("nodelost", { detail: { node } })),
+        unserved: (since) => this.dispatchEvent(new CustomEvent("unserved", { detail: { since } })),
       },
     });
+    this.#engine = engine;
     this.#front = new PoolFront(engine, {
       maxQueue: integer(action, "maxQueue", given.maxQueue ?? 0),
       maxResults: integer(action, "maxResults", given.maxResults ?? 0),
@@ -278,12 +317,26 @@ export class ClusterPool extends EventTarget implements AsyncDisposable {
   }
 
   /**
-   * A snapshot of this client's requests.
+   * A snapshot of this client's requests, and of the nodes as its last check
+   * of Redis saw them (every 5 s while it has requests there): `workers.live`
+   * is the nodes' workers, `workers.lost` those of nodes lost.
    *
    * @returns The snapshot.
    */
-  stats(): ThreadPoolStats {
-    return this.#front.stats();
+  stats(): ClusterPoolStats {
+    const { live, lost } = this.#engine.nodes;
+    return { ...this.#front.stats(), nodes: { live, lost } };
+  }
+
+  /**
+   * The nodes serving the queue now, read from Redis: each renews its
+   * presence every third of its lease; one that stops gracefully leaves at
+   * once, one that dies within its lease.
+   *
+   * @returns The nodes, as each last told.
+   */
+  nodes(): Promise<NodeInfo[]> {
+    return this.#engine.nodesNow();
   }
 
   /** Resolves when the queue has room under `maxQueue`. */

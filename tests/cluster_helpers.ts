@@ -299,3 +299,22 @@ export async function running(pool: ClusterPool, n: number): Promise<void> {
   // The client hears of each start from its nodes; stats() is all there is to ask.
   while (pool.stats().running < n) await new Promise((resolve) => setTimeout(resolve, 20));
 }
+
+/** Resolves once `check` holds, asking every 20 ms; fails, saying `what`, after 30 s. */
+export async function eventually(
+  check: () => boolean | Promise<boolean>,
+  what: string,
+): Promise<void> {
+  const until = Date.now() + 30_000;
+  while (!await check()) {
+    if (Date.now() > until) throw new Error(`Not within 30 s: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** How many entries of the sorted set `key` are scored at or after Redis's clock (ms). */
+export async function presentIn(port: number, key: string): Promise<number> {
+  const script = "local t = redis.call('TIME') " +
+    "return redis.call('ZCOUNT', KEYS[1], t[1] * 1000 + math.floor(t[2] / 1000), '+inf')";
+  return Number(await redisCli(port, "EVAL", script, "1", key));
+}

@@ -25,6 +25,14 @@ import {
   epochKey,
 } from "./protocol.ts";
 import { Inbox, type JobsInRedis } from "./inbox.ts";
+import {
+  clientsKey,
+  type NodeInfo,
+  nodeKey,
+  nodesKey,
+  nodesPresent,
+  NodesSeen,
+} from "./presence.ts";
 import { RedisLink } from "./link.ts";
 import { type Connection, refusedForGood } from "./redis.ts";
 
@@ -34,6 +42,8 @@ export interface ClusterEngineOptions extends JobOptions {
   queue: string;
   /** How many jobs this client keeps in Redis at once. */
   window: number;
+  /** Milliseconds the client may fall silent before nodes take it for gone. */
+  lease: number;
   /** What the client hears of beside its requests' outcomes. */
   notify: ClusterNotices;
 }
@@ -49,6 +59,10 @@ export interface ClusterNotices {
    * (the requests it held were sent again, or failed), or refused a cancel.
    */
   error(error: Error): void;
+  /** A node the client saw went silent past its lease. */
+  nodeLost(node: NodeInfo): void;
+  /** The client's requests have waited in Redis since `since` with no node serving the queue. */
+  unserved(since: Date): void;
 }
 
 /** A job this client sent: the requests it carries, and what is known of it. */
@@ -60,6 +74,14 @@ interface SentJob {
   /** How many times it was lost with a node, as nodes told. */
   losses: number;
 }
+
+/** Why a request that may have run was lost, as its `WorkerLostError` says. */
+const LOST_BECAUSE = {
+  job: "Redis lost this request (its job is gone, with no answer)",
+  data: "Redis lost this request (it lost its data: restarted empty, failed over or evicted)",
+  client: "Its node stopped this request, taking this client for gone (silent past its " +
+    "'lease': its process was frozen, or cut off from Redis)",
+};
 
 /** How long a client with nothing in flight keeps its connections. */
 const IDLE_MS = 250;
@@ -98,22 +120,36 @@ export class ClusterEngine implements Engine {
   readonly #inbox: Inbox;
   #idleTimer: ReturnType<typeof setTimeout> | undefined;
   #refused: Error | null = null;
+  /** The nodes serving the queue, as the client's checks saw them. */
+  readonly nodes: NodesSeen;
 
   /** Creates the engine; it connects when the first job comes. */
   constructor(options: ClusterEngineOptions) {
     this.#options = options;
     this.concurrency = options.window;
     this.#maker = new JobMaker(options, this.#id);
-    this.#inbox = new Inbox(answersKey(options.queue, this.#id), epochKey(options.queue), {
+    const { queue, notify } = options;
+    this.nodes = new NodesSeen({ lost: notify.nodeLost, unserved: notify.unserved });
+    const presence = {
+      client: this.#id,
+      clients: clientsKey(queue),
+      nodes: nodesKey(queue),
+      nodePrefix: nodeKey(queue, ""),
+      lease: options.lease,
+    };
+    this.#inbox = new Inbox(answersKey(queue, this.#id), epochKey(queue), presence, {
       heard: (id, field, value) => this.#heard(id, field, value),
-      lost: (ids, dataLost) => this.#lost(ids, dataLost),
+      lost: (ids, dataLost) => this.#lost(ids, dataLost ? "data" : "job"),
       broken: (error) => this.#fail(error),
       jobs: () => this.#inRedisNow(),
+      waiting: () => this.#inRedis > 0,
+      knownNodes: () => this.nodes.known(),
+      nodes: (present, left) => this.nodes.saw(present, left, this.#inRedis > 0),
     });
-    this.#link = new RedisLink(options.connection, options.queue, {
+    this.#link = new RedisLink(options.connection, queue, {
       refused: (error) => this.#fail(error),
-      connectionLost: options.notify.connectionLost,
-      connected: (command, reader, again) => this.#inbox.start(command, reader, again),
+      connectionLost: notify.connectionLost,
+      connected: (command, reader) => this.#inbox.start(command, reader),
     });
   }
 
@@ -227,7 +263,20 @@ export class ClusterEngine implements Engine {
   }
 
   workers(): EngineWorkers {
-    return { live: 0, dismissed: 0, lost: 0, abandoned: 0, recycled: 0 };
+    const { workers, workersLost } = this.nodes;
+    return { live: workers, dismissed: 0, lost: workersLost, abandoned: 0, recycled: 0 };
+  }
+
+  /** The nodes serving the queue now, read from Redis (connecting for it, if need be). */
+  async nodesNow(): Promise<NodeInfo[]> {
+    clearTimeout(this.#idleTimer);
+    try {
+      if (!await this.#link.ready()) return [];
+      const [command] = this.#link.clients;
+      return command === undefined ? [] : await nodesPresent(this.#options.queue, command);
+    } finally {
+      this.#armIdle();
+    }
   }
 
   utilisation(): number[] {
@@ -246,6 +295,14 @@ export class ClusterEngine implements Engine {
         answer = value as never; // not JSON: #answer says it is no answer
       }
       this.#answer(id, answer);
+    } else if (field === "g") {
+      // A node took this client for gone: it did not run the job, or stopped it running.
+      if (value === "1") return this.#lost([id], "client");
+      // Not run: sent again, its losses so far still counted.
+      for (const job of this.#forget(id)) {
+        this.#maker.lost(job, this.#maker.lostBefore(job) + sent.losses);
+        this.#host.giveBack(job);
+      }
     } else if (field === "s" && value === "1") {
       for (const job of sent.requests) {
         if (job === null || this.#active.has(job)) continue;
@@ -282,7 +339,7 @@ export class ClusterEngine implements Engine {
    * may have run, so it counts as lost, as with a node. Within `maxLosses`
    * it is sent again (at least once); past it, it fails.
    */
-  #lost(ids: string[], dataLost: boolean): void {
+  #lost(ids: string[], why: "job" | "data" | "client"): void {
     let resent = 0;
     let failed = 0;
     for (const id of ids) {
@@ -295,13 +352,8 @@ export class ClusterEngine implements Engine {
             job,
             false,
             new WorkerLostError(
-              `Redis lost this request (${
-                dataLost
-                  ? "it lost its data: restarted empty, " +
-                    "failed over or evicted"
-                  : "its job is gone, with no answer"
-              }); it may have ` +
-                `run, and 'maxLosses' (${this.#options.maxLosses}) lets it run no more`,
+              `${LOST_BECAUSE[why]}; it may have run, and 'maxLosses' ` +
+                `(${this.#options.maxLosses}) lets it run no more`,
             ),
           );
         } else {
@@ -311,7 +363,7 @@ export class ClusterEngine implements Engine {
         }
       }
     }
-    if (dataLost) {
+    if (why === "data") {
       this.#options.notify.error(
         new Error(
           `Redis lost its data (restarted empty, failed over or evicted): ${resent} requests ` +

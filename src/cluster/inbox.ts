@@ -10,6 +10,7 @@
 
 import type { RedisClient } from "./redis.ts";
 import type { AnswerField } from "./protocol.ts";
+import { clientPresenceLua } from "./presence.ts";
 
 /** What the inbox tells the engine. */
 export interface InboxNotices {
@@ -25,6 +26,29 @@ export interface InboxNotices {
   broken(error: Error): void;
   /** The jobs Redis should hold, as far as the client knows: what a check asks about. */
   jobs(): JobsInRedis;
+  /** Whether the client has requests in Redis. */
+  waiting(): boolean;
+  /** The ids of the nodes the client saw at its last check. */
+  knownNodes(): string[];
+  /**
+   * What a check found of the nodes: those present (each its key's JSON),
+   * and which of the known ones left gracefully.
+   */
+  nodes(present: string[], left: string[]): void;
+}
+
+/** Where a client's presence and the nodes' are kept, and who the client is. */
+export interface PresenceKeys {
+  /** The client's id. */
+  client: string;
+  /** The sorted set of the queue's clients. */
+  clients: string;
+  /** The sorted set of the queue's nodes. */
+  nodes: string;
+  /** A node's key, but for its id. */
+  nodePrefix: string;
+  /** Milliseconds the client's presence lasts once renewed. */
+  lease: number;
 }
 
 /** The most entries one read takes. */
@@ -72,6 +96,11 @@ if epoch == ARGV[1] then from = '(' .. ARGV[3] end
 return {epoch, missing, redis.call('XRANGE', KEYS[2], from, '+')}
 `;
 
+/** The client's presence renewed, and the nodes' read (`presence.ts`). */
+const RENEW_SCRIPT =
+  clientPresenceLua("KEYS[1]", "KEYS[2]", "ARGV[1]", "ARGV[2]", "ARGV[3]", "ARGV[4]") +
+  "return {nodes, left}";
+
 /** A stream entry as Redis returns it: its id, and its fields and values in turn. */
 type Entry = [id: string, fields: string[]];
 
@@ -81,6 +110,7 @@ const REFUSED = /NOPERM|NOAUTH|WRONGPASS/;
 export class Inbox {
   readonly #key: string;
   readonly #epochKey: string;
+  readonly #presence: PresenceKeys;
   readonly #notices: InboxNotices;
   /** The id of the last entry read: the next read starts after it. */
   #last = "0-0";
@@ -93,6 +123,7 @@ export class Inbox {
   #generation = 0;
   #command: RedisClient | null = null;
   #checkTimer: ReturnType<typeof setTimeout> | undefined;
+  #renewTimer: ReturnType<typeof setInterval> | undefined;
   #checking = false;
   /** A check was asked for while one ran: another follows it. */
   #checkAgain = false;
@@ -100,29 +131,63 @@ export class Inbox {
   /**
    * @param key The client's stream.
    * @param epochKey The key whose value changes when Redis loses its data.
+   * @param presence Where the client's presence and the nodes' are kept.
    */
-  constructor(key: string, epochKey: string, notices: InboxNotices) {
+  constructor(key: string, epochKey: string, presence: PresenceKeys, notices: InboxNotices) {
     this.#key = key;
     this.#epochKey = epochKey;
+    this.#presence = presence;
     this.#notices = notices;
   }
 
   /**
    * Connected: reads the stream on `reader`, and checks the jobs on
-   * `command`: now if the connection was lost before (`again`), else once
-   * {@linkcode CHECK_MS} have passed with jobs in Redis.
+   * `command` now (which first tells Redis the client is present, before
+   * any job it adds on that connection), then every {@linkcode CHECK_MS}
+   * while it has jobs in Redis.
    */
-  start(command: RedisClient, reader: RedisClient, again: boolean): void {
+  start(command: RedisClient, reader: RedisClient): void {
     const generation = ++this.#generation;
     this.#command = command;
     void this.#read(reader, generation);
-    if (again || this.#epoch === "") void this.check();
-    else this.watch();
+    void this.#renew(command, generation);
+    void this.check();
+    clearInterval(this.#renewTimer);
+    this.#renewTimer = setInterval(() => {
+      if (this.#notices.waiting()) void this.#renew(command, generation);
+    }, this.#presence.lease / 3);
+    Deno.unrefTimer(this.#renewTimer as unknown as number);
+  }
+
+  /**
+   * Tells Redis the client is here, for its lease, and hears which nodes are:
+   * when it connects (before any job it adds on that connection), and every
+   * third of its lease while it has requests in Redis.
+   */
+  async #renew(command: RedisClient, generation: number): Promise<void> {
+    const presence = this.#presence;
+    try {
+      const [nodes, left] = await command.eval(
+        RENEW_SCRIPT,
+        2,
+        presence.clients,
+        presence.nodes,
+        presence.client,
+        presence.lease,
+        this.#notices.knownNodes().join(" "),
+        presence.nodePrefix,
+      ) as [string[], string[]];
+      if (generation === this.#generation) this.#notices.nodes(nodes, left);
+    } catch {
+      // Redis away, or refusing: the check says what matters of it.
+    }
   }
 
   /** Stops reading and checking (the connections are being closed). */
   stop(): void {
     this.#generation++;
+    clearInterval(this.#renewTimer);
+    this.#renewTimer = undefined;
     this.#command = null;
     this.#checkAgain = false;
     clearTimeout(this.#checkTimer);

@@ -20,9 +20,9 @@ export interface LinkNotices {
   connectionLost(error: Error | undefined): void;
   /**
    * Connected, with the command client and the reader: first, or again after
-   * a connection was lost (`again`: whatever Redis held may be gone).
+   * a connection was lost (whatever Redis held may be gone).
    */
-  connected(command: RedisClient, reader: RedisClient, again: boolean): void;
+  connected(command: RedisClient, reader: RedisClient): void;
 }
 
 /** Why a connection being made was not: the link was closed meanwhile. */
@@ -135,7 +135,7 @@ export class RedisLink {
         last = undefined;
         if (!this.#outage || !this.clients.includes(client)) return;
         this.#outage = false;
-        this.#notices.connected(command, reader, true);
+        this.#notices.connected(command, reader);
       });
     }
     const queue = new Queue(this.#name, { connection: command });
@@ -144,6 +144,6 @@ export class RedisLink {
     queue.on("error", () => {});
     await step(Promise.all([queue.waitUntilReady(), reader.ping()]));
     this.#giveUp = null;
-    this.#notices.connected(command, reader, false);
+    this.#notices.connected(command, reader);
   }
 }

@@ -38,6 +38,7 @@ import {
   refusedForGood,
 } from "./redis.ts";
 import { MAX_PREFETCH, Turns } from "./turns.ts";
+import { hostName, NodePresence } from "./presence.ts";
 
 /**
  * Options for {@linkcode serve}.
@@ -200,11 +201,37 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
 
   // What the pool runs at once, and one more each to keep its workers busy; the node's
   // other jobs wait here, where a graceful close can hand them back to the queue.
-  const turns = new Turns(() => Math.max(1, pool.size) * pool.concurrency, prefetch);
+  const turns = new Turns(() => capacity(), prefetch);
+  const processing = new InFlight();
+  const id = crypto.randomUUID().replaceAll("-", "").slice(0, 16);
+  const capacity = () => Math.max(1, pool.size) * pool.concurrency;
+  const presence = new NodePresence(queue, control, lease, () => ({
+    id,
+    host: hostName(),
+    pid: Deno.pid,
+    workers: capacity(),
+    running: turns.running,
+    lease,
+  }));
+  // The jobs being processed, by id, with their clients; those of a client found gone are stopped.
+  const clientOf = new Map<string, string>();
+  const abandoned = new Set<string>();
+  /** The jobs of those whose calls have begun on the pool. */
+  const begun = new Set<string>();
+  const sweep = setInterval(async () => {
+    if (clientOf.size === 0) return;
+    const gone = new Set(await presence.gone(new Set(clientOf.values())));
+    for (const [job, client] of clientOf) {
+      if (!gone.has(client)) continue;
+      abandoned.add(job);
+      cancels.hear(job);
+    }
+  }, SWEEP_MS);
   let closing: Promise<void> | null = null;
   const stopped = Promise.withResolvers<void>();
   const close = (): Promise<void> =>
     closing ??= (async () => {
+      clearInterval(sweep);
       if (clients.some((made) => made.status !== "ready")) {
         // Redis is away: nothing could be handed back or answered, and a graceful close would
         // wait for it to return. The jobs held here go to other nodes after their lease.
@@ -212,6 +239,7 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
         for (const made of clients) made.disconnect();
         await closed;
       } else {
+        await presence.leave();
         const closed = worker.close();
         turns.handBack();
         // Once this node's own jobs have ended, BullMQ is given a moment to finish closing, and
@@ -227,11 +255,23 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
   const replies = new Replies(queue, jobs);
   const tell = (job: BullJob<ClusterJobData>, field: AnswerField, value: string) =>
     replies.tell(job, field, value).catch(() => {});
-  const processing = new InFlight();
   const run = async (job: BullJob<ClusterJobData>, token?: string): Promise<number> => {
     processing.begin();
     try {
-      const answer = await outcome(job, token);
+      // A job whose client is gone (silent past CLIENT_TTL_MS) is not run: no one would hear it.
+      const present = presence.present(job.data.c);
+      if (present !== true && !await present) {
+        tell(job, "g", "0");
+        return 0;
+      }
+      clientOf.set(job.id!, job.data.c);
+      const answer = await outcome(job, token).finally(() => clientOf.delete(job.id!));
+      // Stopped because its client went: that client, if it comes back, sends it again.
+      if (abandoned.delete(job.id!) && !answer.ok) {
+        tell(job, "g", begun.delete(job.id!) ? "1" : "0");
+        return 0;
+      }
+      begun.delete(job.id!);
       // Sent on the connection BullMQ completes the job on, before it does: Redis runs the two in
       // that order, so no job is complete without its answer, and the node need not wait for a
       // reply first. (One that fails leaves a job gone without an answer: its client's check
@@ -294,6 +334,7 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
       let ms = 0;
       try {
         controller.signal.throwIfAborted();
+        if (clientOf.has(id)) begun.add(id);
         const value = data.b !== undefined
           ? await runBatch(id, data, data.b, module, controller.signal)
           : await runOn(pool, data, module, controller.signal);
@@ -363,12 +404,22 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
   });
   // Connection errors are the clients' to report (redis.ts): not printed again here.
   worker.on("error", () => {});
-  await connected(worker.waitUntilReady()).catch(async (error) => {
-    await worker.close(true).catch(() => {});
-    throw error;
-  });
+  await connected(Promise.all([worker.waitUntilReady(), presence.start()])).catch(
+    async (error) => {
+      clearInterval(sweep);
+      await worker.close(true).catch(() => {});
+      throw error;
+    },
+  );
   return { close, closed: stopped.promise, [Symbol.asyncDispose]: close };
 }
+
+/**
+ * Milliseconds between two looks at the clients of the jobs a node runs: a
+ * job whose client is gone is stopped at most this long after the client's
+ * presence expired (`CLIENT_TTL_MS`, `presence.ts`).
+ */
+const SWEEP_MS = 5_000;
 
 /** Milliseconds BullMQ has to finish closing a node once the node's own jobs have ended. */
 const CLOSE_GRACE_MS = 2_000;
@@ -377,6 +428,11 @@ const CLOSE_GRACE_MS = 2_000;
 class InFlight {
   #count = 0;
   #idle: (() => void) | null = null;
+
+  /** How many jobs are being processed. */
+  get count(): number {
+    return this.#count;
+  }
 
   /** A job begins. */
   begin(): void {

@@ -67,9 +67,11 @@ export function epochKey(queue: string): string {
 /**
  * What a node writes to a client's stream for a job: the entry's fields,
  * `j` (the job's id) then one of `a` (its answer, JSON), `s` (it started on
- * the node) and `l` (how many times it has been lost with its node so far).
+ * the node), `l` (how many times it has been lost with its node so far) and
+ * `g` (the node took the client for gone and did not run the job: `0`, or
+ * stopped it running: `1`).
  */
-export type AnswerField = "a" | "s" | "l";
+export type AnswerField = "a" | "s" | "l" | "g";
 
 /** The queue both ends use when none is named. */
 export const DEFAULT_QUEUE = "threadpool";

@@ -44,6 +44,11 @@ export class Replies {
     // A job without a client id (forged, or from another program) has no one to answer.
     if (typeof client !== "string" || !CLIENT_ID.test(client)) return;
     const key = answersKey(this.#queue, client);
+    if (field === "g") {
+      // For a client taken for gone: a stream it left is not made again, nor kept longer.
+      await this.#connection.xadd(key, "NOMKSTREAM", "*", "j", job.id!, field, value);
+      return;
+    }
     const now = Date.now();
     if ((this.#expiring.get(key) ?? 0) > now) {
       await this.#connection.xadd(key, "*", "j", job.id!, field, value);

@@ -119,6 +119,11 @@ export class Turns {
     }
   }
 
+  /** How many jobs the pool is running now. */
+  get running(): number {
+    return Math.min(this.#capacity(), this.#taken.length);
+  }
+
   /**
    * A job of `task` has come: if that task is longer than what the node has
    * been running (or not known yet), the node holds fewer at once from now,
