@@ -1,14 +1,16 @@
 /**
  * A cluster node as a command: takes jobs from a BullMQ queue on Redis and
  * runs them on a local `ThreadPool`. Once connected and waiting for jobs it
- * prints one line that begins with `ready`; on SIGTERM or SIGINT it stops
- * taking jobs, finishes those running, and exits 0.
+ * prints one line that begins with `ready` and says what it serves; on
+ * SIGTERM or SIGINT it stops taking jobs, finishes those running, and exits
+ * 0. `serve.ts --help` describes every flag.
  *
  * ```sh
- * deno run --allow-read --allow-net --allow-env --allow-sys serve.ts \
- *   --redis redis://127.0.0.1:6379 --module tasks.ts [--module DIR ...] \
- *   [--workers N] [--queue NAME] [--root DIR] [--lease MS] [--prefetch N] \
- *   [--tls-ca PEM] [--tls-cert PEM --tls-key PEM]
+ * THREADPOOL_REDIS_URL=redis://:secret@127.0.0.1:6379 \
+ *   deno run --allow-read --allow-net --allow-env --allow-sys serve.ts \
+ *   --module tasks.ts [--module DIR ...] [--workers N] [--concurrency N] \
+ *   [--permissions none|JSON] [--queue NAME] [--root DIR] [--lease MS] \
+ *   [--prefetch N] [--tls-ca PEM] [--tls-cert PEM --tls-key PEM]
  * ```
  *
  * @example Start a node from a program instead
@@ -31,20 +33,69 @@ import { type Connection, withTls } from "./src/cluster/redis.ts";
 export { serve } from "./src/cluster/node.ts";
 export type { ServeHandle, ServeOptions } from "./src/cluster/node.ts";
 
-const USAGE = "usage: serve.ts --redis URL --module PATH [--module PATH ...] [--workers N] " +
-  "[--queue NAME] [--root DIR] [--lease MS] [--prefetch N] [--tls-ca PEM] " +
-  "[--tls-cert PEM --tls-key PEM]";
+const USAGE = "usage: serve.ts [--redis URL] --module PATH [--module PATH ...] [--workers N] " +
+  "[--concurrency N] [--permissions none|JSON] [--queue NAME] [--root DIR] [--lease MS] " +
+  "[--prefetch N] [--tls-ca PEM] [--tls-cert PEM --tls-key PEM]  (--help: what each does)";
 
-const FLAGS = ["redis", "module", "workers", "queue", "root", "lease", "prefetch"];
+/** The environment variable a node takes Redis's URL from when `--redis` is not given. */
+const REDIS_ENV = "THREADPOOL_REDIS_URL";
+
+const HELP = `serve.ts: a threadpool cluster node. It takes jobs from a BullMQ queue on Redis
+and runs them on a local ThreadPool; it prints a line beginning with "ready" once
+it waits for jobs, and on SIGTERM or SIGINT finishes what it runs and exits 0.
+
+  --redis URL          Redis: redis://[user:password@]host:port[/db], or rediss://
+                       for TLS. Default: the ${REDIS_ENV} environment variable,
+                       which keeps a password off the command line (and out of ps).
+  --module PATH        A task module file, or a folder (every module under it), that
+                       the node may run; repeat for more. Required. Relative paths
+                       count from the working directory.
+  --root DIR           What clients' task module paths are relative to: the same
+                       checkout as the clients' root. Default: the working directory.
+  --workers N          Worker threads of the local pool. Default: the CPU count (${navigator.hardwareConcurrency} here).
+  --concurrency N      Tasks one worker runs at once (async tasks). Default: 1.
+  --permissions P      What the tasks may do: "inherit" (the default: what this
+                       process may), "none", or Deno's permission object as JSON,
+                       e.g. '{"net":["api.example.com"]}'. The task modules are
+                       granted to the workers as on one machine. Needs worker
+                       options enabled ("unstable": ["worker-options"] in deno.json).
+  --queue NAME         The queue's name, the same as the clients'. Default: ${DEFAULT_QUEUE}.
+  --lease MS           How long the node may fall silent before its jobs go to
+                       another node (and it leaves pool.nodes()). Default: 30000.
+  --prefetch N         Jobs held per task the pool runs at once, the running one
+                       included (1 to ${MAX_PREFETCH}). Default: adapts (2 for long tasks,
+                       up to 16 for short ones).
+  --tls-ca PEM         The CA that signed Redis's certificate (instead of DENO_CERT).
+  --tls-cert PEM       This node's certificate, for a Redis that requires one
+  --tls-key PEM        (mutual TLS); the two go together.
+  --help, -h           This text.
+
+Deno permissions the command needs: --allow-read --allow-net --allow-env --allow-sys.`;
+
+const FLAGS = [
+  "redis",
+  "module",
+  "workers",
+  "concurrency",
+  "permissions",
+  "queue",
+  "root",
+  "lease",
+  "prefetch",
+];
 
 /** The TLS flags, each a PEM file, and the TLS option each one sets. */
 const TLS_FLAGS = { "tls-ca": "ca", "tls-cert": "cert", "tls-key": "key" } as const;
 
 /** The command's flags, parsed; a string says what is wrong with them. */
-function parse(args: readonly string[]): {
+function parse(args: readonly string[], env: string | undefined): {
   redis: Connection;
+  /** Where Redis is, without credentials: what the ready line says. */
+  where: string;
   modules: string[];
   workers: number;
+  concurrency: number;
+  permissions: Deno.PermissionOptions;
   queue: string;
   root: string | undefined;
   lease: number;
@@ -62,8 +113,8 @@ function parse(args: readonly string[]): {
     (flags[name] ??= []).push(value);
   }
   const one = (name: string) => flags[name]?.at(-1);
-  const url = one("redis");
-  if (url === undefined) return "--redis is required";
+  const url = one("redis") ?? env;
+  if (url === undefined) return `--redis is required (or Redis's URL in ${REDIS_ENV})`;
   if ((one("tls-cert") === undefined) !== (one("tls-key") === undefined)) {
     return "--tls-cert and --tls-key go together";
   }
@@ -80,12 +131,22 @@ function parse(args: readonly string[]): {
     }
   }
   if (!/^rediss?:\/\//.test(url)) {
-    return `--redis must be a redis:// or rediss:// URL: ${JSON.stringify(url)}`;
+    const from = one("redis") === undefined ? REDIS_ENV : "--redis";
+    return `${from} must be a redis:// or rediss:// URL: ${JSON.stringify(redact(url))}`;
   }
   const redis = withTls(url, tls);
   if (!flags.module?.length) return "--module is required";
   const workers = Number(one("workers") ?? navigator.hardwareConcurrency);
-  if (!Number.isInteger(workers) || workers < 1) return `--workers must be a positive integer`;
+  if (!Number.isInteger(workers) || workers < 1) {
+    return `--workers must be a positive integer: ${JSON.stringify(one("workers"))}`;
+  }
+  const concurrency = Number(one("concurrency") ?? 1);
+  if (!Number.isInteger(concurrency) || concurrency < 1) {
+    return `--concurrency must be a positive integer: ${JSON.stringify(one("concurrency"))}`;
+  }
+  const sandbox = permissionsFlag(one("permissions"));
+  if (typeof sandbox === "string") return sandbox;
+  const { permissions } = sandbox;
   const lease = Number(one("lease") ?? 30_000);
   if (!Number.isInteger(lease) || lease < 1 || lease > MAX_LEASE) {
     return `--lease must be a whole number of milliseconds from 1 to ${MAX_LEASE}`;
@@ -100,8 +161,11 @@ function parse(args: readonly string[]): {
   }
   return {
     redis,
+    where: redact(url),
     modules: flags.module,
     workers,
+    concurrency,
+    permissions,
     queue,
     root: one("root"),
     lease,
@@ -109,13 +173,50 @@ function parse(args: readonly string[]): {
   };
 }
 
+/** `--permissions`: "inherit", "none", or Deno's permission object as JSON; a string says what is wrong. */
+function permissionsFlag(
+  value: string | undefined,
+): { permissions: Deno.PermissionOptions } | string {
+  if (value === undefined || value === "inherit") return { permissions: "inherit" };
+  if (value === "none") return { permissions: "none" };
+  try {
+    const parsed = JSON.parse(value);
+    if (parsed !== null && typeof parsed === "object" && !Array.isArray(parsed)) {
+      return { permissions: parsed };
+    }
+  } catch {
+    // Said below.
+  }
+  return `--permissions must be "inherit", "none" or a JSON object such as ` +
+    `'{"net":["api.example.com"]}': ${JSON.stringify(value)}`;
+}
+
+/** A Redis URL without its password. */
+function redact(url: string): string {
+  return url.replace(/^(rediss?:\/\/)[^@/]*@/, "$1");
+}
+
 if (import.meta.main) {
-  const parsed = parse(Deno.args);
+  if (Deno.args.includes("--help") || Deno.args.includes("-h")) {
+    console.log(HELP);
+    Deno.exit(0);
+  }
+  const parsed = parse(Deno.args, Deno.env.get(REDIS_ENV));
   if (typeof parsed === "string") {
     console.error(`serve.ts: ${parsed}\n${USAGE}`);
     Deno.exit(2);
   }
-  const pool = new ThreadPool(parsed.workers);
+  let pool: ThreadPool;
+  try {
+    pool = new ThreadPool(parsed.workers, {
+      concurrency: parsed.concurrency,
+      permissions: parsed.permissions,
+    });
+  } catch (error) {
+    // Permissions the pool cannot grant, or worker options not enabled: said as the pool says it.
+    console.error(`serve.ts: ${(error as Error).message}`);
+    Deno.exit(2);
+  }
   const node = await serve(pool, {
     connection: parsed.redis,
     queue: parsed.queue,
@@ -141,5 +242,12 @@ if (import.meta.main) {
   };
   Deno.addSignalListener("SIGTERM", stop);
   Deno.addSignalListener("SIGINT", stop);
-  console.log(`ready: queue ${parsed.queue}, ${parsed.workers} workers, pid ${Deno.pid}`);
+  const sandbox = parsed.permissions === "inherit"
+    ? ""
+    : `, permissions ${JSON.stringify(parsed.permissions)}`;
+  console.log(
+    `ready: queue ${parsed.queue} on ${parsed.where}, ${parsed.workers} workers × ` +
+      `${parsed.concurrency}${sandbox}, modules ${parsed.modules.join(" ")} ` +
+      `(root ${Deno.realPathSync(parsed.root ?? ".")}), pid ${Deno.pid}`,
+  );
 }

@@ -110,6 +110,34 @@ export interface ClusterPoolOptions {
   batch?: number;
 }
 
+/** The options a `ClusterPool` takes. */
+const OPTIONS = [
+  "connection",
+  "queue",
+  "root",
+  "maxQueue",
+  "maxResults",
+  "timeout",
+  "maxPayload",
+  "maxLosses",
+  "lease",
+  "batch",
+];
+
+/** `ThreadPool` options that a cluster's nodes take instead, and where. */
+const ON_NODES: Record<string, string> = {
+  permissions: "serve.ts --permissions, or serve() with a ThreadPool given them",
+  unstableWorkerOptions: "serve() with a ThreadPool given it",
+  concurrency: "serve.ts --concurrency",
+  prefetch: "serve.ts --prefetch",
+  initializer: "serve() with a ThreadPool given it",
+  idleTimeout: "serve() with a ThreadPool given it",
+  maxTasksPerWorker: "serve() with a ThreadPool given it",
+  cancelGrace: "serve() with a ThreadPool given it",
+  lane: "serve() with a ThreadPool given it",
+  name: "serve() with a ThreadPool given it",
+};
+
 /**
  * A snapshot of a {@linkcode ClusterPool}: its requests, as
  * {@linkcode ThreadPoolStats}, and the nodes serving its queue.
@@ -168,13 +196,24 @@ export class ClusterPool extends EventTarget implements AsyncDisposable {
    * Creates a client; it connects when the first request comes.
    *
    * @param options Where the queue is, and the client's bounds.
-   * @throws {TypeError} When an option has the wrong type.
+   * @throws {TypeError} When an option has the wrong type, or is not one a ClusterPool takes
+   * (one that belongs to the nodes says where it goes).
    * @throws {RangeError} When a number is out of range.
    */
   constructor(options: ClusterPoolOptions) {
     super();
     const action = "create the cluster pool";
     const given = optionsArgument(action, "options", options);
+    for (const name of Object.keys(given)) {
+      if (OPTIONS.includes(name)) continue;
+      const where = ON_NODES[name];
+      throw new TypeError(
+        `Cannot ${action} as '${name}' is not an option of a ClusterPool` +
+          (where === undefined
+            ? ` (its options: ${OPTIONS.join(", ")})`
+            : `: on a cluster it belongs to the nodes (${where})`),
+      );
+    }
     const engine = new ClusterEngine({
       connection: checkConnection(action, given.connection),
       queue: queueOption(action, given.queue),
@@ -211,6 +250,15 @@ export class ClusterPool extends EventTarget implements AsyncDisposable {
         drain: () => this.dispatchEvent(new Event("drain")),
       },
     });
+  }
+
+  /**
+   * The workers serving the queue: those of the nodes the client's last look
+   * at Redis found (when it connects, and every third of its `lease` while it
+   * has requests there); 0 before. {@linkcode nodes} reads them now.
+   */
+  get size(): number {
+    return this.#engine.nodes.workers;
   }
 
   /** Whether `close()` has been called: the client then takes no new request. */

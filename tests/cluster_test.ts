@@ -16,6 +16,7 @@ import {
 import {
   clusterTest,
   freePort,
+  lineMatching,
   redisCli,
   redisInstalled,
   running,
@@ -638,9 +639,92 @@ Deno.test("serve.ts refuses bad flags with a usage line and exit code 2", async 
       cwd: new URL("../", import.meta.url),
     });
     equal(code, 2, `${args.join(" ")}: ${stderr}`);
-    match(stderr, /^serve\.ts: .+\nusage: serve\.ts --redis URL --module PATH/);
+    match(stderr, /^serve\.ts: .+\nusage: serve\.ts \[--redis URL\] --module PATH/);
   }
 });
+
+Deno.test("serve.ts --help describes every flag with its default, and exits 0", async () => {
+  const { code, stdout } = await runDeno(["--allow-read", "--allow-env", "serve.ts", "--help"], {
+    cwd: new URL("../", import.meta.url),
+  });
+  equal(code, 0);
+  for (
+    const flag of [
+      "redis",
+      "module",
+      "root",
+      "workers",
+      "concurrency",
+      "permissions",
+      "queue",
+      "lease",
+      "prefetch",
+      "tls-ca",
+      "tls-cert",
+      "tls-key",
+    ]
+  ) {
+    match(stdout, new RegExp(`^  --${flag} `, "m"), `--${flag} described`);
+  }
+  match(stdout, /Default: the THREADPOOL_REDIS_URL environment variable/);
+  match(stdout, /--lease MS .+\n.+Default: 30000/);
+});
+
+Deno.test({
+  name:
+    "A node takes Redis's URL from THREADPOOL_REDIS_URL, and its ready line says what it serves, without the password",
+  ignore: !redisInstalled && Deno.env.get("CI") !== "true",
+  timeout: 30_000,
+  async fn() {
+    const redis = await startRedis(["--requirepass", "s3cret"]);
+    const url = `redis://:s3cret@127.0.0.1:${redis.port}`;
+    const root = new URL("../", import.meta.url);
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "--allow-read", "--allow-net", "--allow-env", "--allow-sys", "serve.ts"]
+        .concat(["--module", "tests/fixtures/", "--workers", "1", "--queue", "envq"]),
+      cwd: root,
+      env: { THREADPOOL_REDIS_URL: url },
+      stdout: "piped",
+      stderr: "inherit",
+    }).spawn();
+    try {
+      const lines: string[] = [];
+      await lineMatching(child.stdout, /^ready/, lines);
+      const ready = lines.find((line) => line.startsWith("ready"))!;
+      match(
+        ready,
+        /queue envq on redis:\/\/127\.0\.0\.1:\d+, 1 workers × 1, modules tests\/fixtures\//,
+      );
+      ok(!ready.includes("s3cret"), ready);
+      await using pool = new ClusterPool({ connection: url, root, queue: "envq" });
+      equal(await pool.run(task("add"), [1, 1]), 2);
+    } finally {
+      child.kill("SIGTERM");
+      equal((await child.status).code, 0);
+      await redis.stop();
+    }
+  },
+});
+
+clusterTest(
+  "A node given --permissions none runs its tasks sandboxed: its modules granted, nothing else",
+  async ({ pool, node }) => {
+    await node(["--permissions", "none"]);
+    const sandboxed = (name: string) => ({
+      module: new URL("./fixtures/sandbox.ts", import.meta.url),
+      name,
+    });
+    equal(await pool.run(sandboxed("double"), [21]), 42);
+    await rejects(
+      pool.run(sandboxed("readText"), ["/etc/hostname"]),
+      (error: Error) =>
+        error instanceof TaskError &&
+        /^Requires read access to "\/etc\/hostname", which the pool's 'permissions' option withheld/
+          .test(error.message),
+    );
+    await rejects(pool.run(sandboxed("env"), ["HOME"]), TaskError);
+  },
+);
 
 Deno.test("serve() refuses a bad 'lease', 'prefetch' or 'queue' at the call, quoting it", async () => {
   await using pool = new ThreadPool(1);
@@ -826,5 +910,61 @@ clusterTest(
     const mapped: unknown[] = [];
     for await (const sum of pool.map(task("add"), reused(), { chunkSize: 2 })) mapped.push(sum);
     deepEqual(mapped, [0, 1, 2, 3, 4]);
+  },
+);
+
+Deno.test("new ClusterPool() refuses an option it does not honour, naming it and where it belongs", () => {
+  throws(
+    () => new ClusterPool({ connection: "redis://x", permissions: "none" } as never),
+    (error: Error) =>
+      error instanceof TypeError &&
+      error.message ===
+        "Cannot create the cluster pool as 'permissions' is not an option of a ClusterPool: on a " +
+          "cluster it belongs to the nodes (serve.ts --permissions, or serve() with a ThreadPool " +
+          "given them)",
+  );
+  throws(
+    () => new ClusterPool({ connection: "redis://x", maxLoss: 2 } as never),
+    /^TypeError: Cannot create the cluster pool as 'maxLoss' is not an option of a ClusterPool \(its options: connection, queue, root, .*maxLosses, lease, batch\)$/,
+  );
+});
+
+/**
+ * A program written against a ThreadPool: size, run, map, putRequest/poll/wait, results and
+ * stats, as its users write them. It must type-check and run against both pools.
+ */
+async function portedProgram(pool: ThreadPool | ClusterPool): Promise<number[]> {
+  const seen: number[] = [];
+  const before = pool.stats().completed;
+  ok(pool.size >= 1, `size ${pool.size}`);
+  seen.push(await pool.run(task("add"), [1, 2]));
+  for await (const value of pool.map(task("default"), [1, 2, 3])) seen.push(value);
+  const requests = [10, 20].map((n) =>
+    new WorkRequest(task("default"), [n], { callback: (_, value) => seen.push(value as number) })
+  );
+  for (const request of requests) await pool.putRequest(request);
+  await pool.wait();
+  await pool.putRequest(new WorkRequest(task("add"), [5, 5]));
+  for await (const settled of pool.results()) {
+    if (settled.ok) seen.push(settled.value as number);
+    break;
+  }
+  const stats = pool.stats();
+  equal(stats.completed - before, 7);
+  ok(stats.workers.live >= 1);
+  return seen;
+}
+
+clusterTest(
+  "A program written for a ThreadPool runs unchanged on a ClusterPool, size included",
+  async ({ pool, node }) => {
+    await node();
+    await pool.nodes();
+    const expected = [3, 2, 4, 6, 20, 40, 10];
+    await using local = new ThreadPool(1);
+    deepEqual(await portedProgram(local), expected);
+    // size counts the workers the client has seen serving: it looks when it connects.
+    await pool.run(task("add"), [0, 0]);
+    deepEqual(await portedProgram(pool), expected);
   },
 );
