@@ -125,6 +125,25 @@ clusterTest(
   },
 );
 
+clusterTest(
+  "A node whose root differs from the client's says so when it refuses a module, naming both and the root that would do",
+  async ({ pool, node }) => {
+    // The node's root is tests/, so the client's "tests/fixtures/tasks.ts" resolves to
+    // tests/tests/fixtures/tasks.ts: not what its allowlist (tests/fixtures/) holds.
+    await node(["--root", "tests/"]);
+    const error = await pool.run(task("add"), [1, 1]).catch((e) => e);
+    ok(error instanceof TaskError, String(error));
+    const root = new URL("../", import.meta.url).href;
+    equal(
+      error.message,
+      `This node does not run task module "tests/fixtures/tasks.ts": resolved against the ` +
+        `node's root (${root}tests/) it is ${root}tests/tests/fixtures/tasks.ts, which is not in ` +
+        `its 'modules' allowlist (${root}tests/fixtures/); with the node's root at ${root} ` +
+        `(serve.ts --root, serve()'s 'root'), it would be`,
+    );
+  },
+);
+
 clusterTest("A node stops on SIGTERM, exit code 0", async ({ pool, node }) => {
   const started = await node();
   equal(await pool.run(task("add"), [1, 1]), 2);

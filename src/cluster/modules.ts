@@ -109,6 +109,33 @@ export class Allowlist {
     });
   }
 
+  /** The files and folders allowed, for a message (at most a few). */
+  describe(): string {
+    const all = [...this.#files, ...this.#folders];
+    const shown = all.slice(0, 4).join(", ");
+    return all.length > 4 ? `${shown} and ${all.length - 4} more` : shown;
+  }
+
+  /**
+   * The root under which `path` (as a client sent it) would name a module
+   * this list allows, if there is one: what the node's root should likely be.
+   */
+  rootFor(path: string): string | undefined {
+    const tail = `/${path.split("/").map(encodeURIComponent).join("/")}`;
+    for (const file of this.#files) {
+      if (file.endsWith(tail)) return file.slice(0, -tail.length + 1);
+    }
+    for (const folder of this.#folders) {
+      const parts = path.split("/");
+      // A folder allowed whose own path ends where the client's path begins.
+      for (let i = 1; i < parts.length; i++) {
+        const head = `/${parts.slice(0, i).map(encodeURIComponent).join("/")}/`;
+        if (folder.endsWith(head)) return folder.slice(0, -head.length + 1);
+      }
+    }
+    return undefined;
+  }
+
   /** Whether a module may run here. */
   allows(href: string): boolean {
     return href !== "" &&

@@ -294,9 +294,7 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
     if (losses > 0) tell(job, "l", String(losses));
     const module = local(data.m, root);
     if (!allowed.allows(module)) {
-      const error = new TypeError(
-        `This node does not run task module "${data.m}": it is not in its 'modules' allowlist`,
-      );
+      const error = new TypeError(refusalOf(data.m, module, root, allowed));
       return { ok: false, kind: "refused", v: encode(error, "an error", DEFAULT_MAX_PAYLOAD) };
     }
     if (losses > (data.l ?? DEFAULT_LOSSES)) {
@@ -449,6 +447,23 @@ class InFlight {
     if (this.#count === 0) return Promise.resolve();
     return new Promise((resolve) => this.#idle = resolve);
   }
+}
+
+/**
+ * Why a node refuses a task module: the path the client sent, what it
+ * resolved to against the node's root, what the allowlist holds, and the
+ * root under which that path would have been allowed, if any.
+ */
+function refusalOf(path: string, module: string, root: URL, allowed: Allowlist): string {
+  const resolved = module === ""
+    ? `it resolves outside the node's root (${root.href})`
+    : `resolved against the node's root (${root.href}) it is ${module}`;
+  const better = allowed.rootFor(path);
+  const hint = better === undefined
+    ? ""
+    : `; with the node's root at ${better} (serve.ts --root, serve()'s 'root'), it would be`;
+  return `This node does not run task module "${path}": ${resolved}, which is not in its ` +
+    `'modules' allowlist (${allowed.describe()})${hint}`;
 }
 
 /** Puts a job this node cannot run back in the queue, for another node, unanswered. */
