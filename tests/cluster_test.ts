@@ -254,7 +254,7 @@ clusterTest(
           ? pool.run(task("delayed"), ["slow", 60_000], { signal: controller.signal })
           : pool.run(task("delayed"), [i, 0]),
     );
-    await running(pool, 20); // one batch, begun on the node
+    await running(pool, 1); // one batch (one job), begun on the node
     controller.abort(new Error("only this one"));
     const outcomes = await Promise.allSettled(runs);
     outcomes.forEach((outcome, i) =>
@@ -986,4 +986,30 @@ clusterTest(
     await pool.run(task("add"), [0, 0]);
     deepEqual(await portedProgram(pool), expected);
   },
+);
+
+clusterTest(
+  "stats() on a client means what it means on a ThreadPool: runTime is the task's time on its node, waitTime until it started, running at most the workers",
+  async ({ pool, node }) => {
+    await node();
+    // 24 requests of a 30 ms task on one worker: each runs about 30 ms, and waits its turn.
+    const runs = Array.from({ length: 24 }, (_, i) => pool.run(task("delayed"), [i, 30]));
+    let most = 0;
+    const sampling = setInterval(() => most = Math.max(most, pool.stats().running), 5);
+    try {
+      deepEqual(await Promise.all(runs), Array.from({ length: 24 }, (_, i) => i));
+    } finally {
+      clearInterval(sampling);
+    }
+    const { runTime, waitTime, workers, running } = pool.stats();
+    ok(most <= 1, `running reached ${most} with one worker`);
+    equal(running, 0);
+    equal(workers.live, 1);
+    equal(runTime.count, 24);
+    // On its node each ran its 30 ms (timers fire late, never early), not the client's whole wait.
+    ok(runTime.p50 >= 29 && runTime.p50 < 200, `runTime p50 ${runTime.p50}`);
+    // One worker in turn: the last waited for the 23 before it.
+    ok(waitTime.max >= 23 * 29, `waitTime max ${waitTime.max}`);
+  },
+  { batch: 1 },
 );

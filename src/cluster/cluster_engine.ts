@@ -89,6 +89,7 @@ const IDLE_MS = 250;
 /** Runs jobs on the nodes that serve a BullMQ queue. */
 export class ClusterEngine implements Engine {
   readonly size = 1;
+  readonly timesRuns = true;
   readonly concurrency: number;
   readonly #options: ClusterEngineOptions;
   /** The jobs sent (in Redis, or in the outbox on their way), by BullMQ id. */
@@ -162,11 +163,13 @@ export class ClusterEngine implements Engine {
   }
 
   handedAhead(): number {
-    return this.#inRedis - this.#active.size;
+    return this.#inRedis - this.running();
   }
 
+  /** Requests a node has started, as many as the nodes serving have workers at most (a batch's run in turn). */
   running(): number {
-    return this.#active.size;
+    const workers = this.nodes.workers;
+    return workers > 0 ? Math.min(this.#active.size, workers) : this.#active.size;
   }
 
   pull(): void {
@@ -423,8 +426,9 @@ export class ClusterEngine implements Engine {
     if (typeof answer?.d === "number") this.#maker.learn(task, answer.d);
     const pending = this.#forget(jobId);
     try {
+      const ran = typeof answer?.d === "number" ? answer.d : undefined;
       for (const [job, ok, value] of settlements(answer, jobs, task)) {
-        this.#host.settle(job, ok, value);
+        this.#host.settle(job, ok, value, undefined, ran);
       }
     } catch (cause) {
       // Not an answer from a node of this version: each request still ends, once.

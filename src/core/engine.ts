@@ -48,9 +48,10 @@ export interface EngineHost {
   began(job: Job): void;
   /**
    * Ends a SENT job with its outcome, once. The engine must have forgotten it
-   * first. `now` as for `take`, when the engine has read it.
+   * first. `now` as for `take`, when the engine has read it. `ran`: how long
+   * (ms) the job ran where it ran, for an engine that {@linkcode Engine.timesRuns}.
    */
-  settle(job: Job, ok: boolean, value: unknown, now?: number): void;
+  settle(job: Job, ok: boolean, value: unknown, now?: number, ran?: number): void;
   /**
    * The engine has room again (a worker came, a job ended): the front calls
    * {@linkcode Engine.pull} soon, once however often it is asked, if jobs are queued.
@@ -99,6 +100,12 @@ export interface Engine {
   readonly size: number;
   /** Jobs one worker runs at once: with `size`, how much work keeps the engine busy. */
   readonly concurrency: number;
+  /**
+   * Set when a job runs away from the engine (a cluster node): a job's wait
+   * is then from its acceptance to its start, and its run time is what
+   * `settle` is told, not the time since the engine took it.
+   */
+  readonly timesRuns?: boolean;
   /** SENT jobs not begun: the front counts them as queued, against `maxQueue`. */
   handedAhead(): number;
   /** SENT jobs running now. */

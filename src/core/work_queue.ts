@@ -88,7 +88,10 @@ export class WorkQueue implements EngineHost, JobOwner {
   #changed: PromiseWithResolvers<void> | null = null;
   /** Counts of outcomes, for stats(). */
   readonly counts = { completed: 0, failed: 0, cancelled: 0, timedOut: 0 };
-  /** How long jobs waited to be taken, and ran once taken. */
+  /**
+   * How long jobs waited to be taken, and ran once taken (for an engine that
+   * times runs itself: waited to start, and ran where they ran).
+   */
   readonly waitTimes: TimingWindow = new TimingWindow();
   readonly runTimes: TimingWindow = new TimingWindow();
 
@@ -288,8 +291,10 @@ export class WorkQueue implements EngineHost, JobOwner {
         this.#queue.unshift(job);
         return undefined;
       }
-      this.waitTimes.add(now - job.at);
-      job.at = now;
+      if (!this.#engine.timesRuns) {
+        this.waitTimes.add(now - job.at);
+        job.at = now;
+      }
       this.#queued--;
       job.state = SENT;
       job.sink.running++;
@@ -317,7 +322,7 @@ export class WorkQueue implements EngineHost, JobOwner {
   }
 
   /** Ends a job with its outcome, once: the only way any job ends. */
-  settle(job: Job, ok: boolean, value: unknown, now?: number): void {
+  settle(job: Job, ok: boolean, value: unknown, now?: number, ran?: number): void {
     switch (job.state) {
       case SETTLED:
       case DROPPED:
@@ -325,10 +330,18 @@ export class WorkQueue implements EngineHost, JobOwner {
       case QUEUED:
         this.#queued--;
         break;
-      case SENT:
+      case SENT: {
         job.sink.running--;
-        this.runTimes.add((now ?? performance.now()) - job.at);
+        const end = now ?? performance.now();
+        if (!this.#engine.timesRuns) {
+          this.runTimes.add(end - job.at);
+        } else if (ran !== undefined) {
+          // Away from here: it started `ran` ms before its outcome came (to within the trip back).
+          this.waitTimes.add(Math.max(0, end - ran - job.at));
+          this.runTimes.add(ran);
+        }
         break;
+      }
       case NEW:
         break;
       default:
