@@ -7,6 +7,9 @@
  *
  *   deno run -A bench/cluster.ts [rounds=3]
  *
+ * - the first burst: 3,000 tiny requests, one per call, from a fresh client to
+ *   two fresh nodes, against raw BullMQ's addBulk of 3,000 jobs to two fresh
+ *   Worker processes (concurrency 16), each side twice, interleaved;
  * - per request: ClusterPool.run() of N tiny tasks against addBulk of N jobs
  *   and one BullMQ Worker (concurrency 50) calling the same function inline,
  *   and how long the first of those results takes; both warmed, 4 passes each,
@@ -105,16 +108,32 @@ async function rawFibNode(url: string): Promise<void> {
   console.log("ready");
 }
 
+/** A raw BullMQ node for tiny jobs: one inline Worker of concurrency 16, in its own process. */
+async function rawAddNode(url: string, queueName: string): Promise<void> {
+  const worker = new Worker(queueName, (job) => Promise.resolve(job.data.a + job.data.b), {
+    connection: new Redis(url, { maxRetriesPerRequest: null }),
+    concurrency: 16,
+  });
+  await worker.waitUntilReady();
+  Deno.addSignalListener("SIGTERM", async () => {
+    await worker.close();
+    Deno.exit(0);
+  });
+  console.log("ready");
+}
+
 /**
- * Starts this file as a subprocess in `mode` (`--raw-node`: a raw BullMQ node; `--busy-client`: a
- * client keeping the queue busy); resolves, once it says it is ready, with how to stop it.
+ * Starts this file as a subprocess in `mode` (`--raw-node`: a raw BullMQ node; `--raw-add-node`:
+ * one for tiny jobs; `--busy-client`: a client keeping the queue busy); resolves, once it says it
+ * is ready, with how to stop it.
  */
 async function startHelper(
-  mode: "--raw-node" | "--busy-client",
+  mode: "--raw-node" | "--raw-add-node" | "--busy-client",
   url: string,
+  ...extra: string[]
 ): Promise<() => Promise<Deno.CommandStatus>> {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", new URL(import.meta.url).pathname, mode, url],
+    args: ["run", "-A", new URL(import.meta.url).pathname, mode, url, ...extra],
     stdout: "piped",
     stderr: "inherit",
   }).spawn();
@@ -145,6 +164,39 @@ async function redisTime(
   }
   admin.disconnect();
   return { commands: calls / requests, us: usec / requests };
+}
+
+/** Requests of a first burst, and how many first bursts each side runs per round. */
+const FIRST_N = 3_000;
+const FIRST_REPS = 2;
+
+/** Raw BullMQ's first burst: two fresh Worker processes (concurrency 16), a fresh queue; jobs/s. */
+async function firstBurstRaw(url: string, queueName: string): Promise<number> {
+  const stops = [
+    await startHelper("--raw-add-node", url, queueName),
+    await startHelper("--raw-add-node", url, queueName),
+  ];
+  const raw = await openRawQueue(url, queueName);
+  try {
+    const [ms] = await raw.pass(FIRST_N, (i) => ({ a: i, b: 1 }));
+    return FIRST_N / (ms / 1000);
+  } finally {
+    await raw.close();
+    for (const stop of stops) await stop();
+  }
+}
+
+/** The cluster's first burst: two fresh nodes and a fresh client, one request per call; requests/s. */
+async function firstBurstCluster(url: string): Promise<number> {
+  const nodes = [await startNode(url, [], "bench/"), await startNode(url, [], "bench/")];
+  try {
+    await using pool = new ClusterPool({ connection: url, root });
+    const begun = performance.now();
+    await Promise.all(Array.from({ length: FIRST_N }, (_, i) => pool.run(tasks("add"), [i, 1])));
+    return FIRST_N / ((performance.now() - begun) / 1000);
+  } finally {
+    for (const node of nodes) await node.stop();
+  }
 }
 
 /**
@@ -279,6 +331,8 @@ function median(values: number[]): number {
 }
 
 const MEASURES = [
+  "first burst, raw BullMQ (two fresh processes), jobs/s",
+  "first burst, ClusterPool (fresh client and nodes), requests/s",
   "raw BullMQ, jobs/s",
   "ClusterPool.run(), requests/s",
   "raw BullMQ, first of 5,000 results, ms",
@@ -306,6 +360,21 @@ async function round(): Promise<Record<Measure, number>> {
   const result = {} as Record<Measure, number>;
   const rawNodes: (() => Promise<Deno.CommandStatus>)[] = [];
   try {
+    {
+      // The first burst, each side cold: fresh nodes and a fresh client (a fresh queue for raw
+      // BullMQ), FIRST_REPS times each, interleaved, each side first in turn.
+      const firstRaw: number[] = [];
+      const firstCluster: number[] = [];
+      for (let rep = 0; rep < FIRST_REPS; rep++) {
+        if (rep % 2 === 0) firstRaw.push(await firstBurstRaw(url, `first${rep}`));
+        firstCluster.push(await firstBurstCluster(url));
+        if (rep % 2 === 1) firstRaw.push(await firstBurstRaw(url, `first${rep}`));
+      }
+      result["first burst, raw BullMQ (two fresh processes), jobs/s"] = median(firstRaw);
+      result["first burst, ClusterPool (fresh client and nodes), requests/s"] = median(
+        firstCluster,
+      );
+    }
     {
       await using pool = new ClusterPool({ connection: url, root });
       const raw = await openRawQueue(url, "add");
@@ -413,6 +482,8 @@ async function round(): Promise<Record<Measure, number>> {
 
 if (Deno.args[0] === "--raw-node") {
   await rawFibNode(Deno.args[1]!);
+} else if (Deno.args[0] === "--raw-add-node") {
+  await rawAddNode(Deno.args[1]!, Deno.args[2]!);
 } else if (Deno.args[0] === "--cpu-client") {
   await cpuClient(Deno.args[1]!, Number(Deno.args[2]));
   Deno.exit(0);
@@ -462,6 +533,12 @@ async function main() {
     return `rounds ${ratios.map((r) => r.toFixed(2)).join(", ")}`;
   };
   const lines: [string, Measure, Measure, number][] = [
+    [
+      "first burst ÷ raw BullMQ's",
+      "first burst, ClusterPool (fresh client and nodes), requests/s",
+      "first burst, raw BullMQ (two fresh processes), jobs/s",
+      2,
+    ],
     ["run() ÷ raw BullMQ", "ClusterPool.run(), requests/s", "raw BullMQ, jobs/s", 2],
     [
       "run()'s first result, time ÷ raw BullMQ's",

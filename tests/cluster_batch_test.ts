@@ -1,5 +1,5 @@
-import { deepEqual } from "node:assert/strict";
-import { clusterTest } from "./cluster_helpers.ts";
+import { deepEqual, equal, ok } from "node:assert/strict";
+import { clusterTest, redisCli } from "./cluster_helpers.ts";
 import { task } from "./helpers.ts";
 
 clusterTest(
@@ -35,4 +35,28 @@ clusterTest(
     );
   },
   { batch: 8 },
+);
+
+/** How many jobs were added to the queue, by BullMQ's event stream. */
+async function jobsAdded(port: number): Promise<number> {
+  const events = await redisCli(port, "XRANGE", "bull:threadpool:events", "-", "+");
+  return events.split("\n").filter((line) => line === "added").length;
+}
+
+clusterTest(
+  "A burst of a task not known yet: a few jobs learn its duration, then a short one's requests go as batches, a long one's never",
+  async ({ redis, pool, node }) => {
+    await node();
+    const sums = await Promise.all(
+      Array.from({ length: 600 }, (_, i) => pool.run(task("add"), [i, 1])),
+    );
+    deepEqual(sums, Array.from({ length: 600 }, (_, i) => i + 1));
+    const short = await jobsAdded(redis.port);
+    ok(short >= 3 && short <= 300, `600 short requests went as ${short} jobs`);
+    const values = await Promise.all(
+      Array.from({ length: 6 }, (_, i) => pool.run(task("delayed"), [i, 150])),
+    );
+    deepEqual(values, [0, 1, 2, 3, 4, 5]);
+    equal(await jobsAdded(redis.port) - short, 6);
+  },
 );

@@ -73,6 +73,13 @@ interface SentJob {
   added: boolean;
   /** How many times it was lost with a node, as nodes told. */
   losses: number;
+  /** Set when its task's duration is learnt from it (`JobMaker.probe`): that task's key. */
+  probe: string | undefined;
+}
+
+/** How many requests of a task whose duration is unknown go to Redis before a node says it. */
+function probeRoom(workers: number): number {
+  return Math.min(64, Math.max(2, workers));
 }
 
 /** Why a request that may have run was lost, as its `WorkerLostError` says. */
@@ -121,6 +128,8 @@ export class ClusterEngine implements Engine {
   readonly #inbox: Inbox;
   #idleTimer: ReturnType<typeof setTimeout> | undefined;
   #refused: Error | null = null;
+  /** Sending waits for a node's first word on a task whose duration is being learnt. */
+  #learning = false;
   /** The nodes serving the queue, as the client's checks saw them. */
   readonly nodes: NodesSeen;
 
@@ -180,6 +189,7 @@ export class ClusterEngine implements Engine {
       return;
     }
     clearTimeout(this.#idleTimer);
+    if (this.#learning) return;
     this.#link.ready().then((made) => made && this.#send(), (error) => this.#fail(error));
   }
 
@@ -193,7 +203,7 @@ export class ClusterEngine implements Engine {
     this.#active.delete(job);
     // A batch's request with others still pending: only its call is cancelled.
     const whole = jobs!.every((other) => other === null);
-    if (whole) this.#jobs.delete(id);
+    if (whole) this.#ended(id);
     this.#armIdle();
     const { queue, clients: [client] } = this.#link;
     if (queue === null) return;
@@ -389,7 +399,8 @@ export class ClusterEngine implements Engine {
       // A request sent again goes as a new job: a late answer to the old one is not mistaken for it.
       const id = `${this.#id}-${++this.#sent}`;
       for (const job of jobs) job.place = id;
-      this.#jobs.set(id, { requests: jobs, added: false, losses: 0 });
+      const probe = jobs.length === 1 ? this.#maker.probe(jobs[0]!) : undefined;
+      this.#jobs.set(id, { requests: jobs, added: false, losses: 0, probe });
       this.#outbox.push({
         name: data.n,
         data,
@@ -400,6 +411,11 @@ export class ClusterEngine implements Engine {
     while (this.#inRedis < this.#options.window) {
       const job = this.#host.take(performance.now());
       if (job === undefined) break;
+      if (this.#maker.mustWait(job, probeRoom(this.nodes.workers))) {
+        this.#host.giveBack(job);
+        this.#learning = true;
+        break;
+      }
       this.#inRedis++;
       // A chunk or a timed request never joins a batch, whatever queued before it: a batch is
       // run as plain calls, each of one argument list, with no timeout.
@@ -442,13 +458,28 @@ export class ClusterEngine implements Engine {
   #forget(jobId: string): Job[] {
     const jobs = this.#jobs.get(jobId)?.requests;
     if (jobs === undefined) return [];
-    this.#jobs.delete(jobId);
+    this.#ended(jobId);
     const pending = jobs.filter((job) => job !== null);
     this.#inRedis -= pending.length;
     for (const job of pending) this.#active.delete(job);
     this.#host.pull();
     this.#armIdle();
     return pending;
+  }
+
+  /**
+   * A job has ended, and is forgotten: if its task's duration was being
+   * learnt from it, the requests waiting for that may go.
+   */
+  #ended(jobId: string): void {
+    const sent = this.#jobs.get(jobId);
+    this.#jobs.delete(jobId);
+    if (sent?.probe === undefined) return;
+    this.#maker.probed(sent.probe);
+    sent.probe = undefined;
+    if (!this.#learning) return;
+    this.#learning = false;
+    this.#host.pull();
   }
 
   /** Redis refused this client, or could not be reached at all: every job fails with why. */

@@ -44,6 +44,15 @@ export class JobMaker {
   readonly #client: string;
   /** For each task by module and name, how long its calls typically run on a node (ms). */
   readonly #typical = new Map<string, number>();
+  /**
+   * For each task whose duration is being learnt: its jobs in Redis that will
+   * tell it, the answers so far and the quickest of them, and how many jobs
+   * may be in Redis at once.
+   */
+  readonly #probes = new Map<
+    string,
+    { inRedis: number; answers: number; least: number; room: number }
+  >();
   /** Encoded arguments, made once when the call is admitted. */
   readonly #encoded = new WeakMap<readonly unknown[], string>();
   /** How many times each request sent again was lost before (with Redis, or with nodes). */
@@ -113,10 +122,60 @@ export class JobMaker {
     return Math.min(MAX_BATCH, Math.ceil(BATCH_MS / typical));
   }
 
+  /**
+   * Whether `job` should wait here: its task's duration is not known yet, and
+   * `room` of its requests are in Redis already, one per job, to learn it
+   * (as many as the nodes have workers: each busy, none holding a second).
+   * Once more answers than that have come, the quickest of them (a task's
+   * first calls on a node include loading its module) says whether the rest
+   * may share batches. So a burst of a short task goes as batches after a
+   * few round trips, and a long one's calls never share a job.
+   */
+  mustWait(job: Job, room: number): boolean {
+    const key = this.#learning(job);
+    if (key === undefined) return false;
+    const learnt = this.#probes.get(key);
+    if (learnt !== undefined) learnt.room = room;
+    return learnt !== undefined && learnt.inRedis >= room;
+  }
+
+  /** `job` goes to Redis: if it is one that its task's duration is learnt from, that task's key. */
+  probe(job: Job): string | undefined {
+    const key = this.#learning(job);
+    if (key === undefined) return undefined;
+    const learnt = this.#probes.get(key) ?? { inRedis: 0, answers: 0, least: Infinity, room: 1 };
+    learnt.inRedis++;
+    this.#probes.set(key, learnt);
+    return key;
+  }
+
+  /** A job that {@linkcode probe} named `key` has ended. */
+  probed(key: string): void {
+    const learnt = this.#probes.get(key);
+    if (learnt !== undefined) learnt.inRedis--;
+  }
+
+  /** The key of `job`'s task while its duration is being learnt and it could share a batch. */
+  #learning(job: Job): string | undefined {
+    if (this.#options.batch !== undefined || job.chunk || job.timeout !== undefined) {
+      return undefined;
+    }
+    const key = taskKey(job.task);
+    return this.#typical.has(key) ? undefined : key;
+  }
+
   /** A task's calls ran for `ms` each on a node. */
   learn(task: ResolvedTask, ms: number): void {
     const key = taskKey(task);
-    this.#typical.set(key, typicalAfter(this.#typical.get(key) ?? Infinity, ms));
+    const learnt = this.#probes.get(key);
+    if (learnt === undefined) {
+      this.#typical.set(key, typicalAfter(this.#typical.get(key) ?? Infinity, ms));
+      return;
+    }
+    learnt.least = Math.min(learnt.least, ms);
+    if (++learnt.answers <= learnt.room) return;
+    this.#probes.delete(key);
+    this.#typical.set(key, learnt.least);
   }
 
   /** Whether two requests are of the same task (and so may share a batch). */
