@@ -138,9 +138,15 @@ async function startHelper(
     stderr: "inherit",
   }).spawn();
   await lineMatching(child.stdout, /^ready/, []);
-  return () => {
+  return async () => {
     child.kill("SIGTERM");
-    return child.status;
+    // BullMQ's Worker.close() can wait for ever: a helper that has not gone in 5 s is killed.
+    const timer = setTimeout(() => child.kill("SIGKILL"), 5_000);
+    try {
+      return await child.status;
+    } finally {
+      clearTimeout(timer);
+    }
   };
 }
 
