@@ -94,26 +94,19 @@ async function openRawQueue(url: string, queueName: string) {
   };
 }
 
-/** A raw BullMQ node: one inline Worker of concurrency 1 running fib, in its own process. */
-async function rawFibNode(url: string): Promise<void> {
-  const worker = new Worker("fib", (job) => Promise.resolve(fib(job.data.n)), {
-    connection: new Redis(url, { maxRetriesPerRequest: null }),
-    concurrency: 1,
-  });
-  await worker.waitUntilReady();
-  Deno.addSignalListener("SIGTERM", async () => {
-    await worker.close();
-    Deno.exit(0);
-  });
-  console.log("ready");
-}
-
-/** A raw BullMQ node for tiny jobs: one inline Worker of concurrency 16, in its own process. */
-async function rawAddNode(url: string, queueName: string): Promise<void> {
-  const worker = new Worker(queueName, (job) => Promise.resolve(job.data.a + job.data.b), {
-    connection: new Redis(url, { maxRetriesPerRequest: null }),
-    concurrency: 16,
-  });
+/**
+ * A raw BullMQ node in its own process: one inline Worker, of concurrency 1
+ * running fib on the queue "fib", or of concurrency 16 adding on `queueName`.
+ */
+async function rawNode(url: string, kind: "fib" | "add", queueName = "fib"): Promise<void> {
+  const worker = new Worker(
+    queueName,
+    (job) => Promise.resolve(kind === "fib" ? fib(job.data.n) : job.data.a + job.data.b),
+    {
+      connection: new Redis(url, { maxRetriesPerRequest: null }),
+      concurrency: kind === "fib" ? 1 : 16,
+    },
+  );
   await worker.waitUntilReady();
   Deno.addSignalListener("SIGTERM", async () => {
     await worker.close();
@@ -487,9 +480,9 @@ async function round(): Promise<Record<Measure, number>> {
 }
 
 if (Deno.args[0] === "--raw-node") {
-  await rawFibNode(Deno.args[1]!);
+  await rawNode(Deno.args[1]!, "fib");
 } else if (Deno.args[0] === "--raw-add-node") {
-  await rawAddNode(Deno.args[1]!, Deno.args[2]!);
+  await rawNode(Deno.args[1]!, "add", Deno.args[2]!);
 } else if (Deno.args[0] === "--cpu-client") {
   await cpuClient(Deno.args[1]!, Number(Deno.args[2]));
   Deno.exit(0);

@@ -38,7 +38,7 @@ import {
   refusedForGood,
 } from "./redis.ts";
 import { MAX_PREFETCH, Turns } from "./turns.ts";
-import { hostName, NodePresence } from "./presence.ts";
+import { ClientJobs, hostName, NodePresence } from "./presence.ts";
 
 /**
  * Options for {@linkcode serve}.
@@ -213,25 +213,13 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
     running: turns.running,
     lease,
   }));
-  // The jobs being processed, by id, with their clients; those of a client found gone are stopped.
-  const clientOf = new Map<string, string>();
-  const abandoned = new Set<string>();
-  /** The jobs of those whose calls have begun on the pool. */
-  const begun = new Set<string>();
-  const sweep = setInterval(async () => {
-    if (clientOf.size === 0) return;
-    const gone = new Set(await presence.gone(new Set(clientOf.values())));
-    for (const [job, client] of clientOf) {
-      if (!gone.has(client)) continue;
-      abandoned.add(job);
-      cancels.hear(job);
-    }
-  }, SWEEP_MS);
+  // The jobs being processed: those of a client found gone are stopped as if it had cancelled them.
+  const clientJobs = new ClientJobs(presence, (id) => cancels.hear(id));
   let closing: Promise<void> | null = null;
   const stopped = Promise.withResolvers<void>();
   const close = (): Promise<void> =>
     closing ??= (async () => {
-      clearInterval(sweep);
+      clientJobs.stop();
       if (clients.some((made) => made.status !== "ready")) {
         // Redis is away: nothing could be handed back or answered, and a graceful close would
         // wait for it to return. The jobs held here go to other nodes after their lease.
@@ -258,20 +246,25 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
   const run = async (job: BullJob<ClusterJobData>, token?: string): Promise<number> => {
     processing.begin();
     try {
-      // A job whose client is gone (silent past CLIENT_TTL_MS) is not run: no one would hear it.
+      // A job whose client is gone (silent past its lease) is not run: no one would hear it.
       const present = presence.present(job.data.c);
       if (present !== true && !await present) {
         tell(job, "g", "0");
         return 0;
       }
-      clientOf.set(job.id!, job.data.c);
-      const answer = await outcome(job, token).finally(() => clientOf.delete(job.id!));
+      clientJobs.begin(job.id!, job.data.c);
+      let answer: ClusterAnswer;
+      try {
+        answer = await outcome(job, token);
+      } finally {
+        clientJobs.ending(job.id!);
+      }
       // Stopped because its client went: that client, if it comes back, sends it again.
-      if (abandoned.delete(job.id!) && !answer.ok) {
-        tell(job, "g", begun.delete(job.id!) ? "1" : "0");
+      const gone = clientJobs.end(job.id!, answer.ok);
+      if (gone !== undefined) {
+        tell(job, "g", gone);
         return 0;
       }
-      begun.delete(job.id!);
       // Sent on the connection BullMQ completes the job on, before it does: Redis runs the two in
       // that order, so no job is complete without its answer, and the node need not wait for a
       // reply first. (One that fails leaves a job gone without an answer: its client's check
@@ -332,7 +325,7 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
       let ms = 0;
       try {
         controller.signal.throwIfAborted();
-        if (clientOf.has(id)) begun.add(id);
+        clientJobs.started(id);
         const value = data.b !== undefined
           ? await runBatch(id, data, data.b, module, controller.signal)
           : await runOn(pool, data, module, controller.signal);
@@ -404,20 +397,13 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
   worker.on("error", () => {});
   await connected(Promise.all([worker.waitUntilReady(), presence.start()])).catch(
     async (error) => {
-      clearInterval(sweep);
+      clientJobs.stop();
       await worker.close(true).catch(() => {});
       throw error;
     },
   );
   return { close, closed: stopped.promise, [Symbol.asyncDispose]: close };
 }
-
-/**
- * Milliseconds between two looks at the clients of the jobs a node runs: a
- * job whose client is gone is stopped at most this long after the client's
- * presence expired (`CLIENT_TTL_MS`, `presence.ts`).
- */
-const SWEEP_MS = 5_000;
 
 /** Milliseconds BullMQ has to finish closing a node once the node's own jobs have ended. */
 const CLOSE_GRACE_MS = 2_000;

@@ -274,6 +274,71 @@ export class NodePresence {
   }
 }
 
+/**
+ * Milliseconds between two looks at the clients of the jobs a node runs: a
+ * job whose client is gone is stopped at most this long after the client's
+ * lease has passed.
+ */
+const SWEEP_MS = 5_000;
+
+/**
+ * The jobs a node processes, by client: every {@linkcode SWEEP_MS} while
+ * there are any, those of a client no longer present are stopped, and each
+ * says at its end whether it ran.
+ */
+export class ClientJobs {
+  /** The jobs being processed, with their clients. */
+  readonly #clientOf = new Map<string, string>();
+  /** Jobs whose calls have begun on the pool, and those stopped because their client went. */
+  readonly #begun = new Set<string>();
+  readonly #stopped = new Set<string>();
+  readonly #timer: ReturnType<typeof setInterval>;
+
+  /** Looks at the clients with `presence`, and stops a job of a gone one with `stop`. */
+  constructor(presence: NodePresence, stop: (job: string) => void) {
+    this.#timer = setInterval(async () => {
+      if (this.#clientOf.size === 0) return;
+      const gone = new Set(await presence.gone(new Set(this.#clientOf.values())));
+      for (const [job, client] of this.#clientOf) {
+        if (!gone.has(client) || this.#stopped.has(job)) continue;
+        this.#stopped.add(job);
+        stop(job);
+      }
+    }, SWEEP_MS);
+  }
+
+  /** The job `id` of `client` begins. */
+  begin(id: string, client: string): void {
+    this.#clientOf.set(id, client);
+  }
+
+  /** Its calls begin on the pool: stopped now, it may have run. */
+  started(id: string): void {
+    if (this.#clientOf.has(id)) this.#begun.add(id);
+  }
+
+  /** Its outcome is known: no more looks at its client. */
+  ending(id: string): void {
+    this.#clientOf.delete(id);
+  }
+
+  /**
+   * It has ended (`ok`: with its value). Undefined when its client is to hear
+   * its answer; else, stopped because its client went, `"1"` if it had begun
+   * on the pool, `"0"` if not.
+   */
+  end(id: string, ok: boolean): "0" | "1" | undefined {
+    const begun = this.#begun.delete(id);
+    if (!this.#stopped.delete(id) || ok) return undefined;
+    return begun ? "1" : "0";
+  }
+
+  /** The node stops. */
+  stop(): void {
+    clearInterval(this.#timer);
+  }
+}
+
 /** What a node is, for {@linkcode NodeInfo}: its machine's name. */
 export function hostName(): string {
   try {
