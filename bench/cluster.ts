@@ -6,6 +6,7 @@
  * it is for.
  *
  *   deno run -A bench/cluster.ts [rounds=3]
+ *   deno run -A bench/cluster.ts --first [reps=4]   (only the first bursts)
  *
  * - the first burst: 3,000 tiny requests, one per call, from a fresh client to
  *   two fresh nodes, against raw BullMQ's addBulk of 3,000 jobs to two fresh
@@ -57,8 +58,21 @@ const BUSY_CLIENTS = 4;
 /** A raw BullMQ queue and its events, on connections of their own. */
 async function openRawQueue(url: string, queueName: string) {
   const clients = [0, 1].map(() => new Redis(url, { maxRetriesPerRequest: null }));
-  const queue = new Queue(queueName, { connection: clients[0]! });
-  const events = new QueueEvents(queueName, { connection: clients[1]!, blockingTimeout: 1_000 });
+  // Each job writes several events; at BullMQ's default of 10,000 kept, a pass of thousands of
+  // jobs outruns a reader that falls behind (a 2-core machine's busy moment), and the pass would
+  // wait for ever for completions trimmed away.
+  const queue = new Queue(queueName, {
+    connection: clients[0]!,
+    streams: { events: { maxLen: 200_000 } },
+  });
+  // From the stream's start: by default a reader begins at the end as of its first read, which
+  // may come after a pass's first completions (seen: a pass waiting for ever for them). Each
+  // queue is new in its Redis, so there is nothing older to read.
+  const events = new QueueEvents(queueName, {
+    connection: clients[1]!,
+    blockingTimeout: 1_000,
+    lastEventId: "0-0",
+  });
   await events.waitUntilReady();
   return {
     /**
@@ -186,16 +200,37 @@ async function firstBurstRaw(url: string, queueName: string): Promise<number> {
 }
 
 /** The cluster's first burst: two fresh nodes and a fresh client, one request per call; requests/s. */
-async function firstBurstCluster(url: string): Promise<number> {
-  const nodes = [await startNode(url, [], "bench/"), await startNode(url, [], "bench/")];
+async function firstBurstCluster(url: string, queue: string): Promise<number> {
+  const nodes = [
+    await startNode(url, ["--queue", queue], "bench/"),
+    await startNode(url, ["--queue", queue], "bench/"),
+  ];
   try {
-    await using pool = new ClusterPool({ connection: url, root });
+    await using pool = new ClusterPool({ connection: url, root, queue });
     const begun = performance.now();
     await Promise.all(Array.from({ length: FIRST_N }, (_, i) => pool.run(tasks("add"), [i, 1])));
     return FIRST_N / ((performance.now() - begun) / 1000);
   } finally {
     for (const node of nodes) await node.stop();
   }
+}
+
+/**
+ * First bursts, each side cold: fresh nodes and a fresh client (a fresh queue
+ * for raw BullMQ), `reps` times each, interleaved, each side first in turn.
+ */
+async function firstBursts(
+  url: string,
+  reps: number,
+): Promise<{ raw: number[]; cluster: number[] }> {
+  const raw: number[] = [];
+  const cluster: number[] = [];
+  for (let rep = 0; rep < reps; rep++) {
+    if (rep % 2 === 0) raw.push(await firstBurstRaw(url, `first${rep}`));
+    cluster.push(await firstBurstCluster(url, `first${rep}`));
+    if (rep % 2 === 1) raw.push(await firstBurstRaw(url, `first${rep}`));
+  }
+  return { raw, cluster };
 }
 
 /**
@@ -355,25 +390,16 @@ type Measure = typeof MEASURES[number];
 async function round(): Promise<Record<Measure, number>> {
   const redis = await startRedis();
   const { url } = redis;
-  const nodes = [await startNode(url, [], "bench/"), await startNode(url, [], "bench/")];
   const result = {} as Record<Measure, number>;
+  {
+    // Before the other measures' nodes start: each side's first burst has two processes alone.
+    const first = await firstBursts(url, FIRST_REPS);
+    result["first burst, raw BullMQ (two fresh processes), jobs/s"] = median(first.raw);
+    result["first burst, ClusterPool (fresh client and nodes), requests/s"] = median(first.cluster);
+  }
+  const nodes = [await startNode(url, [], "bench/"), await startNode(url, [], "bench/")];
   const rawNodes: (() => Promise<Deno.CommandStatus>)[] = [];
   try {
-    {
-      // The first burst, each side cold: fresh nodes and a fresh client (a fresh queue for raw
-      // BullMQ), FIRST_REPS times each, interleaved, each side first in turn.
-      const firstRaw: number[] = [];
-      const firstCluster: number[] = [];
-      for (let rep = 0; rep < FIRST_REPS; rep++) {
-        if (rep % 2 === 0) firstRaw.push(await firstBurstRaw(url, `first${rep}`));
-        firstCluster.push(await firstBurstCluster(url));
-        if (rep % 2 === 1) firstRaw.push(await firstBurstRaw(url, `first${rep}`));
-      }
-      result["first burst, raw BullMQ (two fresh processes), jobs/s"] = median(firstRaw);
-      result["first burst, ClusterPool (fresh client and nodes), requests/s"] = median(
-        firstCluster,
-      );
-    }
     {
       await using pool = new ClusterPool({ connection: url, root });
       const raw = await openRawQueue(url, "add");
@@ -491,11 +517,29 @@ if (Deno.args[0] === "--raw-node") {
 } else if (Deno.args[0] === "--instructions") {
   console.log(JSON.stringify(await redisInstructions()));
   Deno.exit(0);
+} else if (Deno.args[0] === "--first") {
+  await firstOnly(Number(Deno.args[1] ?? 4));
 } else if (Deno.args[0] === "--round") {
   console.log(JSON.stringify(await round()));
   Deno.exit(0);
 } else {
   await main();
+}
+
+/** `--first [reps]`: only the first bursts, each rep's ratio and their median. */
+async function firstOnly(reps: number) {
+  const redis = await startRedis();
+  try {
+    const { raw, cluster } = await firstBursts(redis.url, reps);
+    const ratios = cluster.map((rate, i) => rate / raw[i]!);
+    console.log(`raw BullMQ jobs/s: ${raw.map(Math.round).join(", ")}`);
+    console.log(`ClusterPool requests/s: ${cluster.map(Math.round).join(", ")}`);
+    console.log(
+      `ratios: ${ratios.map((r) => r.toFixed(2)).join(", ")}; median ${median(ratios).toFixed(2)}`,
+    );
+  } finally {
+    await redis.stop();
+  }
 }
 
 async function main() {

@@ -44,7 +44,7 @@ async function jobsAdded(port: number): Promise<number> {
 }
 
 clusterTest(
-  "A burst of a task not known yet: a few jobs learn its duration, then a short one's requests go as batches, a long one's never",
+  "A burst of a task not known yet: a few rounds of jobs learn its duration, then a short one's requests go as full batches, a long one's never",
   async ({ redis, pool, node }) => {
     await node();
     const sums = await Promise.all(
@@ -52,7 +52,9 @@ clusterTest(
     );
     deepEqual(sums, Array.from({ length: 600 }, (_, i) => i + 1));
     const short = await jobsAdded(redis.port);
-    ok(short >= 3 && short <= 300, `600 short requests went as ${short} jobs`);
+    // Full batches would be 19 jobs; the rounds that learn the task add a few. Batches of a size
+    // learnt from the first single jobs alone (each mostly a job's own cost) were 150 to 300.
+    ok(short >= 3 && short <= 100, `600 short requests went as ${short} jobs`);
     const values = await Promise.all(
       Array.from({ length: 6 }, (_, i) => pool.run(task("delayed"), [i, 150])),
     );

@@ -399,7 +399,7 @@ export class ClusterEngine implements Engine {
       // A request sent again goes as a new job: a late answer to the old one is not mistaken for it.
       const id = `${this.#id}-${++this.#sent}`;
       for (const job of jobs) job.place = id;
-      const probe = jobs.length === 1 ? this.#maker.probe(jobs[0]!) : undefined;
+      const probe = this.#maker.probe(jobs);
       this.#jobs.set(id, { requests: jobs, added: false, losses: 0, probe });
       this.#outbox.push({
         name: data.n,
@@ -411,24 +411,25 @@ export class ClusterEngine implements Engine {
     while (this.#inRedis < this.#options.window) {
       const job = this.#host.take(performance.now());
       if (job === undefined) break;
-      if (this.#maker.mustWait(job, probeRoom(this.nodes.workers))) {
-        this.#host.giveBack(job);
-        this.#learning = true;
-        break;
-      }
-      this.#inRedis++;
       // A chunk or a timed request never joins a batch, whatever queued before it: a batch is
       // run as plain calls, each of one argument list, with no timeout.
       const alone = job.chunk || job.timeout !== undefined;
       const head = batch[0];
-      if (
-        head !== undefined && (alone || batch.length === room || !JobMaker.sameTask(head, job))
-      ) {
-        add(batch);
+      const joins = head !== undefined && !alone && batch.length < room &&
+        JobMaker.sameTask(head, job);
+      if (!joins) {
+        if (head !== undefined) add(batch);
         batch = [];
+        // A new job: of a task being learnt, it may have to wait for the answers.
+        if (this.#maker.mustWait(job, probeRoom(this.nodes.workers))) {
+          this.#host.giveBack(job);
+          this.#learning = true;
+          break;
+        }
+        room = alone ? 1 : this.#maker.batchRoom(job);
       }
-      if (!alone && batch.length === 0) room = this.#maker.batchRoom(job);
-      if (!alone && room > 1) batch.push(job);
+      this.#inRedis++;
+      if (room > 1) batch.push(job);
       else add([job]);
     }
     if (batch.length > 0) add(batch);
@@ -439,7 +440,7 @@ export class ClusterEngine implements Engine {
     const jobs = this.#jobs.get(jobId)?.requests;
     if (jobs === undefined) return;
     const { task } = jobs.find((job) => job !== null)!;
-    if (typeof answer?.d === "number") this.#maker.learn(task, answer.d);
+    if (typeof answer?.d === "number") this.#maker.learn(task, answer.d, jobs.length);
     const pending = this.#forget(jobId);
     try {
       const ran = typeof answer?.d === "number" ? answer.d : undefined;

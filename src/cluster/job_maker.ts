@@ -25,6 +25,15 @@ const BATCH_MS = 6;
 /** The most requests in one batch. */
 const MAX_BATCH = 32;
 
+/** The most rounds of learning a task's duration ({@linkcode JobMaker.mustWait}). */
+const MAX_ROUNDS = 6;
+
+/** Single jobs this long (ms) or longer are taken at their word: the task is long. */
+const SEEMS_LONG_MS = 4 * BATCH_MS;
+
+/** A round's time per call, as a share of the round before's, that says batching pays. */
+const PAYS = 0.7;
+
 /** The client's options that shape its jobs. */
 export interface JobOptions {
   /** What task module paths are relative to, as a folder URL. */
@@ -44,15 +53,8 @@ export class JobMaker {
   readonly #client: string;
   /** For each task by module and name, how long its calls typically run on a node (ms). */
   readonly #typical = new Map<string, number>();
-  /**
-   * For each task whose duration is being learnt: its jobs in Redis that will
-   * tell it, the answers so far and the quickest of them, and how many jobs
-   * may be in Redis at once.
-   */
-  readonly #probes = new Map<
-    string,
-    { inRedis: number; answers: number; least: number; room: number }
-  >();
+  /** For each task whose duration is being learnt: how far that has come. */
+  readonly #probes = new Map<string, Learning>();
   /** Encoded arguments, made once when the call is admitted. */
   readonly #encoded = new WeakMap<readonly unknown[], string>();
   /** How many times each request sent again was lost before (with Redis, or with nodes). */
@@ -118,41 +120,62 @@ export class JobMaker {
    */
   batchRoom(job: Job): number {
     if (this.#options.batch !== undefined) return this.#options.batch;
-    const typical = this.#typical.get(taskKey(job.task)) ?? Infinity;
-    return Math.min(MAX_BATCH, Math.ceil(BATCH_MS / typical));
+    const key = taskKey(job.task);
+    const learning = this.#probes.get(key);
+    if (learning !== undefined) return learning.size;
+    return batchFor(this.#typical.get(key) ?? Infinity);
   }
 
   /**
    * Whether `job` should wait here: its task's duration is not known yet, and
-   * `room` of its requests are in Redis already, one per job, to learn it
-   * (as many as the nodes have workers: each busy, none holding a second).
-   * Once more answers than that have come, the quickest of them (a task's
-   * first calls on a node include loading its module) says whether the rest
-   * may share batches. So a burst of a short task goes as batches after a
-   * few round trips, and a long one's calls never share a job.
+   * `room` of its jobs are in Redis already to learn it (as many as the nodes
+   * have workers: each busy, none holding a second).
+   *
+   * The learning goes in rounds. The first sends the task's requests one per
+   * job; once one answer more than `room` has come, the quickest of them (a
+   * task's first calls on a node include loading its module, and a job's own
+   * cost on its node is part of each answer) says how many calls a batch may
+   * hold. If that is more, the next round sends batches of that size, whose
+   * answers, the job's own cost shared by its calls, say better; and so on
+   * until a round says no more (or after {@linkcode MAX_ROUNDS}; see
+   * `nextSize` for when the job's own cost is most of it). So a burst of a
+   * short task goes as full batches after a few round trips, and a long
+   * one's calls never share a job.
    */
   mustWait(job: Job, room: number): boolean {
     const key = this.#learning(job);
     if (key === undefined) return false;
-    const learnt = this.#probes.get(key);
-    if (learnt !== undefined) learnt.room = room;
-    return learnt !== undefined && learnt.inRedis >= room;
+    const learning = this.#probes.get(key);
+    if (learning !== undefined) learning.room = room;
+    return learning !== undefined && learning.inRedis >= room;
   }
 
-  /** `job` goes to Redis: if it is one that its task's duration is learnt from, that task's key. */
-  probe(job: Job): string | undefined {
-    const key = this.#learning(job);
+  /** A job of `jobs` goes to Redis: if its task's duration is learnt from it, that task's key. */
+  probe(jobs: readonly Job[]): string | undefined {
+    const key = this.#learning(jobs[0]!);
     if (key === undefined) return undefined;
-    const learnt = this.#probes.get(key) ?? { inRedis: 0, answers: 0, least: Infinity, room: 1 };
-    learnt.inRedis++;
-    this.#probes.set(key, learnt);
+    let learning = this.#probes.get(key);
+    if (learning === undefined) {
+      learning = {
+        inRedis: 0,
+        answers: 0,
+        least: Infinity,
+        roundLeast: Infinity,
+        before: Infinity,
+        room: 1,
+        size: 1,
+        round: 0,
+      };
+      this.#probes.set(key, learning);
+    }
+    learning.inRedis++;
     return key;
   }
 
   /** A job that {@linkcode probe} named `key` has ended. */
   probed(key: string): void {
-    const learnt = this.#probes.get(key);
-    if (learnt !== undefined) learnt.inRedis--;
+    const learning = this.#probes.get(key);
+    if (learning !== undefined) learning.inRedis--;
   }
 
   /** The key of `job`'s task while its duration is being learnt and it could share a batch. */
@@ -164,24 +187,79 @@ export class JobMaker {
     return this.#typical.has(key) ? undefined : key;
   }
 
-  /** A task's calls ran for `ms` each on a node. */
-  learn(task: ResolvedTask, ms: number): void {
+  /** A job of `calls` calls of `task` ran for `ms` per call on its node. */
+  learn(task: ResolvedTask, ms: number, calls = 1): void {
     const key = taskKey(task);
-    const learnt = this.#probes.get(key);
-    if (learnt === undefined) {
+    const learning = this.#probes.get(key);
+    if (learning === undefined) {
       this.#typical.set(key, typicalAfter(this.#typical.get(key) ?? Infinity, ms));
       return;
     }
-    learnt.least = Math.min(learnt.least, ms);
-    if (++learnt.answers <= learnt.room) return;
+    learning.least = Math.min(learning.least, ms);
+    // A job smaller than this round's (sent before it, or the last of a burst) tells less.
+    if (calls < learning.size) return;
+    learning.roundLeast = Math.min(learning.roundLeast, ms);
+    if (++learning.answers <= learning.room) return;
+    const size = nextSize(learning);
+    if (size > learning.size && ++learning.round < MAX_ROUNDS) {
+      learning.before = learning.roundLeast;
+      learning.size = size;
+      learning.answers = 0;
+      learning.roundLeast = Infinity;
+      return;
+    }
     this.#probes.delete(key);
-    this.#typical.set(key, learnt.least);
+    // Batches that still paid for themselves: as short as the last size says, if not shorter.
+    const paid = learning.roundLeast <= learning.before * PAYS;
+    const reached = Math.max(size, learning.size);
+    this.#typical.set(key, paid ? Math.min(learning.least, BATCH_MS / reached) : learning.least);
   }
 
   /** Whether two requests are of the same task (and so may share a batch). */
   static sameTask(a: Job, b: Job): boolean {
     return a.task.href === b.task.href && a.task.name === b.task.name;
   }
+}
+
+/** How a task's duration is being learnt (see {@linkcode JobMaker.mustWait}). */
+interface Learning {
+  /** Its jobs in Redis that will tell it. */
+  inRedis: number;
+  /** Answers in this round so far. */
+  answers: number;
+  /** The quickest call of any answer (ms). */
+  least: number;
+  /** The quickest call of this round's answers (ms). */
+  roundLeast: number;
+  /** The same, of the round before. */
+  before: number;
+  /** How many of its jobs may be in Redis at once. */
+  room: number;
+  /** How many calls this round's jobs hold. */
+  size: number;
+  /** Rounds done. */
+  round: number;
+}
+
+/**
+ * How many calls the next round's jobs of a task being learnt hold: as many
+ * as run {@linkcode BATCH_MS} by the quickest call seen. But a job's own cost
+ * on its node is part of each answer, and can be over that by itself (a
+ * node's thread waiting for a core): so when single jobs seem short of
+ * {@linkcode SEEMS_LONG_MS}, a round of pairs is tried, and while doubling the
+ * calls per job has cut the time per call to {@linkcode PAYS} or less, the
+ * time is the job's, not the calls': the size doubles again.
+ */
+function nextSize(learning: Learning): number {
+  const size = batchFor(learning.least);
+  if (learning.size === 1) return size === 1 && learning.least < SEEMS_LONG_MS ? 2 : size;
+  const pays = learning.roundLeast <= learning.before * PAYS;
+  return pays ? Math.min(MAX_BATCH, Math.max(size, learning.size * 2)) : size;
+}
+
+/** How many calls of a task that typically runs `ms` a batch holds. */
+function batchFor(ms: number): number {
+  return Math.min(MAX_BATCH, Math.ceil(BATCH_MS / ms));
 }
 
 /** A task by its module and name. */
