@@ -88,3 +88,22 @@ Deno.test("The core module and the task API load no npm package: only the cluste
   await visit(new URL("../task.ts", import.meta.url));
   deepEqual(npm, []);
 });
+
+Deno.test("The cluster's documentation builds without a warning: BullMQ and ioredis come in through one module, with declarations of their own", async () => {
+  const root = new URL("../", import.meta.url);
+  const { success, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["doc", "cluster.ts", "serve.ts"],
+    cwd: root,
+    stdout: "null",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).output();
+  const said = new TextDecoder().decode(stderr);
+  deepEqual({ success, said }, { success: true, said: "" });
+  const npm: string[] = [];
+  for (const [module] of await graph()) {
+    const text = await Deno.readTextFile(new URL(module, src));
+    if (/^(?:import|export)[^"';]*?from\s+["']npm:/m.test(text)) npm.push(module);
+  }
+  deepEqual(npm, ["cluster/npm.ts"]);
+});

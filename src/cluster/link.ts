@@ -9,7 +9,7 @@
  * @module
  */
 
-import { Queue } from "npm:bullmq@6.7.0";
+import { Queue } from "./npm.ts";
 import { type Connection, type RedisClient, redisClient } from "./redis.ts";
 
 /** What a link tells the engine that owns it. */

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { type Job as BullJob, WaitingError, Worker } from "npm:bullmq@6.7.0";
+import { type Job as BullJob, WaitingError, Worker } from "./npm.ts";
 import { PoolClosedError, TaskError, WorkerLostError } from "../core/errors.ts";
 import { integer, quote } from "../pool/validate.ts";
 import { ThreadPool } from "../thread_pool.ts";

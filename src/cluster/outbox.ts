@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { Queue } from "npm:bullmq@6.7.0";
+import type { Queue } from "./npm.ts";
 import type { ClusterJobData } from "./protocol.ts";
 
 /** Jobs in the first addition of a burst, so that nodes can start at once. */

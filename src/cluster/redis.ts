@@ -9,7 +9,7 @@
  * @module
  */
 
-import { Redis as IORedis, type RedisOptions } from "npm:ioredis@6.0.0";
+import { Redis as IORedis, type RedisOptions } from "./npm.ts";
 
 /**
  * The Redis client's options (ioredis's): the common ones named here, any

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { Job as BullJob } from "npm:bullmq@6.7.0";
+import type { Job as BullJob } from "./npm.ts";
 import {
   type AnswerField,
   ANSWERS_TTL_MS,
