@@ -71,6 +71,46 @@ clusterTest(
   },
 );
 
+clusterTest(
+  "A task's error keeps its name and its Deno class, as on one machine, whichever way its request went: alone, in a batch, in a map() chunk",
+  async ({ pool, node }) => {
+    await node(["--permissions", "none"]);
+    const sandboxed = {
+      module: new URL("./fixtures/sandbox.ts", import.meta.url),
+      name: "readText",
+    };
+    const named = (error: unknown) => {
+      ok(error instanceof TaskError, String(error));
+      equal((error.cause as Error).name, "ParseFailure");
+      equal(error.message, "bad input");
+      return true;
+    };
+    const denied = (error: unknown) => {
+      ok(error instanceof TaskError, String(error));
+      ok(error.cause instanceof Deno.errors.NotCapable, String(error.cause));
+      return true;
+    };
+    const args: [string, string] = ["ParseFailure", "bad input"];
+    await rejects(pool.run(raw("failNamed"), args, { timeout: 30_000 }), named);
+    await rejects(pool.run(sandboxed, ["/etc/hostname"], { timeout: 30_000 }), denied);
+    // Plain requests queued together: batches of 4 (the client's 'batch' option).
+    const batched = await Promise.allSettled([
+      ...Array.from({ length: 4 }, () => pool.run(raw("failNamed"), args)),
+      ...Array.from({ length: 4 }, () => pool.run(sandboxed, ["/etc/hostname"])),
+    ]);
+    batched.slice(0, 4).forEach((outcome) => named((outcome as PromiseRejectedResult).reason));
+    batched.slice(4).forEach((outcome) => denied((outcome as PromiseRejectedResult).reason));
+    const chunk = pool.map(raw("failNamed"), [args, args], { chunkSize: 2 });
+    await rejects(Array.fromAsync(chunk), named);
+    // A thrown value that is not an Error: as a ThreadPool gives it.
+    const thrown = await pool.run(raw("throwValue"), [{ code: 7 }]).catch((error) => error);
+    ok(thrown instanceof TaskError);
+    equal((thrown.cause as Error).name, "NonError");
+    ok(thrown.message.includes("code: 7"), thrown.message);
+  },
+  { batch: 4 },
+);
+
 clusterTest("map() runs on the cluster, in order, with chunks", async ({ pool, node }) => {
   await node();
   await node();

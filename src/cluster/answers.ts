@@ -9,6 +9,7 @@
 import { TaskError, TaskTimeoutError, WorkerLostError } from "../core/errors.ts";
 import type { CallOutcome, Job } from "../core/job.ts";
 import type { ResolvedTask } from "../core/task.ts";
+import { fromWireError, type WireError } from "../wire/error_wire.ts";
 import { decode } from "./codec.ts";
 import type { BatchOutcome, ClusterAnswer, FailureKind } from "./protocol.ts";
 
@@ -57,9 +58,13 @@ function calls(value: unknown, task: ResolvedTask): CallOutcome[] {
   );
 }
 
-/** A node's error as the caller receives it. */
+/** A node's error (as the threads' wire carries it) as the caller receives it. */
 export function rebuild(kind: FailureKind, cause: unknown, task: ResolvedTask): Error {
-  const error = cause instanceof Error ? cause : new Error(String(cause));
+  const error = cause instanceof Error
+    ? cause
+    : isWireError(cause)
+    ? fromWireError(cause)
+    : new Error(String(cause));
   switch (kind) {
     case "timeout":
       return new TaskTimeoutError(error.message, { cause: error });
@@ -73,4 +78,11 @@ export function rebuild(kind: FailureKind, cause: unknown, task: ResolvedTask): 
       return wrapped;
     }
   }
+}
+
+/** Whether a node sent `value` as an error on the threads' wire. */
+function isWireError(value: unknown): value is WireError {
+  const wire = value as WireError | null;
+  return typeof wire === "object" && wire !== null && typeof wire.name === "string" &&
+    typeof wire.message === "string";
 }

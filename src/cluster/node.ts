@@ -15,7 +15,7 @@ import { ThreadPool } from "../thread_pool.ts";
 import { DEFAULT_MAX_PAYLOAD, encode } from "./codec.ts";
 import { Cancels } from "./cancels.ts";
 import { Allowlist, folderURL, local } from "./modules.ts";
-import { answerFor, kindOf, refusedByClosing, runOn } from "./node_calls.ts";
+import { answerFor, crossing, kindOf, refusedByClosing, runOn } from "./node_calls.ts";
 import { Replies } from "./replies.ts";
 import {
   type AnswerField,
@@ -288,14 +288,14 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
     const module = local(data.m, root);
     if (!allowed.allows(module)) {
       const error = new TypeError(refusalOf(data.m, module, root, allowed));
-      return { ok: false, kind: "refused", v: encode(error, "an error", DEFAULT_MAX_PAYLOAD) };
+      return answerFor(error, "refused");
     }
     if (losses > (data.l ?? DEFAULT_LOSSES)) {
       const error = new WorkerLostError(
         `The node running this request was lost ${losses === 1 ? "once" : `${losses} times`} ` +
           `(the client's 'maxLosses' is ${data.l ?? DEFAULT_LOSSES})`,
       );
-      return { ok: false, kind: "lost", v: encode(error, "an error", DEFAULT_MAX_PAYLOAD) };
+      return answerFor(error);
     }
     const id = job.id!;
     const controller = cancels.begin(id);
@@ -331,7 +331,8 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
           : await runOn(pool, data, module, controller.signal);
         if (data.k === 1) calls = (value as unknown[]).length;
         if (pool.closed && refusedByClosing(value)) throw new PoolClosedError();
-        answer = { ok: true, v: encode(value, "the result", DEFAULT_MAX_PAYLOAD) };
+        const sent = data.b !== undefined || data.k === 1 ? crossing(value as unknown[]) : value;
+        answer = { ok: true, v: encode(sent, "the result", DEFAULT_MAX_PAYLOAD) };
       } catch (error) {
         // The pool was closed under the node as the job began, or with force as it ran: not the
         // request's doing, so it runs again elsewhere (at least once, as after a node's loss).

@@ -9,6 +9,7 @@ import { PoolClosedError, TaskError, TaskTimeoutError, WorkerLostError } from ".
 import type { ThreadPool } from "../thread_pool.ts";
 import { decode, DEFAULT_MAX_PAYLOAD, encode } from "./codec.ts";
 import type { ClusterAnswer, ClusterJobData, FailureKind } from "./protocol.ts";
+import { toWireError, type WireError } from "../wire/error_wire.ts";
 
 /** Whether a batch's or chunk's outcomes hold a call the local pool refused as it closed. */
 export function refusedByClosing(value: unknown): boolean {
@@ -43,8 +44,32 @@ export function kindOf(error: unknown): FailureKind {
     : "task";
 }
 
-/** A failed run's answer: what kind of failure, and its error. */
-export function answerFor(error: unknown): ClusterAnswer {
-  const cause = error instanceof TaskError ? error.cause : error;
-  return { ok: false, kind: kindOf(error), v: encode(cause, "an error", DEFAULT_MAX_PAYLOAD) };
+/**
+ * A call's error as it crosses to its client: the task's own (a `TaskError`'s
+ * cause), as the threads' wire carries it, so that the client rebuilds its
+ * class, name, message, stack and cause as a `ThreadPool` does (structured
+ * cloning keeps only the built-in errors' classes, and no other name).
+ */
+function failure(error: unknown): WireError {
+  return toWireError(error instanceof TaskError ? error.cause : error);
+}
+
+/**
+ * A batch's or a chunk's outcomes as they cross to the client: each call's
+ * error as {@linkcode failure} sends it.
+ */
+export function crossing(outcomes: readonly unknown[]): unknown[] {
+  return outcomes.map((outcome) => {
+    const [ok, error, ...rest] = outcome as [boolean, unknown, ...unknown[]];
+    return ok ? outcome : [false, toWireError(error), ...rest];
+  });
+}
+
+/** A failed run's answer: what kind of failure (by default, by its error), and its error. */
+export function answerFor(error: unknown, kind: FailureKind = kindOf(error)): ClusterAnswer {
+  return {
+    ok: false,
+    kind,
+    v: encode(failure(error), "an error", DEFAULT_MAX_PAYLOAD),
+  };
 }
