@@ -25,6 +25,7 @@ import type {
 } from "./pool/options.ts";
 import type { Settled } from "./pool/result_channel.ts";
 import { integer, milliseconds, optionsArgument } from "./pool/validate.ts";
+import { bound } from "./core/job.ts";
 import type { WorkRequest } from "./pool/work_request.ts";
 
 /**
@@ -243,7 +244,7 @@ export class ClusterPool extends EventTarget implements AsyncDisposable {
       maxResults: integer(action, "maxResults", given.maxResults ?? 0),
       timeout: given.timeout === undefined
         ? undefined
-        : milliseconds(action, "timeout", given.timeout),
+        : bound(milliseconds(action, "timeout", given.timeout)),
       noWorkersHint: "start a node with serve()",
       events: {
         idle: () => this.dispatchEvent(new Event("idle")),

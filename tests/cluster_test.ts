@@ -357,7 +357,27 @@ Deno.test("new ClusterPool() refuses a malformed connection at the call", () => 
   throws(() => new ClusterPool({ connection: "redis://x", queue: "" }), /'queue' must be .*""/);
   throws(() => new ClusterPool({ connection: "redis://x", queue: "a:b" }), /'queue'.*"a:b"/);
   throws(() => new ClusterPool({ connection: "redis://x", queue: 5 as never }), TypeError);
+  throws(
+    () => new ClusterPool({ connection: "redis://x", timeout: 2 ** 31 }),
+    /'timeout' must be .*Infinity for no bound: current value is 2147483648/,
+  );
 });
+
+clusterTest(
+  "timeout: Infinity on a ClusterPool, or on its call, is no bound: the request runs to its end on its node",
+  async ({ pool, node }) => {
+    await node();
+    deepEqual(
+      await Promise.all([
+        pool.run(task("delayed"), ["pool's", 30]),
+        pool.run(task("delayed"), ["call's", 30], { timeout: Infinity }),
+      ]),
+      ["pool's", "call's"],
+    );
+    equal(pool.stats().timedOut, 0);
+  },
+  { timeout: Infinity },
+);
 
 Deno.test("ClusterPool says createWorkers() and dismissWorkers() have no meaning on a cluster", async () => {
   await using pool = new ClusterPool({ connection: "redis://127.0.0.1:1" });

@@ -114,3 +114,78 @@ Deno.test("A bad timeout is refused at the call", async () => {
   await rejects(pool.map(task("add"), [[1, 1]], { timeout: Number.NaN }).next(), RangeError);
   ok(true);
 });
+
+poolTest(
+  "timeout: Infinity, on the call or the pool, is no bound: the task runs to its end",
+  { workers: 1, timeout: Infinity },
+  async (pool) => {
+    equal(await pool.run(task("delayed"), ["slow", 30]), "slow");
+    equal(await pool.run(task("delayed"), ["slow", 30], { timeout: Infinity }), "slow");
+    await using bounded = new ThreadPool(1, { timeout: 5 });
+    // A call's Infinity lifts the pool's own bound.
+    equal(await bounded.run(task("delayed"), ["slow", 30], { timeout: Infinity }), "slow");
+    equal(pool.stats().timedOut + bounded.stats().timedOut, 0);
+  },
+);
+
+poolTest(
+  "cancelGrace: Infinity never gives up a thread: a cancelled task that ignores it runs to its end on it",
+  { workers: 1, cancelGrace: Infinity },
+  async (pool) => {
+    const shared = flags();
+    const controller = new AbortController();
+    const spinning = pool.run(cancellable("spinFor"), [shared, 100], {
+      signal: controller.signal,
+    });
+    await raised(shared);
+    controller.abort(new Error("not wanted"));
+    await rejects(spinning, /not wanted/);
+    // One thread: this runs once the spin has ended on it.
+    equal(await pool.run(task("add"), [1, 1]), 2);
+    equal(pool.abandoned, 0);
+  },
+);
+
+poolTest(
+  "putRequest()'s timeout: Infinity waits for room as long as it takes",
+  { workers: 1, maxQueue: 1 },
+  async (pool) => {
+    const shared = flags();
+    const first = pool.run(cancellable("spinFor"), [shared, 50]);
+    await raised(shared);
+    const queued = pool.run(task("add"), [1, 1]);
+    const waiting = pool.putRequest(new WorkRequest(task("add"), [2, 2]), { timeout: Infinity });
+    await waiting;
+    equal(await first, "spun");
+    equal(await queued, 2);
+    await pool.wait();
+  },
+);
+
+Deno.test("A duration over 2^31-1 ms (a timer's most) is refused at the call, naming the option and quoting it; Infinity is the way to say no bound", async () => {
+  const tooLong = 2 ** 31;
+  const refused = (name: string) => (error: Error) => {
+    ok(error instanceof RangeError, String(error));
+    ok(error.message.includes(`'${name}'`), error.message);
+    ok(error.message.includes(String(tooLong)), error.message);
+    ok(error.message.includes("Infinity for no bound"), error.message);
+    return true;
+  };
+  for (const name of ["timeout", "idleTimeout", "cancelGrace"]) {
+    let pool: ThreadPool | undefined;
+    try {
+      pool = new ThreadPool(1, { [name]: tooLong });
+    } catch (error) {
+      refused(name)(error as Error);
+    }
+    equal(pool, undefined, `new ThreadPool() accepted ${name}: ${tooLong}`);
+  }
+  await using pool = new ThreadPool(1);
+  await rejects(pool.run(task("add"), [1, 1], { timeout: tooLong }), refused("timeout"));
+  await rejects(
+    pool.putRequest(new WorkRequest(task("add"), [1, 1]), { timeout: tooLong }),
+    refused("timeout"),
+  );
+  equal(await pool.run(task("add"), [1, 1], { timeout: 2 ** 31 - 1 }), 2);
+  equal(pool.pending, 0);
+});

@@ -126,7 +126,7 @@ export class Admission {
     return new Promise<void>((resolve, reject) => {
       const waiter: RoomWaiter = { job, resolve, reject, timer: undefined, done: false };
       if (job !== null) job.waiter = waiter;
-      if (timeout !== undefined) {
+      if (timeout !== undefined && timeout !== Infinity) {
         waiter.timer = setTimeout(() => {
           waiter.done = true;
           reject(

@@ -120,6 +120,11 @@ const PLAIN_JOB: JobOptions = Object.freeze({
   timeout: undefined,
 });
 
+/** A checked timeout as a job holds it: `undefined` for no bound (`Infinity`, or none given). */
+export function bound(ms: number | undefined): number | undefined {
+  return ms === Infinity ? undefined : ms;
+}
+
 /**
  * One request in the pool. It is its own abort listener (`handleEvent`), so
  * a signal costs no closure per request, and the listener goes when it settles.

@@ -12,6 +12,7 @@ import { Deque } from "./deque.ts";
 import type { Engine, EngineHost } from "./engine.ts";
 import { TaskTimeoutError } from "./errors.ts";
 import {
+  bound,
   DROPPED,
   Job,
   type JobOwner,
@@ -135,7 +136,7 @@ export class WorkQueue implements EngineHost, JobOwner {
       sink: request.sink,
       chunk: request.chunk ?? false,
       signal: request.signal,
-      timeout: request.timeout ?? this.#options.timeout,
+      timeout: bound(request.timeout ?? this.#options.timeout),
     });
   }
 

@@ -112,14 +112,16 @@ export interface ThreadPoolOptions {
   lane?: boolean;
   /**
    * Milliseconds a task may run, from its start, when its call sets no
-   * `timeout`; past it the request fails with `TaskTimeoutError`.
+   * `timeout`; past it the request fails with `TaskTimeoutError`. Like every
+   * duration: at most 2³¹−1, or `Infinity` for no bound.
    *
    * @default {undefined: no limit}
    */
   timeout?: number;
   /**
    * Milliseconds a cancelled or timed-out task has to stop (it is told
-   * through `taskSignal()`) before its worker is terminated and replaced.
+   * through `taskSignal()`) before its worker is terminated and replaced;
+   * `Infinity`: never replaced, the task keeps its thread until it ends.
    *
    * @default {500}
    */

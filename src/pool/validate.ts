@@ -66,17 +66,27 @@ export function nonNegativeInteger(action: string, name: string, value: unknown)
 }
 
 /**
- * Checks a duration in milliseconds: a non-negative number, `Infinity` allowed.
+ * Checks a duration in milliseconds: from 0 to {@linkcode MAX_DELAY_MS}, or
+ * `Infinity` for no bound.
  *
  * @throws {TypeError} When it is not a number.
- * @throws {RangeError} When it is NaN or negative.
+ * @throws {RangeError} When it is NaN, negative, or over {@linkcode MAX_DELAY_MS} but finite.
  */
 export function milliseconds(action: string, name: string, value: unknown): number {
-  const wanted = "a non-negative number of milliseconds";
+  const wanted = `a number of milliseconds from 0 to ${MAX_DELAY_MS} (about 24.8 days), ` +
+    "or Infinity for no bound";
   if (typeof value !== "number") throw typeError(action, name, wanted, value);
-  if (Number.isNaN(value) || value < 0) throw rangeError(action, name, wanted, value);
+  if (Number.isNaN(value) || value < 0 || (value > MAX_DELAY_MS && value !== Infinity)) {
+    throw rangeError(action, name, wanted, value);
+  }
   return value;
 }
+
+/**
+ * The longest delay a timer keeps (2³¹−1 ms): a longer one fires at once.
+ * A duration is at most this, or `Infinity` for no bound (and no timer).
+ */
+export const MAX_DELAY_MS = 2 ** 31 - 1;
 
 /**
  * Checks an optional flag.

@@ -52,7 +52,10 @@ export class Abandonment {
 
   /** The task `seq` on `slot` was cancelled; if it was `running`, it has the grace period to stop. */
   watch(slot: WorkerSlot, seq: number, running: boolean): void {
-    const timer = running ? setTimeout(() => this.#abandon(slot, seq), this.#grace) : undefined;
+    // A grace of Infinity: a task that will not stop keeps its thread until it ends.
+    const timer = running && this.#grace !== Infinity
+      ? setTimeout(() => this.#abandon(slot, seq), this.#grace)
+      : undefined;
     slot.zombies.set(seq, timer);
   }
 

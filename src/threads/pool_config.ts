@@ -7,6 +7,7 @@
  */
 
 import { laneSupported } from "./lane_port.ts";
+import { bound } from "../core/job.ts";
 import { assertClonable } from "../pool/clonable.ts";
 import type { Initializer, ThreadPoolOptions } from "../pool/options.ts";
 import { checkPermissions } from "./permissions.ts";
@@ -49,7 +50,7 @@ export function poolConfig(numWorkers: unknown, given: ThreadPoolOptions | undef
   const front = {
     maxQueue: count("maxQueue", 0),
     maxResults: count("maxResults", 0),
-    timeout: options.timeout === undefined ? undefined : duration("timeout", 0),
+    timeout: options.timeout === undefined ? undefined : bound(duration("timeout", 0)),
   };
   const engine: ThreadEngineOptions = {
     idleTimeout: duration("idleTimeout", 250),
