@@ -46,6 +46,44 @@ poolTest(
   },
 );
 
+poolTest(
+  "A sandboxed task module's own import it may not read is said to be the pool's, with the grant that opens it",
+  { workers: 1, permissions: "none" },
+  async (pool) => {
+    const importer = {
+      module: new URL("./fixtures/imports_sibling.ts", import.meta.url),
+      name: "quadruple",
+    };
+    const imported = new URL("./fixtures/sandbox.ts", import.meta.url).pathname;
+    const error = await pool.run(importer, [1]).catch((e) => e);
+    ok(error instanceof TaskError, String(error));
+    const first = String(error.message).split("\n")[0];
+    equal(
+      first,
+      `Requires read access to "${imported}", which the pool's 'permissions' option withheld ` +
+        `from its workers; grant it with permissions: { read: ["${imported}"] }`,
+    );
+    ok(!/run again with/.test(error.message), "the program's flags are not the fix");
+    ok(String(error.message).includes("imports_sibling.ts"), "it says which module imported it");
+    ok(!String(error.message).includes("\x1b["), "no terminal colours in the message");
+  },
+);
+
+poolTest(
+  "A sandboxed task module's import runs once the pool grants it",
+  {
+    workers: 1,
+    permissions: { read: [new URL("./fixtures/sandbox.ts", import.meta.url).pathname] },
+  },
+  async (pool) => {
+    const importer = {
+      module: new URL("./fixtures/imports_sibling.ts", import.meta.url),
+      name: "quadruple",
+    };
+    equal(await pool.run(importer, [1]), 4);
+  },
+);
+
 Deno.test("A pool whose program may not read the pool's files says so in one line, at once", async () => {
   for (const flags of [[], ["--allow-read=."]]) {
     const { code, stdout, stderr } = await runDeno(

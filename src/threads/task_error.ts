@@ -11,8 +11,15 @@ import { fromWireError, type WireError } from "../wire/error_wire.ts";
 import { TaskError } from "../core/errors.ts";
 import type { ResolvedTask } from "../core/task.ts";
 
-/** Deno's words for a permission a thread lacks: what, and to what. */
-const DENIED = /^Requires (\w+) access to (.+?), run again with the --allow-\w+ flag$/;
+/** A terminal colour code. */
+const COLOUR = new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, "g");
+
+/**
+ * Deno's words for a permission a thread lacks: what, and to what. A task's
+ * own call is refused with a `NotCapable` of this message; a module its task
+ * module imports, with a `TypeError` that goes on with where it was imported.
+ */
+const DENIED = /^Requires (\w+) access to (.+?), run again with the --allow-\w+ flag(?=$|\n)/;
 
 /**
  * Rebuilds a task's error on this thread. With `sandboxed`, a permission the
@@ -22,7 +29,9 @@ const DENIED = /^Requires (\w+) access to (.+?), run again with the --allow-\w+ 
  */
 export function taskError(wire: WireError, task: ResolvedTask, sandboxed: boolean): TaskError {
   const cause = fromWireError(wire);
-  if (sandboxed && cause instanceof Deno.errors.NotCapable) explainDenial(cause);
+  if (sandboxed && (cause instanceof Deno.errors.NotCapable || cause instanceof TypeError)) {
+    explainDenial(cause);
+  }
   const error = new TaskError(cause.message, { cause });
   const frames = cause.stack?.split("\n").slice(1).join("\n");
   error.stack = `TaskError: ${cause.message}\n    in task "${task.name}" of ${task.href}` +
@@ -37,6 +46,8 @@ function explainDenial(error: Error): void {
   const item = target.startsWith('"') ? target : JSON.stringify(target);
   const message = `Requires ${kind} access to ${target}, which the pool's 'permissions' option ` +
     `withheld from its workers; grant it with permissions: { ${kind}: [${item}] }`;
-  if (error.stack !== undefined) error.stack = error.stack.replace(error.message, message);
-  error.message = message;
+  // Deno colours where an import was made, even when nothing reads it on a terminal.
+  const plain = (text: string) => text.replace(denied[0], message).replaceAll(COLOUR, "");
+  if (error.stack !== undefined) error.stack = plain(error.stack);
+  error.message = plain(error.message);
 }
