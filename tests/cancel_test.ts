@@ -1,6 +1,6 @@
 import { deepEqual, equal, ok, rejects, throws } from "node:assert/strict";
 import { ThreadPool, WorkRequest } from "../mod.ts";
-import { isCancelled, taskSignal } from "../task.ts";
+import { isCancelled, taskSignal, throwIfCancelled, transfer } from "../task.ts";
 import {
   cancellable,
   flags,
@@ -214,11 +214,36 @@ Deno.test("A signal used for 10,000 requests has no listener left once they sett
   equal(pool.liveThreads, 0);
 });
 
-Deno.test("taskSignal() and isCancelled() outside a pool task throw a clear error", () => {
-  throws(() => taskSignal(), /must be called by a task running on a ThreadPool worker/);
-  throws(() => isCancelled(), /must be called by a task running on a ThreadPool worker/);
+Deno.test("Outside any pool's worker, the task API means what it obviously would: never cancelled, nothing to transfer", () => {
+  equal(isCancelled(), false);
+  throwIfCancelled();
+  const signal = taskSignal();
+  equal(signal.aborted, false);
+  equal(isCancelled(signal), false);
+  throwIfCancelled(signal);
+  const bytes = new Uint8Array([1, 2, 3]);
+  equal(transfer(bytes, [bytes.buffer]), bytes);
+  equal(bytes.byteLength, 3, "nothing was moved");
   equal(isCancelled(AbortSignal.abort()), true, "a foreign signal answers for itself");
 });
+
+Deno.test("A task module that checks for cancellation runs unchanged on the main thread", async () => {
+  // The example's tasks: one reads isCancelled() in its loop, one passes taskSignal() to a timer.
+  const { countPrimes, sleep } = await import("../examples/cancel_tasks.ts");
+  equal(countPrimes(30_000), 3245);
+  equal(await sleep(1), "slept 1 ms");
+});
+
+poolTest(
+  "On a pool worker, isCancelled() without its signal after an await still says how to ask",
+  { workers: 1 },
+  async (pool) => {
+    await rejects(
+      pool.run(cancellable("askAfterAwait")),
+      /isCancelled\(\) must be called by a task running on a ThreadPool worker, in its synchronous part/,
+    );
+  },
+);
 
 Deno.test("run() rejects a signal that is not an AbortSignal", async () => {
   await using pool = new ThreadPool(0);

@@ -9,10 +9,19 @@ import { flagged, type RunningTask, type WorkerContext, workerContext } from "./
 
 const owners = new WeakMap<AbortSignal, [WorkerContext, RunningTask]>();
 
-function running(what: string): [WorkerContext, RunningTask] {
+/** The signal of a task called outside any pool's worker: nothing cancels it. */
+const NEVER = new AbortController().signal;
+
+/**
+ * The task whose synchronous part runs on this pool worker; `null` outside
+ * any pool's worker (the main thread, a test), where a task function is
+ * called directly and nothing can cancel it.
+ */
+function running(what: string): [WorkerContext, RunningTask] | null {
   const context = workerContext();
-  const task = context?.current;
-  if (context === undefined || task === null || task === undefined) {
+  if (context === undefined) return null;
+  const task = context.current;
+  if (task === null) {
     throw new Error(
       `${what} must be called by a task running on a ThreadPool worker, in its synchronous part ` +
         "(or with the signal from taskSignal())",
@@ -32,8 +41,11 @@ function running(what: string): [WorkerContext, RunningTask] {
  * A synchronous loop never lets the abort event in: use
  * {@linkcode isCancelled}, which reads memory shared with the pool.
  *
+ * Called outside any pool's worker (a task function called directly, on
+ * the main thread or in a test), it returns a signal that never aborts.
+ *
  * @returns The task's signal.
- * @throws {Error} When not called from a task running on a pool worker.
+ * @throws {Error} When called on a pool worker outside a task's synchronous part.
  *
  * @example An async task
  * ```ts ignore
@@ -46,7 +58,9 @@ function running(what: string): [WorkerContext, RunningTask] {
  * ```
  */
 export function taskSignal(): AbortSignal {
-  const [context, task] = running("taskSignal()");
+  const found = running("taskSignal()");
+  if (found === null) return NEVER;
+  const [context, task] = found;
   if (task.controller === null) {
     task.controller = new AbortController();
     owners.set(task.controller.signal, [context, task]);
@@ -63,8 +77,8 @@ export function taskSignal(): AbortSignal {
  *
  * @param signal The signal from {@linkcode taskSignal}, to ask after an
  * `await`; without it, asks about the task whose synchronous code is running.
- * @returns Whether the task is cancelled.
- * @throws {Error} When called without a signal outside a task's synchronous part.
+ * @returns Whether the task is cancelled: never, outside any pool's worker.
+ * @throws {Error} When called without a signal on a pool worker outside a task's synchronous part.
  *
  * @example A cooperative CPU loop
  * ```ts ignore
@@ -82,7 +96,9 @@ export function isCancelled(signal?: AbortSignal): boolean {
     const owner = owners.get(signal);
     return signal.aborted || (owner !== undefined && flagged(...owner));
   }
-  const [context, task] = running("isCancelled()");
+  const found = running("isCancelled()");
+  if (found === null) return false;
+  const [context, task] = found;
   return task.reason !== null || flagged(context, task);
 }
 

@@ -4,6 +4,8 @@
  * @module
  */
 
+import { workerContext } from "./task_context.ts";
+
 // A registered symbol: the task module may have imported another copy of this package.
 const TRANSFER: unique symbol = Symbol.for("@scope/threadpool/transfer") as never;
 
@@ -17,8 +19,9 @@ interface Transferring {
  * Returns `value` so that the pool moves the objects in `transfer` (an
  * `ArrayBuffer`, a `MessagePort`, …) back to the caller instead of copying
  * them: zero copy, and the task loses them. Use it as the task's return
- * value; the caller receives `value` itself. Called outside a pool, the task
- * returns a wrapper, not `value`.
+ * value; the caller receives `value` itself. Outside any pool's worker (a
+ * task function called directly, on the main thread or in a test) there is
+ * nothing to transfer: it returns `value` as it is.
  *
  * @param value The result.
  * @param transfer What in it to move rather than copy.
@@ -36,6 +39,7 @@ interface Transferring {
  * ```
  */
 export function transfer<T>(value: T, transfer: Transferable[]): T {
+  if (workerContext() === undefined) return value;
   const marked: Transferring = { [TRANSFER]: true, value, transfer };
   return marked as T;
 }
