@@ -72,7 +72,7 @@ clusterTest(
 );
 
 clusterTest(
-  "A task's error keeps its name and its Deno class, as on one machine, whichever way its request went: alone, in a batch, in a map() chunk",
+  "A task's error keeps its name, its Deno class and its own fields, as on one machine, whichever way its request went: alone, in a batch, in a map() chunk",
   async ({ pool, node }) => {
     await node(["--permissions", "none"]);
     const sandboxed = {
@@ -102,6 +102,16 @@ clusterTest(
     batched.slice(4).forEach((outcome) => denied((outcome as PromiseRejectedResult).reason));
     const chunk = pool.map(raw("failNamed"), [args, args], { chunkSize: 2 });
     await rejects(Array.fromAsync(chunk), named);
+    // Its own fields, in each way too.
+    const coded = (error: unknown) => {
+      ok(error instanceof TaskError, String(error));
+      equal((error.cause as { code?: string }).code, "E_TEST");
+      deepEqual((error.cause as { details?: unknown }).details, { value: 42 });
+      return true;
+    };
+    await rejects(pool.run(raw("failWithFields"), [], { timeout: 30_000 }), coded);
+    (await Promise.allSettled([1, 2].map(() => pool.run(raw("failWithFields")))))
+      .forEach((outcome) => coded((outcome as PromiseRejectedResult).reason));
     // A thrown value that is not an Error: as a ThreadPool gives it.
     const thrown = await pool.run(raw("throwValue"), [{ code: 7 }]).catch((error) => error);
     ok(thrown instanceof TaskError);

@@ -33,3 +33,23 @@ Deno.test("fromWireError() rebuilds Deno's own errors as their classes, and noth
   equal(Object.getPrototypeOf(odd), Error.prototype);
   equal(odd.name, "constructor");
 });
+
+Deno.test("An error's own enumerable fields cross with it when they can be cloned; one that cannot stays behind", () => {
+  const error = Object.assign(new RangeError("bad"), {
+    code: "E_TEST",
+    errno: -2,
+    details: { value: 42 },
+    handler: () => {},
+  });
+  Object.defineProperty(error, "__proto__", { value: { hijack: true }, enumerable: true });
+  const back = fromWireError(structuredClone(toWireError(error))) as
+    & RangeError
+    & Record<string, unknown>;
+  ok(back instanceof RangeError);
+  equal(back.code, "E_TEST");
+  equal(back.errno, -2);
+  deepEqual(back.details, { value: 42 });
+  equal("handler" in back, false);
+  equal(Object.getPrototypeOf(back), RangeError.prototype, "a field named __proto__ stays a field");
+  equal(back.message, "bad");
+});

@@ -52,6 +52,24 @@ poolTest("ThreadPool.run() rejects with TaskError when an async task rejects", {
 });
 
 poolTest(
+  "A task's error keeps its own fields (code, a user's details) and Deno's error keeps its class and code",
+  {},
+  async (pool) => {
+    type Coded = Error & { code?: string; details?: unknown };
+    const error = await pool.run(raw("failWithFields")).catch((error) => error);
+    ok(error instanceof TaskError);
+    equal((error.cause as Coded).code, "E_TEST");
+    deepEqual((error.cause as Coded).details, { value: 42 });
+    const missing = await pool.run(raw("readMissing"), ["/no/such/file"]).catch((e: TaskError) =>
+      e
+    );
+    ok(missing instanceof TaskError);
+    ok(missing.cause instanceof Deno.errors.NotFound, String(missing.cause));
+    equal((missing.cause as Coded).code, "ENOENT");
+  },
+);
+
+poolTest(
   "ThreadPool.run() rejects with TaskError when a task throws a non-Error",
   {},
   async (pool) => {

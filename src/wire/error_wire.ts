@@ -16,7 +16,12 @@ export interface WireError {
   stack?: string;
   /** The cause, itself sent as a WireError when it is an Error. */
   cause?: WireError | { value: unknown };
+  /** Its other own enumerable properties (`code`, `errno`, a user's fields) that can be cloned. */
+  fields?: Record<string, unknown>;
 }
+
+/** What a WireError carries by itself, not among its fields. */
+const OWN = new Set(["name", "message", "stack", "cause"]);
 
 const builtins: Record<string, ErrorConstructor> = {
   Error,
@@ -38,6 +43,16 @@ export function toWireError(thrown: unknown, depth = 0): WireError {
     message: String(thrown.message),
   };
   if (typeof thrown.stack === "string") wire.stack = thrown.stack;
+  for (const key of Object.keys(thrown)) {
+    if (OWN.has(key)) continue;
+    try {
+      (wire.fields ??= {})[key] = structuredClone(
+        (thrown as unknown as Record<string, unknown>)[key],
+      );
+    } catch {
+      // A field that cannot cross threads (a function, a socket) stays behind.
+    }
+  }
   if ("cause" in thrown && depth < 8) {
     const cause = thrown.cause;
     wire.cause = cause instanceof Error
@@ -64,6 +79,15 @@ export function fromWireError(wire: WireError): Error {
     ? undefined
     : { cause: "value" in wire.cause ? wire.cause.value : fromWireError(wire.cause) };
   const error = new Ctor(wire.message, options);
+  // Defined, not assigned: a field named __proto__ stays a field.
+  for (const [key, value] of Object.entries(wire.fields ?? {})) {
+    Object.defineProperty(error, key, {
+      value,
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+  }
   error.name = wire.name;
   if (wire.stack !== undefined) error.stack = wire.stack;
   return error;
