@@ -81,6 +81,7 @@ export type {
   CloseOptions,
   Initializer,
   MapOptions,
+  MapSettled,
   PollOptions,
   PutOptions,
   RunOptions,

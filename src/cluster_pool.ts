@@ -19,6 +19,7 @@ import { PoolFront } from "./pool/front.ts";
 import type {
   CloseOptions,
   MapOptions,
+  MapSettled,
   PollOptions,
   PutOptions,
   RunOptions,
@@ -350,6 +351,21 @@ export class ClusterPool extends EventTarget implements AsyncDisposable {
   }
 
   /**
+   * Runs a task once per input and yields each input's outcome, failures
+   * included, and goes on: `{ index, ok: true, value }` or
+   * `{ index, ok: false, error }`, `index` the input's place.
+   *
+   * @param task The task to call.
+   * @param inputs One item per call.
+   * @param options `settled: true`, and as for the other form.
+   * @returns Each input's outcome.
+   */
+  map<T extends TaskSpec>(
+    task: T,
+    inputs: Iterable<MapInput<T>> | AsyncIterable<MapInput<T>>,
+    options: MapOptions & { settled: true },
+  ): AsyncIterableIterator<MapSettled<TaskResult<T>>>;
+  /**
    * Runs a task once per input and yields the results.
    *
    * @param task The task to call.
@@ -360,9 +376,14 @@ export class ClusterPool extends EventTarget implements AsyncDisposable {
   map<T extends TaskSpec>(
     task: T,
     inputs: Iterable<MapInput<T>> | AsyncIterable<MapInput<T>>,
+    options?: MapOptions,
+  ): AsyncIterableIterator<TaskResult<T>>;
+  map<T extends TaskSpec>(
+    task: T,
+    inputs: Iterable<MapInput<T>> | AsyncIterable<MapInput<T>>,
     options: MapOptions = {},
-  ): AsyncIterableIterator<TaskResult<T>> {
-    return this.#front.map(task, inputs, options) as AsyncIterableIterator<TaskResult<T>>;
+  ): AsyncIterableIterator<unknown> {
+    return this.#front.map(task, inputs, options);
   }
 
   /**

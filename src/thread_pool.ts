@@ -12,6 +12,7 @@ import { PoolFront } from "./pool/front.ts";
 import type {
   CloseOptions,
   MapOptions,
+  MapSettled,
   PollOptions,
   PutOptions,
   RunOptions,
@@ -275,11 +276,28 @@ export class ThreadPool extends EventTarget implements AsyncDisposable {
   }
 
   /**
+   * Runs a task once per input and yields each input's outcome, failures
+   * included, and goes on: `{ index, ok: true, value }` or
+   * `{ index, ok: false, error }`, `index` the input's place.
+   *
+   * @param task The task to call.
+   * @param inputs One item per call.
+   * @param options `settled: true`, and as for the other form.
+   * @returns Each input's outcome.
+   */
+  map<T extends TaskSpec>(
+    task: T,
+    inputs: Iterable<MapInput<T>> | AsyncIterable<MapInput<T>>,
+    options: MapOptions & { settled: true },
+  ): AsyncIterableIterator<MapSettled<TaskResult<T>>>;
+  /**
    * Runs a task once per input and yields the results: an array input is
    * spread as the argument list, any other input is the single argument.
    * Inputs are read as room frees, so a long or endless input is fine. The
-   * first failure is thrown by the iterator, which then stops; leaving the
-   * loop early drops the inputs not yet started.
+   * first failure is thrown by the iterator, which then stops (its error
+   * names the input: an `index` field, and `(map() input N)` in its
+   * message); `settled: true` yields each outcome instead and goes on.
+   * Leaving the loop early drops the inputs not yet started.
    *
    * @param task The task to call.
    * @param inputs One item per call.
@@ -290,9 +308,14 @@ export class ThreadPool extends EventTarget implements AsyncDisposable {
   map<T extends TaskSpec>(
     task: T,
     inputs: Iterable<MapInput<T>> | AsyncIterable<MapInput<T>>,
+    options?: MapOptions,
+  ): AsyncIterableIterator<TaskResult<T>>;
+  map<T extends TaskSpec>(
+    task: T,
+    inputs: Iterable<MapInput<T>> | AsyncIterable<MapInput<T>>,
     options: MapOptions = {},
-  ): AsyncIterableIterator<TaskResult<T>> {
-    return this.#front.map(task, inputs, options) as AsyncIterableIterator<TaskResult<T>>;
+  ): AsyncIterableIterator<unknown> {
+    return this.#front.map(task, inputs, options);
   }
 
   /**

@@ -82,7 +82,7 @@ clusterTest(
     const named = (error: unknown) => {
       ok(error instanceof TaskError, String(error));
       equal((error.cause as Error).name, "ParseFailure");
-      equal(error.message, "bad input");
+      equal((error.cause as Error).message, "bad input");
       return true;
     };
     const denied = (error: unknown) => {
@@ -119,6 +119,27 @@ clusterTest(
     ok(thrown.message.includes("code: 7"), thrown.message);
   },
   { batch: 4 },
+);
+
+clusterTest(
+  "map() on the cluster: a failure names its input, and settled: true yields every outcome with its index",
+  async ({ pool, node }) => {
+    await node();
+    for (const chunkSize of [1, 3]) {
+      const error = await Array.fromAsync(pool.map(task("evenOnly"), [0, 2, 5, 6], { chunkSize }))
+        .catch((e) => e);
+      ok(error instanceof TaskError, String(error));
+      equal(error.index, 2);
+      equal(error.message, "5 is odd (map() input 2)");
+      const outcomes = await Array.fromAsync(
+        pool.map(task("evenOnly"), [0, 1, 2, 3], { chunkSize, settled: true }),
+      );
+      deepEqual(
+        outcomes.map((o) => o.ok ? [o.index, o.value] : [o.index, (o.error as Error).message]),
+        [[0, 0], [1, "1 is odd (map() input 1)"], [2, 2], [3, "3 is odd (map() input 3)"]],
+      );
+    }
+  },
 );
 
 clusterTest("map() runs on the cluster, in order, with chunks", async ({ pool, node }) => {

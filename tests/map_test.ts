@@ -73,7 +73,9 @@ poolTest("ThreadPool.map() throws the first failure and stops", {}, async (pool)
   const inputs = [["a"], ["b"], ["c"]];
   await rejects(collect(pool.map(raw("fail"), inputs)), (error: Error) => {
     ok(error instanceof TaskError);
-    equal(error.message, "a");
+    equal(error.message, "a (map() input 0)");
+    equal(error.index, 0);
+    equal((error.cause as Error).message, "a", "the task's own error is as it threw it");
     return true;
   });
   await rejects(collect(pool.map(raw("fail"), inputs, { chunkSize: 2 })), TaskError);
@@ -127,3 +129,62 @@ Deno.test("ThreadPool.map() types its inputs from the task's parameters", () => 
   };
   equal(typeof typed, "function");
 });
+
+poolTest(
+  "map()'s failure names its input: an index field, and the input in its message, with or without chunks",
+  {},
+  async (pool) => {
+    for (const chunkSize of [1, 3]) {
+      for (const ordered of [true, false]) {
+        const inputs = [0, 2, 4, 6, 7, 8];
+        const error = await collect(pool.map(task("evenOnly"), inputs, { chunkSize, ordered }))
+          .catch((e) => e);
+        ok(error instanceof TaskError, String(error));
+        equal(error.index, 4, `chunkSize ${chunkSize}, ordered ${ordered}`);
+        equal(error.message, "7 is odd (map() input 4)");
+        ok(String(error.stack).startsWith("TaskError: 7 is odd (map() input 4)"), error.stack);
+      }
+    }
+  },
+);
+
+poolTest(
+  "map() with settled: true yields every input's outcome with its index, and goes on past failures",
+  {},
+  async (pool) => {
+    for (const chunkSize of [1, 4]) {
+      const outcomes = await collect(
+        pool.map(task("evenOnly"), [0, 1, 2, 3, 4, 5, 6], { settled: true, chunkSize }),
+      );
+      deepEqual(outcomes.map(({ index, ok }) => [index, ok]), [
+        [0, true],
+        [1, false],
+        [2, true],
+        [3, false],
+        [4, true],
+        [5, false],
+        [6, true],
+      ]);
+      for (const outcome of outcomes) {
+        if (outcome.ok) {
+          const value: number = outcome.value; // typed from the task
+          equal(value, outcome.index);
+        } else {
+          ok(outcome.error instanceof TaskError);
+          equal(
+            (outcome.error as TaskError).message,
+            `${outcome.index} is odd (map() input ${outcome.index})`,
+          );
+        }
+      }
+    }
+    const unordered = await collect(
+      pool.map(task("evenOnly"), [1, 2, 3], { settled: true, ordered: false }),
+    );
+    deepEqual(unordered.map(({ index }) => index).sort(), [0, 1, 2]);
+    await rejects(
+      collect(pool.map(task("evenOnly"), [1], { settled: "yes" as never })),
+      /'settled' must be a boolean/,
+    );
+  },
+);

@@ -64,6 +64,8 @@ export class NoWorkersAvailable extends Error {
  * ```
  */
 export class TaskError extends Error {
+  /** When the request was a `map()` input's: that input's place. */
+  declare index?: number;
   /** Creates the error for a task that failed with `cause`. */
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
@@ -87,6 +89,8 @@ export class TaskError extends Error {
  * ```
  */
 export class WorkerLostError extends Error {
+  /** When the request was a `map()` input's: that input's place. */
+  declare index?: number;
   /** Creates the error; `cause` describes how the worker died. */
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
@@ -109,6 +113,8 @@ export class WorkerLostError extends Error {
  * ```
  */
 export class PoolClosedError extends Error {
+  /** When the request was a `map()` input's: that input's place. */
+  declare index?: number;
   /** Creates the error; the message names the call that was refused. */
   constructor(message = "The pool is closed", options?: ErrorOptions) {
     super(message, options);
@@ -151,6 +157,8 @@ export class QueueFullError extends Error {
  * ```
  */
 export class TaskTimeoutError extends Error {
+  /** When the request was a `map()` input's: that input's place. */
+  declare index?: number;
   /** Creates the error; the message names the task and its timeout. */
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);

@@ -32,15 +32,15 @@ export class MapSink implements Sink {
     this.#signal();
   }
 
-  /** Waits for chunk `index`, or with `undefined` for any chunk, and takes it. */
-  async take(index: number | undefined): Promise<Outcome> {
+  /** Waits for chunk `index`, or with `undefined` for any chunk, and takes it, with its index. */
+  async take(index: number | undefined): Promise<[chunk: number, outcome: Outcome]> {
     for (;;) {
       const key = index ?? this.done.keys().next().value;
       const outcome = key === undefined ? undefined : this.done.get(key);
       if (key !== undefined && outcome !== undefined) {
         this.done.delete(key);
         this.jobs.delete(key);
-        return outcome;
+        return [key, outcome];
       }
       await new Promise<void>((resolve) => this.#wake = resolve);
     }

@@ -298,6 +298,14 @@ export interface RunOptions extends CancelOptions {
 }
 
 /**
+ * One input's outcome from `map()` with `settled: true`, shaped as
+ * `results()`'s `Settled`: `index` is the input's place.
+ */
+export type MapSettled<R = unknown> =
+  | { index: number; ok: true; value: R }
+  | { index: number; ok: false; error: unknown };
+
+/**
  * Options for `ThreadPool.map()`.
  *
  * @example Results as they finish, several inputs per message
@@ -324,6 +332,15 @@ export interface MapOptions extends CancelOptions {
    * @default {true}
    */
   ordered?: boolean;
+  /**
+   * Yield each input's outcome (`MapSettled`: `{ index, ok, value }` or
+   * `{ index, ok: false, error }`, `index` the input's place) and go on past
+   * failures, as `Promise.allSettled` would; without it, the first failure
+   * ends the iteration.
+   *
+   * @default {false}
+   */
+  settled?: boolean;
   /**
    * Inputs sent to a worker in one message and run there one after another.
    * A `timeout` then applies to the whole chunk.

@@ -12,6 +12,7 @@ import type { MapOptions } from "./options.ts";
 import type { WorkQueue } from "../core/work_queue.ts";
 import { type CallOutcome, NO_TRANSFER } from "../core/job.ts";
 import type { ResolvedTask } from "../core/task.ts";
+import { PoolClosedError, TaskError, TaskTimeoutError, WorkerLostError } from "../core/errors.ts";
 import { cancelLimits, copyList, flag, integer, iterable, optionsArgument } from "./validate.ts";
 
 /**
@@ -29,6 +30,7 @@ export async function* mapTasks(
   const inputs = iterable(action, "inputs", given);
   const options = optionsArgument(action, "options", mapOptions);
   const ordered = flag(action, "ordered", options.ordered) ?? true;
+  const settled = flag(action, "settled", options.settled) ?? false;
   const chunkSize = integer(action, "chunkSize", options.chunkSize ?? 1, 1);
   cancelLimits(action, options);
   const { signal, timeout } = options;
@@ -72,20 +74,44 @@ export async function* mapTasks(
         await queue.admit(job, true, undefined);
       }
       if (yielded === sent) return;
-      const outcome = await sink.take(ordered ? yielded : undefined);
+      const [chunk, outcome] = await sink.take(ordered ? yielded : undefined);
       yielded++;
-      if (!outcome.ok) throw outcome.error;
-      if (chunkSize === 1) {
-        yield outcome.value;
-        continue;
-      }
-      for (const [ok, value] of outcome.value as CallOutcome[]) {
-        if (!ok) throw value;
-        yield value;
+      // Every chunk but the last is full: its first input's index follows from its own.
+      const first = chunk * chunkSize;
+      const calls: CallOutcome[] = !outcome.ok
+        ? [[false, outcome.error]]
+        : chunkSize === 1
+        ? [[true, outcome.value]]
+        : outcome.value as CallOutcome[];
+      for (const [i, [ok, value]] of calls.entries()) {
+        const index = first + i;
+        if (settled) {
+          yield ok ? { index, ok, value } : { index, ok, error: atInput(value, index) };
+        } else if (ok) yield value;
+        else throw atInput(value, index);
       }
     }
   } finally {
     for (const job of sink.jobs.values()) queue.drop(job);
     if (!exhausted) await source.return?.();
   }
+}
+
+/** The pool's own errors, which a map() failure names its input in. */
+const OWN_ERRORS = [TaskError, TaskTimeoutError, WorkerLostError, PoolClosedError];
+
+/**
+ * A map() input's error, naming the input: the pool's own errors (made for
+ * this call) get its `index` and say `(map() input N)`; anything else (a
+ * signal's reason, shared by every call) is left as it is.
+ */
+function atInput(error: unknown, index: number): unknown {
+  if (!OWN_ERRORS.some((own) => error instanceof own)) return error;
+  if ((error as { index?: number }).index !== undefined) return error;
+  const own = error as Error & { index: number };
+  const message = `${own.message} (map() input ${index})`;
+  if (own.stack !== undefined) own.stack = own.stack.replace(own.message, message);
+  own.message = message;
+  own.index = index;
+  return own;
 }
