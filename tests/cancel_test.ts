@@ -1,4 +1,4 @@
-import { deepEqual, equal, ok, rejects, throws } from "node:assert/strict";
+import { deepEqual, equal, ok, rejects } from "node:assert/strict";
 import { ThreadPool, WorkRequest } from "../mod.ts";
 import { isCancelled, taskSignal, throwIfCancelled, transfer } from "../task.ts";
 import {
