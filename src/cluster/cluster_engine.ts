@@ -23,6 +23,7 @@ import {
   cancelKey,
   type ClusterAnswer,
   epochKey,
+  MAX_LOSSES,
 } from "./protocol.ts";
 import { Inbox, type JobsInRedis } from "./inbox.ts";
 import {
@@ -325,11 +326,10 @@ export class ClusterEngine implements Engine {
     } else {
       // Back in the queue: handed back by a node closing ("s" 0), or lost with its node ("l").
       for (const job of sent.requests) if (job !== null) this.#active.delete(job);
-      const losses = Number(value);
-      if (field === "l" && losses > sent.losses) {
-        sent.losses = losses;
-        this.#options.notify.stalled(id);
-      }
+      // At most what BullMQ counts (maxStalledCount): a garbled count cannot flood the events.
+      const losses = Math.min(Number(value), MAX_LOSSES + 1);
+      // One event per loss: a node killed before it told of the loss before is told of by the next.
+      for (; field === "l" && sent.losses < losses; sent.losses++) this.#options.notify.stalled(id);
     }
   }
 

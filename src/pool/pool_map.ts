@@ -76,6 +76,10 @@ export async function* mapTasks(
       if (yielded === sent) return;
       const [chunk, outcome] = await sink.take(ordered ? yielded : undefined);
       yielded++;
+      if (outcome.ok && chunkSize === 1 && !settled) {
+        yield outcome.value;
+        continue;
+      }
       // Every chunk but the last is full: its first input's index follows from its own.
       const first = chunk * chunkSize;
       const calls: CallOutcome[] = !outcome.ok
