@@ -210,9 +210,11 @@ export class JobMaker {
     }
     this.#probes.delete(key);
     // Batches that still paid for themselves: as short as the last size says, if not shorter.
-    const paid = learning.roundLeast <= learning.before * PAYS;
     const reached = Math.max(size, learning.size);
-    this.#typical.set(key, paid ? Math.min(learning.least, BATCH_MS / reached) : learning.least);
+    this.#typical.set(
+      key,
+      batchingPays(learning) ? Math.min(learning.least, BATCH_MS / reached) : learning.least,
+    );
   }
 
   /** Whether two requests are of the same task (and so may share a batch). */
@@ -253,8 +255,12 @@ interface Learning {
 function nextSize(learning: Learning): number {
   const size = batchFor(learning.least);
   if (learning.size === 1) return size === 1 && learning.least < SEEMS_LONG_MS ? 2 : size;
-  const pays = learning.roundLeast <= learning.before * PAYS;
-  return pays ? Math.min(MAX_BATCH, Math.max(size, learning.size * 2)) : size;
+  return batchingPays(learning) ? Math.min(MAX_BATCH, Math.max(size, learning.size * 2)) : size;
+}
+
+/** Whether this round's bigger jobs cut the time per call to {@linkcode PAYS} of the round before's. */
+function batchingPays(learning: Learning): boolean {
+  return learning.roundLeast <= learning.before * PAYS;
 }
 
 /** How many calls of a task that typically runs `ms` a batch holds. */

@@ -73,11 +73,9 @@ export function nonNegativeInteger(action: string, name: string, value: unknown)
  * @throws {RangeError} When it is NaN, negative, or over {@linkcode MAX_DELAY_MS} but finite.
  */
 export function milliseconds(action: string, name: string, value: unknown): number {
-  const wanted = `a number of milliseconds from 0 to ${MAX_DELAY_MS} (about 24.8 days), ` +
-    "or Infinity for no bound";
-  if (typeof value !== "number") throw typeError(action, name, wanted, value);
+  if (typeof value !== "number") throw typeError(action, name, A_DURATION, value);
   if (Number.isNaN(value) || value < 0 || (value > MAX_DELAY_MS && value !== Infinity)) {
-    throw rangeError(action, name, wanted, value);
+    throw rangeError(action, name, A_DURATION, value);
   }
   return value;
 }
@@ -87,6 +85,10 @@ export function milliseconds(action: string, name: string, value: unknown): numb
  * A duration is at most this, or `Infinity` for no bound (and no timer).
  */
 export const MAX_DELAY_MS = 2 ** 31 - 1;
+
+/** What a duration must be, as a refusal says. */
+const A_DURATION = `a number of milliseconds from 0 to ${MAX_DELAY_MS} (about 24.8 days), ` +
+  "or Infinity for no bound";
 
 /**
  * Checks an optional flag.
