@@ -94,5 +94,6 @@ export type {
   Callback,
   ExcCallback,
   RequestID,
+  TaskOf,
   WorkRequestOptions,
 } from "./src/pool/work_request.ts";

@@ -214,7 +214,7 @@ poolTest(
       pool.putRequest(new WorkRequest({ module: "tasks.ts" }, [])),
       /not an absolute URL/,
     );
-    await rejects(pool.putRequest(new WorkRequest(task("add"), [() => 1])), /a function/);
+    await rejects(pool.putRequest(new WorkRequest(raw("add"), [() => 1])), /a function/);
     deepEqual(results, [3]);
     equal(pool.pending, 0);
   },

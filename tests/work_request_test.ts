@@ -1,5 +1,6 @@
 import { deepEqual, equal, notEqual, ok } from "node:assert/strict";
-import { makeRequests, printException, WorkRequest } from "../mod.ts";
+import { makeRequests, printException, ThreadPool, WorkRequest } from "../mod.ts";
+import { raw, task as typed } from "./helpers.ts";
 
 const task = { module: "file:///tasks.ts", name: "f" };
 
@@ -37,4 +38,40 @@ Deno.test("makeRequests() spreads array items and wraps any other item", () => {
   ok(requests.every((r) => r.task === task));
   equal(makeRequests(task, [])[0], undefined);
   equal(makeRequests(task, [1])[0]!.excCallback, printException);
+});
+
+Deno.test("WorkRequest and makeRequests() check a typed task's arguments and result type", async () => {
+  const pool = new ThreadPool(1);
+  try {
+    const sums: number[] = [];
+    const all: WorkRequest[] = [
+      new WorkRequest(typed("add"), [1, 2], { callback: (_, sum) => sums.push(sum) }),
+      new WorkRequest(typed("pidAfter"), [0], { callback: (_, pid) => sums.push(pid * 0) }),
+      ...makeRequests(typed("add"), [[3, 4], [5, 6]], (_, sum) => sums.push(sum)),
+      // A task whose type is not known takes anything; its result type is given by hand.
+      new WorkRequest<number>(raw("add"), [7, 8], { callback: (_, sum) => sums.push(sum) }),
+      ...makeRequests<number>(raw("add"), [[9, 10]], (_, sum) => sums.push(sum)),
+    ];
+    for (const request of all) await pool.putRequest(request);
+    await pool.wait();
+    deepEqual(sums.toSorted((a, b) => a - b), [0, 3, 7, 11, 15, 19]);
+  } finally {
+    await pool.close();
+  }
+  equal(pool.liveThreads, 0);
+  // Type-checked, never run: each @ts-expect-error fails the check if the mistake compiles.
+  const _mistakes = () => {
+    // @ts-expect-error: add takes numbers
+    new WorkRequest(typed("add"), ["1", 2]);
+    // @ts-expect-error: add returns a number, not a string
+    new WorkRequest(typed("add"), [1, 2], { callback: (_, sum: string) => sum });
+    // @ts-expect-error: pidAfter resolves to a number, not a string
+    new WorkRequest(typed("pidAfter"), [1], { callback: (_, pid: string) => pid });
+    // @ts-expect-error: add takes numbers
+    makeRequests(typed("add"), [["1", 2]]);
+    // @ts-expect-error: add takes two numbers, not one
+    makeRequests(typed("add"), [1]);
+    // @ts-expect-error: add returns a number, not a string
+    makeRequests(typed("add"), [[1, 2]], (_, sum: string) => sum);
+  };
 });

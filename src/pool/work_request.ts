@@ -6,7 +6,7 @@
 
 import { NO_TRANSFER } from "../core/job.ts";
 import type { CancelOptions } from "./options.ts";
-import type { TaskSpec } from "../core/task.ts";
+import type { MapInput, TaskFunction, TaskSpec } from "../core/task.ts";
 import {
   argumentList,
   callback as checkCallback,
@@ -54,7 +54,11 @@ export type RequestID = string | number;
  * deepEqual(sums, [3]);
  * ```
  */
-export type Callback<R = unknown> = (request: WorkRequest, result: R) => unknown;
+export type Callback<R = unknown> = {
+  // A method's parameters are compared both ways, so a request typed by its
+  // task (WorkRequest<number>) still fits a plain WorkRequest[].
+  method(request: WorkRequest, result: R): unknown;
+}["method"];
 
 /**
  * Called on the thread that polls, with the request and its error.
@@ -75,7 +79,9 @@ export type Callback<R = unknown> = (request: WorkRequest, result: R) => unknown
  * ok(errors[0] instanceof TaskError);
  * ```
  */
-export type ExcCallback = (request: WorkRequest, error: Error) => unknown;
+export type ExcCallback = {
+  method(request: WorkRequest, error: Error): unknown;
+}["method"];
 
 /**
  * Options for {@linkcode WorkRequest}.
@@ -131,6 +137,31 @@ export interface WorkRequestOptions<R = unknown> extends CancelOptions {
 }
 
 /**
+ * The task a {@linkcode WorkRequest} may call: a typed task whose arguments
+ * are `A` and whose result is `R` (or a promise of it), or a task whose type
+ * is not known.
+ *
+ * @typeParam R The result type.
+ * @typeParam A The argument list.
+ *
+ * @example A typed task fits; its result type is inferred
+ * ```ts
+ * import { type TaskOf, type TaskSpec, WorkRequest } from "@scope/threadpool";
+ * import { equal } from "node:assert/strict";
+ *
+ * const add = { module: "file:///tasks.ts", name: "add" } as TaskSpec<
+ *   (a: number, b: number) => Promise<number>
+ * >;
+ * const task: TaskOf<number, [number, number]> = add;
+ * const request = new WorkRequest(task, [1, 2], { callback: (_, sum) => sum.toFixed() });
+ * equal(request.args.length, 2);
+ * ```
+ */
+export type TaskOf<R, A extends readonly unknown[]> =
+  | TaskSpec<(...args: A) => R | PromiseLike<R>>
+  | TaskSpec<TaskFunction>;
+
+/**
  * Requests a pool has taken (or is taking) and that cannot be put again.
  * Module-private to the package: `mod.ts` does not export it.
  */
@@ -180,7 +211,10 @@ export function printException(request: WorkRequest, error: Error): void {
  * its callbacks run during {@linkcode ThreadPool.poll} or
  * {@linkcode ThreadPool.wait}.
  *
- * @typeParam R The task's result type.
+ * @typeParam R The task's result type: inferred from a typed task (see
+ * {@linkcode taskModule}), which also checks the arguments; given by hand for
+ * a task whose type is not known.
+ * @typeParam A The task's argument list.
  *
  * @example Usage
  * ```ts
@@ -194,7 +228,8 @@ export function printException(request: WorkRequest, error: Error): void {
  * equal(request.exception, false);
  * ```
  */
-export class WorkRequest<R = unknown> {
+// deno-lint-ignore no-explicit-any
+export class WorkRequest<R = unknown, A extends readonly unknown[] = any[]> {
   /** The request's id. */
   readonly requestID: RequestID;
   /** The task to call. */
@@ -225,7 +260,11 @@ export class WorkRequest<R = unknown> {
    * @throws {TypeError} When `args` is not an array, or an option has the wrong type.
    * @throws {RangeError} When `timeout` is negative or NaN.
    */
-  constructor(task: TaskSpec, args: readonly unknown[] = [], options: WorkRequestOptions<R> = {}) {
+  constructor(
+    task: TaskOf<R, A>,
+    args: NoInfer<A> = [] as unknown as A,
+    options: WorkRequestOptions<NoInfer<R>> = {},
+  ) {
     const action = "make a request";
     const checked = optionsArgument(action, "options", options);
     const { requestID } = checked;
@@ -272,18 +311,20 @@ export class WorkRequest<R = unknown> {
  * deepEqual(requests.map((r) => r.args), [[1, 2], [3]]);
  * ```
  */
-export function makeRequests<R = unknown>(
-  task: TaskSpec,
-  argsList: Iterable<unknown>,
-  callback?: Callback<R> | null,
+// deno-lint-ignore no-explicit-any
+export function makeRequests<R = unknown, A extends readonly unknown[] = any[]>(
+  task: TaskOf<R, A>,
+  argsList: Iterable<MapInput<TaskSpec<(...args: A) => unknown>>>,
+  callback?: Callback<NoInfer<R>> | null,
   excCallback?: ExcCallback | null,
-): WorkRequest<R>[] {
+): WorkRequest<R, A>[] {
   const options: WorkRequestOptions<R> = {};
   if (callback !== undefined) options.callback = callback;
   if (excCallback !== undefined) options.excCallback = excCallback;
-  const requests: WorkRequest<R>[] = [];
+  const requests: WorkRequest<R, A>[] = [];
   for (const item of iterable("make requests", "argsList", argsList, false)) {
-    requests.push(new WorkRequest<R>(task, Array.isArray(item) ? item : [item], options));
+    const args = (Array.isArray(item) ? item : [item]) as unknown as A;
+    requests.push(new WorkRequest<R, A>(task, args, options));
   }
   return requests;
 }
