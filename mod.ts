@@ -84,6 +84,7 @@ export type {
   MapSettled,
   PollOptions,
   PutOptions,
+  ResultsOptions,
   RunOptions,
   ThreadPoolOptions,
 } from "./src/pool/options.ts";

@@ -22,6 +22,7 @@ import type {
   MapSettled,
   PollOptions,
   PutOptions,
+  ResultsOptions,
   RunOptions,
 } from "./pool/options.ts";
 import type { Settled } from "./pool/result_channel.ts";
@@ -326,12 +327,15 @@ export class ClusterPool extends EventTarget implements AsyncDisposable {
   }
 
   /**
-   * The result channel as an async iterator.
+   * The result channel as an async iterator: ends when no request is
+   * pending or, with `follow: true`, once the pool is closed and nothing is
+   * pending.
    *
+   * @param options `follow` (see {@linkcode ResultsOptions}).
    * @returns Each put request's outcome, as it arrives.
    */
-  results(): AsyncIterableIterator<Settled> {
-    return this.#front.results();
+  results(options: ResultsOptions = {}): AsyncIterableIterator<Settled> {
+    return this.#front.results(options);
   }
 
   /**

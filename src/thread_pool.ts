@@ -15,6 +15,7 @@ import type {
   MapSettled,
   PollOptions,
   PutOptions,
+  ResultsOptions,
   RunOptions,
   ThreadPoolOptions,
 } from "./pool/options.ts";
@@ -240,12 +241,16 @@ export class ThreadPool extends EventTarget implements AsyncDisposable {
   /**
    * The result channel as an async iterator: yields each put request's
    * outcome as it arrives (its callbacks are not called), and ends when no
-   * request is pending.
+   * request is pending; with `follow: true`, it waits for further requests
+   * and ends only once the pool is closed and nothing is pending.
    *
-   * @throws {NoWorkersAvailable} When requests are pending and no worker is left.
+   * @param options `follow` (see {@linkcode ResultsOptions}).
+   * @throws {NoWorkersAvailable} When requests are pending and no worker is
+   * left (a follower waits instead).
+   * @throws {TypeError} When `follow` is not a boolean.
    */
-  results(): AsyncIterableIterator<Settled> {
-    return this.#front.results();
+  results(options: ResultsOptions = {}): AsyncIterableIterator<Settled> {
+    return this.#front.results(options);
   }
 
   /**

@@ -1042,6 +1042,30 @@ Deno.test("new ClusterPool() refuses an option it does not honour, naming it and
   );
 });
 
+clusterTest(
+  "ClusterPool.results({ follow: true }) follows the result channel until the pool is closed",
+  async ({ pool, node }) => {
+    await node();
+    const seen: number[] = [];
+    let firstBurst!: () => void;
+    const firstBurstSeen = new Promise<void>((resolve) => firstBurst = resolve);
+    const consumer = (async () => {
+      for await (const outcome of pool.results({ follow: true })) {
+        ok(outcome.ok);
+        seen.push(outcome.value as number);
+        if (seen.length === 2) firstBurst();
+      }
+      return "ended";
+    })();
+    for (const i of [1, 2]) await pool.putRequest(new WorkRequest(task("add"), [i, 0]));
+    await firstBurstSeen;
+    await pool.putRequest(new WorkRequest(task("add"), [3, 0]));
+    await pool.close();
+    equal(await consumer, "ended");
+    deepEqual(seen.toSorted(), [1, 2, 3]);
+  },
+);
+
 /**
  * A program written against a ThreadPool: size, run, map, putRequest/poll/wait, results and
  * stats, as its users write them. It must type-check and run against both pools.

@@ -63,7 +63,7 @@ Deno.test("The front runs on a second engine: the ancestor's API, run(), map(), 
   await t.step("results() yields every put request's outcome", async () => {
     for (const n of [1, 2, 3]) await pool.putRequest(new WorkRequest(task("add"), [n, 0]), {});
     const values: unknown[] = [];
-    for await (const settled of pool.results()) values.push(settled.ok && settled.value);
+    for await (const settled of pool.results({})) values.push(settled.ok && settled.value);
     deepEqual(values.sort(), [1, 2, 3]);
   });
 

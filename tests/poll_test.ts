@@ -3,6 +3,7 @@ import {
   makeRequests,
   NoResultsPending,
   NoWorkersAvailable,
+  PoolClosedError,
   type Settled,
   TaskError,
   ThreadPool,
@@ -262,6 +263,65 @@ poolTest(
     for (const times of delivered.values()) equal(times, 1);
   },
 );
+
+Deno.test("results({ follow: true }) follows the result channel until the pool is closed", async () => {
+  const pool = new ThreadPool(2);
+  const seen: number[] = [];
+  let firstBurst!: () => void;
+  const firstBurstSeen = new Promise<void>((resolve) => firstBurst = resolve);
+  // Started before any request is put: without follow it would end at once.
+  const consumer = (async () => {
+    for await (const outcome of pool.results({ follow: true })) {
+      ok(outcome.ok);
+      seen.push(outcome.value as number);
+      if (seen.length === 3) firstBurst();
+    }
+    return "ended";
+  })();
+  for (const i of [1, 2, 3]) await pool.putRequest(new WorkRequest(task("add"), [i, 0]));
+  await firstBurstSeen;
+  equal(pool.pending, 0, "the consumer took every outcome and waits on");
+  for (const i of [4, 5]) await pool.putRequest(new WorkRequest(task("add"), [i, 0]));
+  await pool.close();
+  equal(await consumer, "ended");
+  deepEqual(seen.toSorted(), [1, 2, 3, 4, 5]);
+  equal(pool.liveThreads, 0);
+});
+
+Deno.test("results({ follow: true }) waits while the pool has no worker, and yields what close() fails", async () => {
+  const pool = new ThreadPool(0);
+  const outcomes: Settled[] = [];
+  let arrived!: () => void;
+  const first = new Promise<void>((resolve) => arrived = resolve);
+  const consumer = (async () => {
+    for await (const outcome of pool.results({ follow: true })) {
+      outcomes.push(outcome);
+      arrived();
+    }
+  })();
+  await pool.putRequest(new WorkRequest(task("add"), [2, 3]));
+  await rejects(pool.wait(), NoWorkersAvailable, "wait() still says no worker can run it");
+  pool.createWorkers(1);
+  await first;
+  await pool.dismissWorkers(1);
+  await pool.joinAllDismissedWorkers();
+  await pool.putRequest(new WorkRequest(task("add"), [4, 4]));
+  await pool.close();
+  await consumer;
+  const [ran, failed, ...more] = outcomes;
+  equal(more.length, 0);
+  ok(ran?.ok && ran.value === 5);
+  ok(failed?.ok === false && failed.error instanceof PoolClosedError, String(failed));
+  equal(pool.liveThreads, 0);
+});
+
+poolTest("results() checks its options at the first next()", {}, async (pool) => {
+  await rejects(
+    pool.results({ follow: "yes" as never }).next(),
+    /^TypeError: Cannot follow results as 'follow' must be a boolean: current value is "yes"$/,
+  );
+  await rejects(pool.results(5 as never).next(), /'options'.*5/);
+});
 
 poolTest("pending counts put requests, not run() calls", { workers: 1 }, async (pool) => {
   const gate = new Gate();

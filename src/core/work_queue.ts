@@ -398,6 +398,7 @@ export class WorkQueue implements EngineHost, JobOwner {
     this.#queued++;
     this.#active++;
     job.sink.accept?.(job);
+    this.changed(); // a follower of results() waits for a put
     this.pull();
   }
 

@@ -16,7 +16,14 @@ import { resolveTask, type TaskResult, type TaskSpec } from "../core/task.ts";
 import { WorkQueue, type WorkQueueEvents } from "../core/work_queue.ts";
 import { isThenable } from "../wire/thenable.ts";
 import { assertClonable } from "./clonable.ts";
-import type { CloseOptions, MapOptions, PollOptions, PutOptions, RunOptions } from "./options.ts";
+import type {
+  CloseOptions,
+  MapOptions,
+  PollOptions,
+  PutOptions,
+  ResultsOptions,
+  RunOptions,
+} from "./options.ts";
 import { mapTasks } from "./pool_map.ts";
 import { ResultChannel, type Settled } from "./result_channel.ts";
 import {
@@ -151,12 +158,24 @@ export class PoolFront {
     return true;
   }
 
-  /** The result channel as an async iterator. */
-  async *results(): AsyncIterableIterator<Settled> {
-    while (await this.#untilResult()) {
-      // Another consumer may have taken the one that came.
-      const settled = this.#take();
-      if (settled !== undefined) yield settled;
+  /** The result channel as an async iterator; `follow`: until the pool is closed. */
+  async *results(options: ResultsOptions): AsyncGenerator<Settled> {
+    // Checked here, so that a bad call rejects its first next().
+    const follow = flag(
+      "follow results",
+      "follow",
+      optionsArgument("follow results", "options", options).follow,
+    ) === true;
+    for (;;) {
+      if (await this.#untilResult(follow)) {
+        // Another consumer may have taken the one that came.
+        const settled = this.#take();
+        if (settled !== undefined) yield settled;
+      } else if (follow && this.#closing === null) {
+        await this.#queue.whenChanged(); // a put, or close()
+      } else {
+        return;
+      }
     }
   }
 
@@ -247,6 +266,7 @@ export class PoolFront {
       return Promise.reject(error);
     }
     if (this.#closing === null) {
+      this.#queue.changed(); // a follower of results() with nothing pending ends
       this.#queue.rejectWaiters(() =>
         new PoolClosedError("Cannot put a request: the pool was closed while it waited for room")
       );
@@ -266,12 +286,13 @@ export class PoolFront {
 
   /**
    * Waits until a result is in the channel (true) or none is pending any more
-   * (false); throws if requests are pending that nothing can run.
+   * (false); throws if requests are pending that nothing can run, unless
+   * `patient` (it waits for a worker, or for close() to fail them).
    */
-  async #untilResult(): Promise<boolean> {
+  async #untilResult(patient = false): Promise<boolean> {
     while (this.#channel.length === 0) {
       if (this.#channel.pending === 0) return false;
-      if (!this.#queue.canDeliver(this.#channel)) {
+      if (!patient && !this.#queue.canDeliver(this.#channel)) {
         throw new NoWorkersAvailable(
           `No workers available: ${this.#channel.pending} requests are pending and the pool has no worker to run them; ${this.#hint}`,
         );

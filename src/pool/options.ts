@@ -239,6 +239,46 @@ export interface PollOptions {
 }
 
 /**
+ * Options for `results()`.
+ *
+ * @example Following the result channel until the pool closes
+ * ```ts
+ * import { type Settled, ThreadPool, WorkRequest } from "@scope/threadpool";
+ * import { deepEqual } from "node:assert/strict";
+ *
+ * const source = "export function add(a, b) { return a + b; }";
+ * const module = `data:text/javascript,${encodeURIComponent(source)}`;
+ *
+ * const add = { module, name: "add" };
+ * const pool = new ThreadPool(1);
+ * const sums: unknown[] = [];
+ * const consumer = (async () => {
+ *   for await (const outcome of pool.results({ follow: true })) {
+ *     if (outcome.ok) sums.push(outcome.value);
+ *   }
+ * })();
+ * // The producer may start later, and pause: the consumer waits for it.
+ * await new Promise((resolve) => setTimeout(resolve, 10));
+ * for (let i = 0; i < 3; i++) await pool.putRequest(new WorkRequest(add, [i, i]));
+ * await pool.close(); // the consumer takes what is pending, then its loop ends
+ * await consumer;
+ * deepEqual(sums, [0, 2, 4]);
+ * ```
+ */
+export interface ResultsOptions {
+  /**
+   * Follow the result channel for the life of the pool: when no request is
+   * pending, wait for the next put rather than end; end once the pool is
+   * closed and nothing is pending. A follower also waits, rather than throw
+   * `NoWorkersAvailable`, while the pool has no worker (workers may be added
+   * again; `close()` fails what none can run, and that outcome is yielded).
+   *
+   * @default {false: end as soon as no request is pending}
+   */
+  follow?: boolean;
+}
+
+/**
  * How a call may end early: shared by `run()`, `map()` and `WorkRequest`.
  *
  * @example A signal and a timeout on one call
