@@ -79,6 +79,7 @@ export type { WorkerExitReason } from "./src/threads/worker_slot.ts";
 export type {
   CancelOptions,
   CloseOptions,
+  Finalizer,
   Initializer,
   MapOptions,
   MapSettled,

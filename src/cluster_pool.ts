@@ -134,6 +134,7 @@ const ON_NODES: Record<string, string> = {
   concurrency: "serve.ts --concurrency",
   prefetch: "serve.ts --prefetch",
   initializer: "serve() with a ThreadPool given it",
+  finalizer: "serve() with a ThreadPool given it",
   idleTimeout: "serve() with a ThreadPool given it",
   maxTasksPerWorker: "serve() with a ThreadPool given it",
   cancelGrace: "serve() with a ThreadPool given it",

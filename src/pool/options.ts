@@ -49,6 +49,58 @@ export interface Initializer<F extends TaskFunction = TaskFunction> extends Task
 }
 
 /**
+ * A task that cleans up each worker thread: the {@linkcode Initializer}'s
+ * counterpart. It runs once on a thread that stops gracefully — idle, its
+ * worker dismissed, recycled, or the pool closed — after the thread's last
+ * task (and after its initializer, if that was still running), so that what
+ * the initializer opened (a connection, a file, a subprocess) is closed.
+ *
+ * It never runs on a thread that died, was given up (`abandoned`), or was
+ * stopped by `close({ force: true })`: nothing can run on such a thread. If
+ * it throws, rejects, or does not finish within `timeout`, the thread is
+ * stopped all the same, and the pool dispatches an `error` event with the
+ * failure (also in the `workerexit` event's `detail.error`). The thread's
+ * `workerexit` event, `joinAllDismissedWorkers()` and `close()` wait for it.
+ *
+ * @typeParam F The finalizer function's type.
+ *
+ * @example Close on each thread what the initializer opened there
+ * ```ts
+ * import { type Finalizer, type Initializer, ThreadPool } from "@scope/threadpool";
+ * import { equal } from "node:assert/strict";
+ *
+ * const source = "let file; " +
+ *   "export function open(path) { file = Deno.openSync(path, { append: true }); } " +
+ *   "export function log(line) { file.writeSync(new TextEncoder().encode(line + '\\n')); } " +
+ *   "export function close() { file.close(); }";
+ * const module = `data:text/javascript,${encodeURIComponent(source)}`;
+ *
+ * const path = await Deno.makeTempFile();
+ * const initializer: Initializer = { module, name: "open", args: [path] };
+ * const finalizer: Finalizer = { module, name: "close" };
+ * const pool = new ThreadPool(1, { initializer, finalizer });
+ * await pool.run({ module, name: "log" }, ["hello"]);
+ * await pool.close(); // each thread's file is closed before close() resolves
+ * equal(await Deno.readTextFile(path), "hello\n");
+ * await Deno.remove(path);
+ * ```
+ */
+export interface Finalizer<F extends TaskFunction = TaskFunction> extends TaskSpec<F> {
+  /**
+   * The arguments it is called with, on every thread: structured-clonable.
+   *
+   * @default {[]}
+   */
+  readonly args?: Parameters<F>;
+  /**
+   * Milliseconds it may take on a thread before that thread is stopped anyway.
+   *
+   * @default {5000}
+   */
+  readonly timeout?: number;
+}
+
+/**
  * Options for `ThreadPool`.
  *
  * @example A bounded queue and a default timeout
@@ -167,6 +219,13 @@ export interface ThreadPoolOptions {
    * @default {undefined: none}
    */
   initializer?: Initializer;
+  /**
+   * A task run once on every thread that stops gracefully, after its last
+   * task (see {@linkcode Finalizer}): it closes what the initializer opened.
+   *
+   * @default {undefined: none}
+   */
+  finalizer?: Finalizer;
   /**
    * A name for the workers' threads, as seen in stack traces and inspectors.
    *

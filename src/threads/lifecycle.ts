@@ -1,6 +1,7 @@
 /**
  * Main thread, the Web Worker engine: a worker's thread from start to stop —
- * starting it (with its permissions and initializer), stopping it when idle
+ * starting it (with its permissions and initializer), stopping it (after its
+ * finalizer, when it stops gracefully) when idle
  * (an idle Web Worker would keep the process alive, and Deno has no
  * `unref()` for one: denoland/deno#14318), replacing it fresh when it is due
  * for recycling, and saying why each thread stopped.
@@ -11,16 +12,20 @@
 import { WorkerLostError } from "../core/errors.ts";
 import type { ResolvedTask } from "../core/task.ts";
 import { errorMessage } from "../wire/error_wire.ts";
+import type { WireError } from "../wire/error_wire.ts";
+import { Finalizers, type ThreadHook } from "./finalizers.ts";
 import type { WorkerGrant } from "./permissions.ts";
 import type { SlotHost, WorkerExitReason, WorkerSlot } from "./worker_slot.ts";
 
-/** A thread's initializer, checked. */
-export interface InitializerSettings {
-  task: ResolvedTask;
-  args: readonly unknown[];
-  /** Milliseconds it may take before the thread is given up. */
-  timeout: number;
-}
+export type { ThreadHook };
+
+/** Why a thread may stop with its finalizer run first: it did not die, and is not given up. */
+const GRACEFUL: ReadonlySet<WorkerExitReason> = new Set([
+  "idle",
+  "dismissed",
+  "recycled",
+  "closed",
+]);
 
 /** What a lifecycle is built with. */
 export interface LifecycleOptions {
@@ -29,7 +34,8 @@ export interface LifecycleOptions {
   name: string;
   maxTasksPerWorker: number;
   grant: WorkerGrant | null;
-  initializer: InitializerSettings | null;
+  initializer: ThreadHook | null;
+  finalizer: ThreadHook | null;
   lane: boolean;
 }
 
@@ -39,12 +45,19 @@ export interface LifecycleHost extends SlotHost {
   exited(slot: WorkerSlot, why: WorkerExitReason, error?: Error): void;
   /** Whether producers wait for room, so that a new thread reports its starts. */
   waitingForRoom(): boolean;
+  /** A finalizer's failure, rebuilt from what crossed. */
+  taskError(wire: WireError, task: ResolvedTask): Error;
+  /** A thread's finalizer failed: this belongs to no request. */
+  finalizerFailed(error: Error): void;
 }
 
 /** Starts and stops the engine's threads. */
 export class Lifecycle {
   readonly #options: LifecycleOptions;
   readonly #host: LifecycleHost;
+  readonly #finalizers: Finalizers | null;
+  /** Set by close({ force: true }): no finalizer runs from then on. */
+  #forced = false;
   /** Threads replaced fresh, for stats(). */
   recycled = 0;
 
@@ -52,6 +65,15 @@ export class Lifecycle {
   constructor(options: LifecycleOptions, host: LifecycleHost) {
     this.#options = options;
     this.#host = host;
+    const { finalizer } = options;
+    this.#finalizers = finalizer === null
+      ? null
+      : new Finalizers(finalizer, (wire, task) => host.taskError(wire, task));
+  }
+
+  /** Threads stopped gracefully whose finalizer still runs. */
+  get finalizing(): number {
+    return this.#finalizers?.size ?? 0;
   }
 
   /** Starts the slot's thread; returns why it could not, as the error its jobs get. */
@@ -74,17 +96,44 @@ export class Lifecycle {
     return undefined;
   }
 
-  /** Stops a slot's thread, and says so if it had one. */
-  stop(slot: WorkerSlot, why: WorkerExitReason, error?: Error): void {
+  /**
+   * Stops a slot's thread, and says so if it had one. A thread that stops
+   * gracefully runs the finalizer first, if the pool has one: the slot lets
+   * it go at once (and may start another), and the returned promise
+   * resolves once it has ended.
+   */
+  stop(slot: WorkerSlot, why: WorkerExitReason, error?: Error): Promise<void> | undefined {
+    const finalizers = this.#forced || slot.condemned || !GRACEFUL.has(why)
+      ? null
+      : this.#finalizers;
     const had = slot.thread !== null;
-    slot.stop();
-    if (had) this.#host.exited(slot, why, error);
+    const thread = slot.stop(finalizers !== null);
+    if (finalizers === null || thread === null) {
+      if (had) this.#host.exited(slot, why, error);
+      return undefined;
+    }
+    return finalizers.run(thread, slot.id).then((failure) => {
+      if (failure !== undefined) this.#host.finalizerFailed(failure);
+      this.#host.exited(slot, why, failure);
+    });
   }
 
-  /** A dismissed slot's thread is gone: whoever joins it may go on. */
+  /** A dismissed slot's thread is gone, its finalizer run: whoever joins it may go on. */
   retire(slot: WorkerSlot): void {
-    this.stop(slot, "dismissed");
-    slot.exited.resolve();
+    const stopped = this.stop(slot, "dismissed");
+    if (stopped === undefined) slot.exited.resolve();
+    else void stopped.then(() => slot.exited.resolve());
+  }
+
+  /** Resolves when every finalizer running now has ended. */
+  async finalized(): Promise<void> {
+    await this.#finalizers?.ended();
+  }
+
+  /** From now on no finalizer runs, and those running are cut short: close({ force: true }). */
+  force(): void {
+    this.#forced = true;
+    this.#finalizers?.terminateAll();
   }
 
   /**

@@ -9,9 +9,9 @@
 import { laneSupported } from "./lane_port.ts";
 import { bound } from "../core/job.ts";
 import { assertClonable } from "../pool/clonable.ts";
-import type { Initializer, ThreadPoolOptions } from "../pool/options.ts";
+import type { Finalizer, Initializer, ThreadPoolOptions } from "../pool/options.ts";
 import { checkPermissions } from "./permissions.ts";
-import type { InitializerSettings } from "./lifecycle.ts";
+import type { ThreadHook } from "./lifecycle.ts";
 import type { ThreadEngineOptions } from "./thread_engine.ts";
 import { resolveTask } from "../core/task.ts";
 import {
@@ -63,31 +63,40 @@ export function poolConfig(numWorkers: unknown, given: ThreadPoolOptions | undef
       options.permissions,
       flag(ACTION, "unstableWorkerOptions", options.unstableWorkerOptions) === true,
     ),
-    initializer: initializer(options.initializer),
+    initializer: threadHook("initializer", options.initializer, 30_000),
+    finalizer: threadHook("finalizer", options.finalizer, 5_000),
     lane: (flag(ACTION, "lane", options.lane) ?? true) && laneSupported,
   };
   if (engine.initializer !== null) engine.grant?.admit(engine.initializer.task);
+  if (engine.finalizer !== null) engine.grant?.admit(engine.finalizer.task);
   return { numWorkers: workers, engine, front };
 }
 
 /**
- * Checks the `initializer` option.
+ * Checks the `initializer` or `finalizer` option.
  *
  * @throws {TypeError} When it is not a task spec, or its arguments cannot be sent.
  * @throws {RangeError} When its timeout is negative or NaN.
  */
-function initializer(value: Initializer | undefined): InitializerSettings | null {
+function threadHook(
+  name: "initializer" | "finalizer",
+  value: Initializer | Finalizer | undefined,
+  timeout: number,
+): ThreadHook | null {
   if (value === undefined) return null;
   if (typeof value !== "object" || value === null) {
     throw new TypeError(
-      `Cannot ${ACTION} as 'initializer' must be a task spec { module, name?, args? }: current value is ${
+      `Cannot ${ACTION} as '${name}' must be a task spec { module, name?, args? }: current value is ${
         quote(value)
       }`,
     );
   }
   const task = resolveTask(value);
-  const args = value.args === undefined ? [] : argumentList(ACTION, "initializer.args", value.args);
-  assertClonable(args, "initializer.args");
-  const timeout = milliseconds(ACTION, "initializer.timeout", value.timeout ?? 30_000);
-  return { task, args, timeout };
+  const args = value.args === undefined ? [] : argumentList(ACTION, `${name}.args`, value.args);
+  assertClonable(args, `${name}.args`);
+  return {
+    task,
+    args,
+    timeout: milliseconds(ACTION, `${name}.timeout`, value.timeout ?? timeout),
+  };
 }

@@ -17,7 +17,7 @@ import { fromWireError } from "../wire/error_wire.ts";
 import type { FromWorker } from "../wire/protocol.ts";
 import { Abandonment } from "./abandonment.ts";
 import { endLostJobs, LaneReader, type Outcomes, readResults, readReturned } from "./answers.ts";
-import { type InitializerSettings, Lifecycle } from "./lifecycle.ts";
+import { Lifecycle, type ThreadHook } from "./lifecycle.ts";
 import { Dispatch } from "./dispatch.ts";
 import { stealFrom } from "./placement.ts";
 import type { WorkerGrant } from "./permissions.ts";
@@ -44,7 +44,9 @@ export interface ThreadEngineOptions {
   /** The workers' own permissions; null: they inherit this thread's. */
   grant: WorkerGrant | null;
   /** Run on every new thread before its first task; null: none. */
-  initializer: InitializerSettings | null;
+  initializer: ThreadHook | null;
+  /** Run on every thread that stops gracefully, after its last task; null: none. */
+  finalizer: ThreadHook | null;
   /** Whether small tasks travel by a shared-memory lane. */
   lane: boolean;
 }
@@ -85,8 +87,14 @@ export class ThreadEngine implements Engine, SlotHost {
       onMessage: (slot, message) => this.onMessage(slot, message),
       onLost: (slot, how, error) => this.onLost(slot, how, error),
       onLaneResults: (slot) => this.onLaneResults(slot),
-      exited: (slot, why, error) => events.workerExit(slot.id, why, error),
+      exited: (slot, why, error) => {
+        events.workerExit(slot.id, why, error);
+        // A finalizer ended: close() may be waiting for it.
+        this.#host.changed();
+      },
       waitingForRoom: () => this.#host.waitingForRoom,
+      taskError: (wire, task) => this.#outcomes.taskError(wire, task),
+      finalizerFailed: (error) => events.error(error),
     });
     this.#dispatch = new Dispatch(this.#slots, options, this.#lifecycle, this.#outcomes);
     this.#abandonment = new Abandonment(options.cancelGrace, {
@@ -173,9 +181,9 @@ export class ThreadEngine implements Engine, SlotHost {
     return this.#lifecycle.recycled;
   }
 
-  /** Threads running now. */
+  /** Threads running now, those running their finalizer included. */
   get liveThreads(): number {
-    let live = 0;
+    let live = this.#lifecycle.finalizing;
     for (const slot of this.#all()) if (slot.thread !== null) live++;
     return live;
   }
@@ -260,14 +268,16 @@ export class ThreadEngine implements Engine, SlotHost {
     this.#abandonment.watch(slot, job.seq, running);
   }
 
-  shutdown(): void {
+  async shutdown(): Promise<void> {
     for (const slot of this.#slots) this.#lifecycle.stop(slot, "closed");
     for (const slot of this.#dismissed) this.#retire(slot);
     this.#abandonment.stopAll();
     this.#host.changed();
+    await this.#lifecycle.finalized();
   }
 
   terminate(): Job[] {
+    this.#lifecycle.force();
     const jobs: Job[] = [];
     for (const slot of this.#all()) {
       this.#readLane(slot);

@@ -355,8 +355,13 @@ export class WorkerSlot {
     this.post({ t: "dismiss" });
   }
 
-  /** Terminates the current thread, if any. */
-  stop(): void {
+  /**
+   * Lets go of the current thread, if any, and terminates it, or with
+   * `keep`, returns it still running (for its finalizer) for the caller to
+   * terminate.
+   */
+  stop(keep = false): Worker | null {
+    const thread = this.thread;
     this.endBusy();
     if (this.idleTimer !== undefined) clearTimeout(this.idleTimer);
     this.idleTimer = undefined;
@@ -367,7 +372,7 @@ export class WorkerSlot {
     this.strikes = 0;
     for (const timer of this.zombies.values()) clearTimeout(timer);
     this.zombies.clear();
-    this.thread?.terminate();
+    if (!keep) thread?.terminate();
     this.thread = null;
     this.lane?.close();
     this.lane = null;
@@ -375,6 +380,7 @@ export class WorkerSlot {
     this.#held = null;
     this.ready = false;
     this.sent = 0;
+    return keep ? thread : null;
   }
 }
 

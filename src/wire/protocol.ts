@@ -77,8 +77,8 @@ export const CHUNK = 1;
 /** Flag: report the start of this task (its timeout clock starts then). */
 export const NOTIFY = 2;
 
-/** A thread's initializer as sent to it: `[module URL, export name, arguments]`. */
-export type WireInitializer = [module: string, name: string, args: unknown[]];
+/** A thread's initializer or finalizer as sent to it: `[module URL, export name, arguments]`. */
+export type WireHook = [module: string, name: string, args: unknown[]];
 
 /** A function table entry: `[fn, module URL, export name]`. */
 export type WireDef = [fn: number, module: string, name: string];
@@ -112,11 +112,13 @@ export type ToWorker =
     /** The thread's shared-memory lane (`lane.ts`), unless the pool has it off. */
     lane?: SharedArrayBuffer;
     /** Run once before the first task: `[module URL, export name, arguments]`. */
-    initializer?: WireInitializer;
+    initializer?: WireHook;
   }
   | { t: "run"; defs?: WireDef[]; tasks: WireTask[] }
   | { t: "cancel"; id: number; timeout: boolean }
   | { t: "dismiss" }
+  /** Run the finalizer once the initializer, if any, has finished, then answer `finalized`. */
+  | { t: "finalize"; finalizer: WireHook }
   | { t: "ping" }
   /** The doorbell: requests wait in the lane. */
   | { t: "lane" };
@@ -130,6 +132,8 @@ export type FromWorker =
   | { t: "fatal"; error: WireError }
   | { t: "exit"; how: string }
   | { t: "initFailed"; error: WireError }
+  /** The finalizer has ended; `error` if it failed. The thread may be terminated. */
+  | { t: "finalized"; error?: WireError }
   | { t: "pong" }
   /** The doorbell: results wait in the lane. */
   | { t: "lane" };

@@ -25,7 +25,7 @@ import {
   STEALS,
   type ToWorker,
   VOID,
-  type WireInitializer,
+  type WireHook,
   type WireTask,
 } from "../wire/protocol.ts";
 import { LaneEnd } from "./lane_end.ts";
@@ -61,6 +61,8 @@ let dying = false;
 let launching = false;
 // No task starts before the pool's initializer, if any, has finished.
 let initialized = false;
+// Settles when the initializer has ended, so that a finalizer runs after it.
+let initializing: Promise<unknown> = Promise.resolve();
 const outbox = new Outbox({
   post: (message, transfer) => scope.postMessage(message, transfer),
   othersRunning: () => active.length > 0,
@@ -102,6 +104,9 @@ scope.onmessage = (event) => {
     }
     case "dismiss":
       handBack();
+      return;
+    case "finalize":
+      finalize(message.finalizer);
       return;
     case "ping":
       post({ t: "pong" });
@@ -274,13 +279,33 @@ function ready(): void {
  * not what the pool's tasks expect: it reports the error and stops, and the
  * pool fails what it had handed this thread.
  */
-function initialize([module, name, args]: WireInitializer): void {
-  load(def(module, name)).then((fn) => fn(...args)).then(ready, (error) => {
+function initialize([module, name, args]: WireHook): void {
+  initializing = load(def(module, name)).then((fn) => fn(...args)).then(ready, (error) => {
     if (dying) return;
     dying = true;
     post({ t: "initFailed", error: toWireError(error) });
     close();
   });
+}
+
+/**
+ * Runs the pool's finalizer: the thread stops gracefully, its tasks have
+ * ended. It starts nothing more, and says when the finalizer has ended; the
+ * pool then terminates it.
+ */
+function finalize([module, name, args]: WireHook): void {
+  Atomics.store(context.counters, DISMISSED, 1);
+  initializing
+    .then(() => {
+      // An initializer that failed ended the thread: nothing to clean up.
+      if (dying) return new Promise<never>(() => {});
+      return load(def(module, name));
+    })
+    .then((fn) => fn(...args))
+    .then(
+      () => post({ t: "finalized" }),
+      (error) => post({ t: "finalized", error: toWireError(error) }),
+    );
 }
 
 function post(message: FromWorker): void {
