@@ -13,19 +13,19 @@ import { runDeno, task } from "./helpers.ts";
 const root = new URL("../", import.meta.url);
 const flags = ["--allow-read", "--allow-net", "--allow-env", "--allow-sys"];
 
-/** The README's `ACL SETUSER` line for the default queue, its password `secret`, as arguments. */
-async function readmeAclLine(): Promise<string[]> {
-  const readme = await Deno.readTextFile(new URL("../README.md", import.meta.url));
-  const line = readme.split("\n").map((text) => text.trim())
+/** The documented `ACL SETUSER` line for the default queue, its password `secret`, as arguments. */
+async function documentedAclLine(): Promise<string[]> {
+  const page = await Deno.readTextFile(new URL("../docs/cluster.md", import.meta.url));
+  const line = page.split("\n").map((text) => text.trim())
     .find((text) => text.startsWith("ACL SETUSER threadpool "));
-  ok(line, "the README gives an ACL SETUSER line");
+  ok(line, "docs/cluster.md gives an ACL SETUSER line");
   return line.replace(">PASSWORD", ">secret").split(" ");
 }
 
 clusterTest(
-  "A least-privileged ACL user (the README's line) runs a node and a client, and cancels reach the node",
+  "A least-privileged ACL user (the documented line) runs a node and a client, and cancels reach the node",
   async ({ redis }) => {
-    equal(await redisCli(redis.port, ...await readmeAclLine()), "OK");
+    equal(await redisCli(redis.port, ...await documentedAclLine()), "OK");
     const url = `redis://threadpool:secret@127.0.0.1:${redis.port}`;
     const node = await startNode(url);
     await using pool = new ClusterPool({ connection: url, root });

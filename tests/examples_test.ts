@@ -57,6 +57,16 @@ Deno.test("examples/progress.ts maps thousands of inputs with a progress line", 
   match(stdout, /5000 results \(sum \d+\) in \d+ ms on \d+ workers/);
 });
 
+Deno.test("examples/per_thread.ts opens a log on each thread and its finalizer closes it", async () => {
+  const { code, stdout, stderr } = await run("per_thread.ts", ["--allow-read", "--allow-write"]);
+  equal(code, 0, stderr);
+  equal(
+    stdout,
+    "ca978112ca1bbdca\n3e23e8160039594a\n2e7d2c03a9507ae2\n18ac3e7343f01689\n" +
+      "4 hashes logged; the log closed by 2 threads\n",
+  );
+});
+
 Deno.test("examples/sandboxed.ts shows a task refused the network and one granted it", async () => {
   const flags = ["--allow-read", "--allow-net=127.0.0.1", "--unstable-worker-options"];
   const { code, stdout, stderr } = await run("sandboxed.ts", flags);
