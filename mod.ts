@@ -95,6 +95,7 @@ export { makeRequests, printException, WorkRequest } from "./src/pool/work_reque
 export type {
   Callback,
   ExcCallback,
+  ProgressCallback,
   RequestID,
   TaskOf,
   WorkRequestOptions,

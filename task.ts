@@ -17,4 +17,5 @@
  */
 
 export { isCancelled, taskSignal, throwIfCancelled } from "./src/worker/task_signal.ts";
+export { progress } from "./src/worker/task_progress.ts";
 export { transfer } from "./src/worker/transfer.ts";

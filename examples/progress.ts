@@ -1,6 +1,6 @@
 /**
  * A long map() over thousands of inputs, with a live progress line from
- * pool.stats().
+ * pool.stats(); then one long task that reports its own progress.
  *
  * Run: deno run --allow-read examples/progress.ts
  */
@@ -37,3 +37,13 @@ console.log(
     Math.round(performance.now() - started)
   } ms on ${pool.size} workers`,
 );
+
+// One long task, reporting how far it got: the latest report reaches onProgress, never a backlog.
+const countPrimes = { module: new URL("./cpu_tasks.ts", import.meta.url), name: "countPrimes" };
+const primes = await pool.run(countPrimes, [2_000_000], {
+  onProgress: (fraction) => {
+    const percent = Math.round((fraction as number) * 100);
+    Deno.stdout.writeSync(encoder.encode(`\rcounting primes: ${percent}%`));
+  },
+});
+console.log(`\n${primes} primes below 2,000,000`);

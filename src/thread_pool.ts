@@ -261,8 +261,9 @@ export class ThreadPool extends EventTarget implements AsyncDisposable {
    * be reused at once); the values in it are copied when the request is sent
    * to a worker, which for a queued request is later: change an object passed
    * here only once its request has started, or pass a copy.
-   * @param options A `signal` and a `timeout` that end it early, and what in
-   * `args` to `transfer` rather than copy (see {@linkcode RunOptions}).
+   * @param options A `signal` and a `timeout` that end it early, what in
+   * `args` to `transfer` rather than copy, and `onProgress`, which hears the
+   * task's progress reports (see {@linkcode RunOptions}).
    * @returns The task's result.
    * @throws {TaskError} When the task throws or rejects.
    * @throws {TaskTimeoutError} When it runs longer than its `timeout`.

@@ -1066,6 +1066,43 @@ clusterTest(
   },
 );
 
+clusterTest(
+  "Progress crosses a node: run()'s onProgress and a WorkRequest's progressCallback hear the reports, the last before the result",
+  async ({ pool, node }) => {
+    await node();
+    const reports: unknown[] = [];
+    equal(
+      await pool.run(task("stepAloud"), [4], { onProgress: (value) => reports.push(value) }),
+      "done",
+    );
+    deepEqual(reports, [1, 2, 3, 4].map((step) => ({ step, of: 4 })));
+    // A slow caller: one report per round trip at most, the latest, the last before the result.
+    const heard: number[] = [];
+    const result = await pool.run(task("countAloud"), [200_000], {
+      onProgress: (value) => {
+        heard.push(value as number);
+        const until = performance.now() + 1;
+        while (performance.now() < until);
+      },
+    });
+    equal(result, 200_000);
+    equal(heard.at(-1), 200_000);
+    ok(heard.every((value, i) => i === 0 || value > heard[i - 1]!), "in order");
+    ok(heard.length < 2_000, `${heard.length} reports of 200,000 were handed on`);
+    // The ancestor's way: during wait(), before the result's callback.
+    const events: string[] = [];
+    await pool.putRequest(
+      new WorkRequest(task("stepAloud"), [3], {
+        progressCallback: (_, value) => events.push(`step ${(value as { step: number }).step}`),
+        callback: (_, value) => events.push(String(value)),
+      }),
+    );
+    await pool.wait();
+    equal(events.at(-1), "done");
+    equal(events.at(-2), "step 3");
+  },
+);
+
 /**
  * A program written against a ThreadPool: size, run, map, putRequest/poll/wait, results and
  * stats, as its users write them. It must type-check and run against both pools.

@@ -55,6 +55,7 @@ Deno.test("examples/progress.ts maps thousands of inputs with a progress line", 
   equal(code, 0, stderr);
   match(stdout, /5000\/5000 done, 0 running, 0 queued/);
   match(stdout, /5000 results \(sum \d+\) in \d+ ms on \d+ workers/);
+  match(stdout, /counting primes: 100%\n148933 primes below 2,000,000\n$/);
 });
 
 Deno.test("examples/per_thread.ts opens a log on each thread and its finalizer closes it", async () => {

@@ -1,7 +1,7 @@
 /**
  * Main thread, the cluster's client: what a node's answer means for the
  * requests its job carried, each one's value or its error rebuilt as the
- * caller receives it.
+ * caller receives it; and a request's progress reports, handed on.
  *
  * @module
  */
@@ -85,4 +85,16 @@ function isWireError(value: unknown): value is WireError {
   const wire = value as WireError | null;
   return typeof wire === "object" && wire !== null && typeof wire.name === "string" &&
     typeof wire.message === "string";
+}
+
+/** Hands a progress report a node wrote (encoded) to the request that listens, if it still does. */
+export function reportProgress(job: Job | null | undefined, encoded: string): void {
+  if (job === null || job === undefined || job.progress === undefined) return;
+  let report: unknown;
+  try {
+    report = decode(encoded);
+  } catch {
+    return; // not a report this client can read: nothing to hand on
+  }
+  job.progress(report);
 }

@@ -12,7 +12,7 @@ import type { Engine, EngineHost, EngineWorkers } from "../core/engine.ts";
 import { TaskError, WorkerLostError } from "../core/errors.ts";
 import type { Job } from "../core/job.ts";
 import type { ResolvedTask } from "../core/task.ts";
-import { settlements } from "./answers.ts";
+import { reportProgress, settlements } from "./answers.ts";
 import { JobMaker, type JobOptions } from "./job_maker.ts";
 import { Outbox } from "./outbox.ts";
 import {
@@ -317,6 +317,8 @@ export class ClusterEngine implements Engine {
         this.#maker.lost(job, this.#maker.lostBefore(job) + sent.losses);
         this.#host.giveBack(job);
       }
+    } else if (field === "p") {
+      reportProgress(sent.requests[0], value);
     } else if (field === "s" && value === "1") {
       for (const job of sent.requests) {
         if (job === null || this.#active.has(job)) continue;
@@ -411,9 +413,9 @@ export class ClusterEngine implements Engine {
     while (this.#inRedis < this.#options.window) {
       const job = this.#host.take(performance.now());
       if (job === undefined) break;
-      // A chunk or a timed request never joins a batch, whatever queued before it: a batch is
-      // run as plain calls, each of one argument list, with no timeout.
-      const alone = job.chunk || job.timeout !== undefined;
+      // A chunk, a timed request or one heard for progress never joins a batch, whatever queued
+      // before it: a batch is run as plain calls, each of one argument list, with no timeout.
+      const alone = JobMaker.alone(job);
       const head = batch[0];
       const joins = head !== undefined && !alone && batch.length < room &&
         JobMaker.sameTask(head, job);

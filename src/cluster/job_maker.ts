@@ -76,6 +76,16 @@ export class JobMaker {
     this.#encoded.set(args, encode(args, "the arguments", this.#options.maxPayload));
   }
 
+  /**
+   * Whether `job` goes to Redis as a job of its own, never in a batch: a
+   * chunk, a request with a timeout (a batch answers when its last call ends,
+   * and a neighbour's slow call must not time it out) or one whose caller
+   * listens to its progress.
+   */
+  static alone(job: Job): boolean {
+    return job.chunk || job.timeout !== undefined || job.progress !== undefined;
+  }
+
   /** The data of one job for `jobs`: one request, or a batch of plain requests of one task. */
   data(jobs: readonly Job[]): ClusterJobData {
     const [first] = jobs as [Job, ...Job[]];
@@ -89,6 +99,7 @@ export class JobMaker {
     // Only a job of one request can be timed or a chunk: a batch's requests are all plain.
     if (jobs.length === 1 && first.timeout !== undefined) data.t = first.timeout;
     if (jobs.length === 1 && first.chunk) data.k = 1;
+    if (jobs.length === 1 && first.progress !== undefined) data.p = 1;
     // A request sent again after a loss has that much less of its bound left.
     let lostBefore = 0;
     for (const job of jobs) lostBefore = Math.max(lostBefore, this.lostBefore(job));
@@ -180,9 +191,7 @@ export class JobMaker {
 
   /** The key of `job`'s task while its duration is being learnt and it could share a batch. */
   #learning(job: Job): string | undefined {
-    if (this.#options.batch !== undefined || job.chunk || job.timeout !== undefined) {
-      return undefined;
-    }
+    if (this.#options.batch !== undefined || JobMaker.alone(job)) return undefined;
     const key = taskKey(job.task);
     return this.#typical.has(key) ? undefined : key;
   }

@@ -16,6 +16,7 @@ import { DEFAULT_MAX_PAYLOAD, encode } from "./codec.ts";
 import { Cancels } from "./cancels.ts";
 import { Allowlist, folderURL, local } from "./modules.ts";
 import { answerFor, crossing, kindOf, refusedByClosing, runOn } from "./node_calls.ts";
+import { ProgressRelay } from "./progress_relay.ts";
 import { Replies } from "./replies.ts";
 import {
   type AnswerField,
@@ -323,12 +324,16 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
       let calls = data.b?.length ?? 1;
       let answer: ClusterAnswer;
       let ms = 0;
+      // Reports go to the client's stream while the task runs, the last before its answer.
+      const relay = data.p === 1 && data.b === undefined && data.k !== 1
+        ? new ProgressRelay((encoded) => tell(job, "p", encoded))
+        : undefined;
       try {
         controller.signal.throwIfAborted();
         clientJobs.started(id);
         const value = data.b !== undefined
           ? await runBatch(id, data, data.b, module, controller.signal)
-          : await runOn(pool, data, module, controller.signal);
+          : await runOn(pool, data, module, controller.signal, relay?.report);
         if (data.k === 1) calls = (value as unknown[]).length;
         if (pool.closed && refusedByClosing(value)) throw new PoolClosedError();
         const sent = data.b !== undefined || data.k === 1 ? crossing(value as unknown[]) : value;
@@ -344,6 +349,7 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
         }
         answer = answerFor(error);
       } finally {
+        relay?.flush();
         clearTimeout(started);
         ms = turns.release(turn, task, Math.max(1, calls));
         worker.concurrency = turns.fetching();

@@ -19,11 +19,21 @@ export function refusedByClosing(value: unknown): boolean {
     );
 }
 
-/** Runs a job's call, or each call of a chunk, on the local pool. */
-export function runOn(pool: ThreadPool, data: ClusterJobData, module: string, signal: AbortSignal) {
+/** Runs a job's call, or each call of a chunk, on the local pool; `onProgress` hears a call's reports. */
+export function runOn(
+  pool: ThreadPool,
+  data: ClusterJobData,
+  module: string,
+  signal: AbortSignal,
+  onProgress?: (value: unknown) => void,
+) {
   const args = decode(data.a) as unknown[];
   const spec = { module, name: data.n };
-  const options = { signal, ...(data.t !== undefined && { timeout: data.t }) };
+  const options = {
+    signal,
+    ...(data.t !== undefined && { timeout: data.t }),
+    ...(onProgress !== undefined && { onProgress }),
+  };
   if (data.k !== 1) return pool.run(spec, args as never, options);
   return Promise.all(
     args.map((call) =>

@@ -30,6 +30,8 @@ export interface ClusterJobData {
   t?: number;
   /** Set for a chunk: several calls, one outcome each. */
   k?: 1;
+  /** Set when the client listens to the task's progress reports. */
+  p?: 1;
   /** How many times the job may be lost with its node before it fails; absent: {@linkcode DEFAULT_LOSSES}. */
   l?: number;
   /** The client's id: where the answer goes ({@linkcode answersKey}). */
@@ -69,9 +71,10 @@ export function epochKey(queue: string): string {
  * `j` (the job's id) then one of `a` (its answer, JSON), `s` (it started on
  * the node), `l` (how many times it has been lost with its node so far) and
  * `g` (the node took the client for gone and did not run the job: `0`, or
- * stopped it running: `1`).
+ * stopped it running: `1`) and `p` (the task's latest progress report,
+ * encoded as arguments are: `codec.ts`).
  */
-export type AnswerField = "a" | "s" | "l" | "g";
+export type AnswerField = "a" | "s" | "l" | "g" | "p";
 
 /** The queue both ends use when none is named. */
 export const DEFAULT_QUEUE = "threadpool";

@@ -109,6 +109,8 @@ export interface JobOptions {
   signal: AbortSignal | undefined;
   /** Milliseconds the job may run, from its start; undefined: no limit. */
   timeout: number | undefined;
+  /** Hears the task's progress reports; undefined: nobody listens. */
+  progress?: ((value: unknown) => void) | undefined;
 }
 
 /** The options of a plain `run()` call: nothing to transfer, its promise the sink, no signal, no limit. */
@@ -152,6 +154,7 @@ export class Job implements EventListenerObject {
   readonly chunk: boolean;
   readonly signal: AbortSignal | undefined;
   readonly timeout: number | undefined;
+  readonly progress: ((value: unknown) => void) | undefined;
 
   /**
    * Makes a job of `task` called with `args` (for a chunk, one argument list
@@ -174,6 +177,7 @@ export class Job implements EventListenerObject {
     this.chunk = options.chunk;
     this.signal = options.signal;
     this.timeout = options.timeout;
+    this.progress = options.progress;
   }
 
   /** The signal aborted. */

@@ -54,6 +54,8 @@ export interface JobRequest {
   chunk?: boolean;
   signal?: AbortSignal | undefined;
   timeout?: number | undefined;
+  /** Hears the task's progress reports. */
+  progress?: ((value: unknown) => void) | undefined;
 }
 
 /** How many plain calls share one reading of the clock in the queue. */
@@ -137,6 +139,7 @@ export class WorkQueue implements EngineHost, JobOwner {
       chunk: request.chunk ?? false,
       signal: request.signal,
       timeout: bound(request.timeout ?? this.#options.timeout),
+      progress: request.progress,
     });
   }
 

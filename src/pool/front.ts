@@ -28,6 +28,7 @@ import { mapTasks } from "./pool_map.ts";
 import { ResultChannel, type Settled } from "./result_channel.ts";
 import {
   argumentList,
+  callback as checkCallback,
   cancelLimits,
   flag,
   milliseconds,
@@ -61,7 +62,7 @@ export class PoolFront {
   constructor(engine: Engine, options: FrontOptions) {
     this.#engine = engine;
     this.#queue = new WorkQueue(engine, options);
-    this.#channel = new ResultChannel(options.maxResults);
+    this.#channel = new ResultChannel(options.maxResults, () => this.#queue.changed());
     this.#hint = options.noWorkersHint;
   }
 
@@ -114,6 +115,7 @@ export class PoolFront {
       token: request,
       signal: request.signal,
       timeout: request.timeout,
+      progress: request.progressCallback === null ? undefined : this.#channel.listen(request),
     });
     takenRequests.add(request);
     try {
@@ -143,9 +145,11 @@ export class PoolFront {
    * False when none was left pending to wait for.
    */
   async #handle(block: boolean): Promise<boolean> {
+    await this.#report();
     let settled = this.#take();
     while (block && settled === undefined) {
-      if (!await this.#untilResult()) return false;
+      if (!await this.#untilResult(false, true)) return false;
+      await this.#report();
       settled = this.#take();
     }
     for (; settled !== undefined; settled = this.#take()) {
@@ -194,10 +198,11 @@ export class PoolFront {
       assertClonable(list);
       const checked = optionsArgument(action, "options", options);
       cancelLimits(action, checked);
-      const { signal, timeout, transfer } = checked;
+      const { signal, timeout, transfer, onProgress } = checked;
+      checkCallback(action, "onProgress", onProgress);
       if (
         signal === undefined && timeout === undefined && transfer === undefined &&
-        this.#queue.plain(resolved, list, resolve)
+        onProgress == null && this.#queue.plain(resolved, list, resolve)
       ) {
         return promise;
       }
@@ -209,6 +214,7 @@ export class PoolFront {
         token: resolve,
         signal: checked.signal,
         timeout: checked.timeout,
+        progress: onProgress == null ? undefined : listener(onProgress),
       });
     } catch (error) {
       return Promise.reject(error);
@@ -284,13 +290,23 @@ export class PoolFront {
     return this.#closing;
   }
 
+  /** Hands the progress reports waiting to their requests' callbacks. */
+  async #report(): Promise<void> {
+    if (this.#channel.reports === 0) return;
+    for (const [request, value] of this.#channel.takeReports()) {
+      const returned = request.progressCallback?.(request, value);
+      if (isThenable(returned)) await returned;
+    }
+  }
+
   /**
    * Waits until a result is in the channel (true) or none is pending any more
    * (false); throws if requests are pending that nothing can run, unless
-   * `patient` (it waits for a worker, or for close() to fail them).
+   * `patient` (it waits for a worker, or for close() to fail them). With
+   * `reports`, a progress report waiting for its callback ends the wait too.
    */
-  async #untilResult(patient = false): Promise<boolean> {
-    while (this.#channel.length === 0) {
+  async #untilResult(patient = false, reports = false): Promise<boolean> {
+    while (this.#channel.length === 0 && !(reports && this.#channel.reports > 0)) {
       if (this.#channel.pending === 0) return false;
       if (!patient && !this.#queue.canDeliver(this.#channel)) {
         throw new NoWorkersAvailable(
@@ -308,4 +324,15 @@ export class PoolFront {
     if (settled !== undefined) this.#queue.pull();
     return settled;
   }
+}
+
+/** Hands progress reports to `onProgress`; what it throws goes where a listener's would. */
+function listener(onProgress: (value: unknown) => void): (value: unknown) => void {
+  return (value) => {
+    try {
+      onProgress(value);
+    } catch (error) {
+      reportError(error);
+    }
+  };
 }

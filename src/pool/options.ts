@@ -394,6 +394,16 @@ export interface RunOptions extends CancelOptions {
    * @default {[]}
    */
   transfer?: Transferable[];
+  /**
+   * Called on this thread with each progress report the task makes (with
+   * `progress()` from `@scope/threadpool/task`), before its result. A report
+   * waits until this has taken the one before, and a newer one replaces it:
+   * a slow listener gets the latest value, never a backlog. An error it
+   * throws is reported as an event listener's would be (`reportError`).
+   *
+   * @default {undefined: the task's reports are not sent}
+   */
+  onProgress?: (value: unknown) => void;
 }
 
 /**

@@ -39,12 +39,39 @@ export class ResultChannel implements Sink {
   /** Put requests taken by the engine now; kept by the work queue. */
   running = 0;
   readonly #outcomes = new Deque<Settled>();
+  /** Each running request's latest progress report not yet handed to its callback. */
+  readonly #progress = new Map<WorkRequest, unknown>();
   readonly #maxResults: number;
+  readonly #wake: () => void;
   #pending = 0;
 
-  /** `maxResults` bounds the outcomes waiting plus those running towards them; 0: no bound. */
-  constructor(maxResults: number) {
+  /**
+   * `maxResults` bounds the outcomes waiting plus those running towards
+   * them (0: no bound); `wake` tells whoever polls that a report came.
+   */
+  constructor(maxResults: number, wake: () => void) {
     this.#maxResults = maxResults;
+    this.#wake = wake;
+  }
+
+  /** Whether progress reports wait for their callbacks. */
+  get reports(): number {
+    return this.#progress.size;
+  }
+
+  /** What keeps `request`'s latest progress report for its callback. */
+  listen(request: WorkRequest): (value: unknown) => void {
+    return (value) => {
+      this.#progress.set(request, value);
+      this.#wake();
+    };
+  }
+
+  /** Takes the progress reports waiting, oldest request first. */
+  takeReports(): [WorkRequest, unknown][] {
+    const reports = [...this.#progress];
+    this.#progress.clear();
+    return reports;
   }
 
   /** Put requests accepted and not yet taken by a consumer. */
@@ -82,7 +109,11 @@ export class ResultChannel implements Sink {
   /** Takes the oldest outcome; it is no longer pending. */
   take(): Settled | undefined {
     const settled = this.#outcomes.shift();
-    if (settled !== undefined) this.#pending--;
+    if (settled !== undefined) {
+      this.#pending--;
+      // A consumer of results() takes no reports: its request's last one goes with it.
+      if (this.#progress.size > 0) this.#progress.delete(settled.request);
+    }
     return settled;
   }
 }

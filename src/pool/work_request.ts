@@ -84,6 +84,30 @@ export type ExcCallback = {
 }["method"];
 
 /**
+ * Called on the thread that polls, with the request and the latest progress
+ * report its task made (with `progress()` from `@scope/threadpool/task`).
+ *
+ * @example A progress line
+ * ```ts
+ * import { type ProgressCallback, ThreadPool, WorkRequest } from "@scope/threadpool";
+ * import { ok } from "node:assert/strict";
+ *
+ * const source = "export function add(a, b) { return a + b; }";
+ * const module = `data:text/javascript,${encodeURIComponent(source)}`;
+ *
+ * const seen: unknown[] = [];
+ * const progressCallback: ProgressCallback = (request, value) => seen.push(value);
+ * await using pool = new ThreadPool(1);
+ * await pool.putRequest(new WorkRequest({ module, name: "add" }, [1, 2], { progressCallback }));
+ * await pool.wait();
+ * ok(seen.length === 0); // add reports no progress
+ * ```
+ */
+export type ProgressCallback = {
+  method(request: WorkRequest, value: unknown): unknown;
+}["method"];
+
+/**
  * Options for {@linkcode WorkRequest}.
  *
  * @example A request with its id, callbacks and a timeout
@@ -128,6 +152,14 @@ export interface WorkRequestOptions<R = unknown> extends CancelOptions {
    * @default {prints the request id and the error's stack to stderr}
    */
   excCallback?: ExcCallback | null;
+  /**
+   * Called during `poll()`/`wait()` with the latest progress report of the
+   * task, before its result; reports made while nobody polls are replaced by
+   * newer ones.
+   *
+   * @default {undefined: the task's reports are not sent}
+   */
+  progressCallback?: ProgressCallback | null;
   /**
    * Objects in the arguments to transfer, not copy, to the worker.
    *
@@ -240,6 +272,8 @@ export class WorkRequest<R = unknown, A extends readonly unknown[] = any[]> {
   readonly callback: Callback<R> | null;
   /** Called with the error on failure, if set. */
   readonly excCallback: ExcCallback | null;
+  /** Called with the task's latest progress report, if set. */
+  readonly progressCallback: ProgressCallback | null;
   /** What to transfer rather than copy. */
   readonly transfer: readonly Transferable[];
   /** Cancels the request when it aborts. */
@@ -277,6 +311,7 @@ export class WorkRequest<R = unknown, A extends readonly unknown[] = any[]> {
     }
     checkCallback(action, "callback", checked.callback);
     checkCallback(action, "excCallback", checked.excCallback);
+    checkCallback(action, "progressCallback", checked.progressCallback);
     cancelLimits(action, checked);
     const { signal, timeout } = checked;
     this.requestID = requestID ?? ++lastID;
@@ -284,6 +319,7 @@ export class WorkRequest<R = unknown, A extends readonly unknown[] = any[]> {
     this.args = argumentList(action, "args", args);
     this.callback = checked.callback ?? null;
     this.excCallback = checked.excCallback === undefined ? printException : checked.excCallback;
+    this.progressCallback = checked.progressCallback ?? null;
     this.transfer = transferList(action, checked.transfer, NO_TRANSFER);
     this.signal = signal;
     this.timeout = timeout;

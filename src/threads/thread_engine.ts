@@ -307,6 +307,15 @@ export class ThreadEngine implements Engine, SlotHost {
         else this.#host.roomChanged();
         return;
       }
+      case "progress": {
+        const job = slot.inflight.get(message.id);
+        try {
+          job?.progress?.(message.value);
+        } finally {
+          slot.progressHandled();
+        }
+        return;
+      }
       case "ready":
         slot.ready = true;
         if (slot.initTimer !== undefined) clearTimeout(slot.initTimer);

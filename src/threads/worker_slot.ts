@@ -16,6 +16,8 @@ import {
   type FromWorker,
   NOTIFY,
   POSTED,
+  PROGRESS,
+  PROGRESS_HANDLED,
   REPORT_STARTS,
   RUNNING,
   SERVICE_TIME,
@@ -331,6 +333,11 @@ export class WorkerSlot {
     return this.#held?.read() ?? new Map();
   }
 
+  /** A progress report from the thread has been handed on: the thread may send the next. */
+  progressHandled(): void {
+    if (this.#counters !== null) Atomics.add(this.#counters, PROGRESS_HANDLED, 1);
+  }
+
   /** Asks the thread to report each start (while the pool waits for room). */
   reportStarts(on: boolean): void {
     if (this.#counters !== null) Atomics.store(this.#counters, REPORT_STARTS, on ? 1 : 0);
@@ -386,5 +393,6 @@ export class WorkerSlot {
 
 /** A job's flags as its thread reads them. */
 function flagsOf(job: Job): number {
-  return (job.chunk ? CHUNK : 0) | (job.timeout !== undefined ? NOTIFY : 0);
+  return (job.chunk ? CHUNK : 0) | (job.timeout !== undefined ? NOTIFY : 0) |
+    (job.progress !== undefined ? PROGRESS : 0);
 }

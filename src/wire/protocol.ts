@@ -52,8 +52,15 @@ export const POSTED = RUNNING + 1;
 export const SERVICE_TIME = POSTED + 1;
 /** {@linkcode SERVICE_TIME}'s units per millisecond. */
 export const SERVICE_TIME_UNITS = 16_000;
+/**
+ * Counter: progress messages the pool has handed on to their listeners.
+ * The worker posts a task's progress only once every earlier one has been
+ * (and keeps only the latest meanwhile): a slow listener gets fewer, newer
+ * values, and never a backlog.
+ */
+export const PROGRESS_HANDLED = SERVICE_TIME + 1;
 /** How many Int32 counters each worker shares with the pool. */
-export const COUNTERS = SERVICE_TIME + 1;
+export const COUNTERS = PROGRESS_HANDLED + 1;
 
 /** The global key under which a worker publishes the running task to the task API. */
 export const CONTEXT_KEY: unique symbol = Symbol.for("@scope/threadpool/context") as never;
@@ -76,6 +83,8 @@ export const VOID = -1;
 export const CHUNK = 1;
 /** Flag: report the start of this task (its timeout clock starts then). */
 export const NOTIFY = 2;
+/** Flag: the caller listens to this task's progress. */
+export const PROGRESS = 4;
 
 /** A thread's initializer or finalizer as sent to it: `[module URL, export name, arguments]`. */
 export type WireHook = [module: string, name: string, args: unknown[]];
@@ -128,6 +137,8 @@ export type FromWorker =
   | { t: "ready" }
   | { t: "done"; results: WireResults }
   | { t: "started"; id?: number }
+  /** A running task's latest progress report. */
+  | { t: "progress"; id: number; value: unknown }
   | { t: "returned"; ids: number[] }
   | { t: "fatal"; error: WireError }
   | { t: "exit"; how: string }

@@ -14,6 +14,10 @@ export interface RunningTask {
   readonly id: number;
   /** Its sequence number on this thread: where its cancel flag lives. */
   readonly seq: number;
+  /** Its wire flags: whether the caller listens to its progress, among others. */
+  readonly flags: number;
+  /** Set once it has posted progress: its result then goes by message, after it. */
+  progressed: boolean;
   /** Made on the first `taskSignal()` call. */
   controller: AbortController | null;
   /** Why the pool cancelled it, once it has. */
@@ -26,6 +30,8 @@ export interface WorkerContext {
   current: RunningTask | null;
   /** The counters shared with the pool. */
   counters: Int32Array<ArrayBufferLike>;
+  /** Reports a task's progress to the pool. */
+  progress(task: RunningTask, value: unknown): void;
 }
 
 /** Publishes the worker's context; called once by the worker script. */

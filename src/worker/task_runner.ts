@@ -35,7 +35,6 @@ export interface Def {
 export interface Task extends RunningTask {
   readonly def: Def;
   readonly args: unknown[];
-  readonly flags: number;
   /** Whether it came by the lane, where its result goes back if it can. */
   readonly lane: boolean;
 }

@@ -17,7 +17,7 @@ const NEVER = new AbortController().signal;
  * any pool's worker (the main thread, a test), where a task function is
  * called directly and nothing can cancel it.
  */
-function running(what: string): [WorkerContext, RunningTask] | null {
+export function running(what: string): [WorkerContext, RunningTask] | null {
   const context = workerContext();
   if (context === undefined) return null;
   const task = context.current;
@@ -28,6 +28,11 @@ function running(what: string): [WorkerContext, RunningTask] | null {
     );
   }
   return [context, task];
+}
+
+/** The pool worker and task a signal from {@linkcode taskSignal} belongs to, if any. */
+export function ownerOf(signal: AbortSignal): [WorkerContext, RunningTask] | undefined {
+  return owners.get(signal);
 }
 
 /**

@@ -32,6 +32,7 @@ import { LaneEnd } from "./lane_end.ts";
 import { publishContext, type WorkerContext } from "./task_context.ts";
 import { type Def, def, load, type Task, TaskRunner } from "./task_runner.ts";
 import { Outbox } from "./outbox.ts";
+import { ProgressOut } from "./progress_out.ts";
 import { unwrapTransfer } from "./transfer.ts";
 
 // `self.onmessage` does not type-check under the default lib, and publishing
@@ -51,7 +52,12 @@ const defs: Def[] = [];
 const waiting: WireTask[] = [];
 const active: Task[] = [];
 const startable: Task[] = [];
-const context: WorkerContext = { current: null, counters: new Int32Array(COUNTERS) };
+const progress = new ProgressOut((message) => post(message), () => context.counters);
+const context: WorkerContext = {
+  current: null,
+  counters: new Int32Array(COUNTERS),
+  progress: (task, value) => progress.report(task, value),
+};
 let next = 0;
 let concurrency = 1;
 let lane: LaneEnd | null = null;
@@ -164,6 +170,7 @@ function take(): Task | undefined {
       lane: fromLane,
       controller: null,
       reason: null,
+      progressed: false,
     };
     active.push(task);
     if (flags & NOTIFY) post({ t: "started", id });
@@ -246,9 +253,19 @@ function finish(task: Task, ok: boolean, value: unknown): void {
   // The next task is counted as started before this result is posted, so the
   // pool's view of "started" is current when the result reaches it.
   const following = take();
+  // Its last progress report leaves first; then its result goes by message too, to follow it.
+  progress.finish(task);
   if (ok) {
     const [result, transfer] = unwrapTransfer(value);
-    answer(task.lane, task.id, task.seq, RETURNED, result, transfer, task.def.name);
+    answer(
+      task.lane && !task.progressed,
+      task.id,
+      task.seq,
+      RETURNED,
+      result,
+      transfer,
+      task.def.name,
+    );
   } else {
     // Errors go by message: their encoding is the message path's.
     outbox.deliver(task.id, task.seq, FAILED, toWireError(value), undefined, task.def.name);
