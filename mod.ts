@@ -72,6 +72,7 @@ export type {
   TaskModule,
   TaskResult,
   TaskSpec,
+  TaskYield,
 } from "./src/core/task.ts";
 export { ThreadPool } from "./src/thread_pool.ts";
 export type { WorkerExitDetail } from "./src/thread_pool.ts";
@@ -87,6 +88,7 @@ export type {
   PutOptions,
   ResultsOptions,
   RunOptions,
+  StreamOptions,
   ThreadPoolOptions,
 } from "./src/pool/options.ts";
 export type { Settled } from "./src/pool/result_channel.ts";

@@ -20,3 +20,8 @@ export function echoBytes(bytes: Uint8Array<ArrayBuffer>): Uint8Array<ArrayBuffe
 export function sleep(ms: number): Promise<number> {
   return new Promise((resolve) => setTimeout(() => resolve(ms), ms));
 }
+
+/** A stream of `n` small values: 0, 1, … */
+export function* count(n: number): Generator<number> {
+  for (let i = 0; i < n; i++) yield i;
+}

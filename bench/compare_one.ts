@@ -131,6 +131,37 @@ async function measured(): Promise<number> {
       await pool.close();
       return (user + system) / 1000;
     }
+    case "stream": {
+      // Values per second from one stream of 1,000,000 small values (raw: one message each).
+      const pool = await warmed(name, WORKERS);
+      const start = performance.now();
+      const read = await pool.stream!(1_000_000);
+      const rate = read / ((performance.now() - start) / 1000);
+      await pool.close();
+      if (read !== 1_000_000) throw new Error(`${read} values came`);
+      return rate;
+    }
+    case "streamRuns": {
+      // The same values from 1,000,000 run() calls, per second.
+      const pool = await warmed(name, WORKERS);
+      const start = performance.now();
+      await Promise.all(Array.from({ length: 1_000_000 }, (_, i) => pool.run("add", [i, 0])));
+      const rate = 1_000_000 / ((performance.now() - start) / 1000);
+      await pool.close();
+      return rate;
+    }
+    case "streamRss":
+    case "streamRss100k": {
+      // Peak resident MiB while a stream of 1,000,000 (or 100,000) values is read slowly.
+      const pool = await warmed(name, WORKERS);
+      let peak = Deno.memoryUsage().rss;
+      const sampler = setInterval(() => peak = Math.max(peak, Deno.memoryUsage().rss), 5);
+      await pool.stream!(measure === "streamRss" ? 1_000_000 : 100_000, 100);
+      clearInterval(sampler);
+      peak = Math.max(peak, Deno.memoryUsage().rss);
+      await pool.close();
+      return peak / 2 ** 20;
+    }
     case "io1":
     case "io8": {
       // Async I/O tasks (a 10 ms sleep) per second, at concurrency 1 or 8 per worker.

@@ -14,6 +14,12 @@ export interface Contender {
     transfer?: ArrayBuffer[],
   ): Promise<unknown>;
   close(): Promise<void>;
+  /**
+   * Reads a stream of `n` small values from one task, a turn of the event
+   * loop every `pause` values (0: never); resolves with how many came. Only
+   * where streams exist.
+   */
+  stream?(n: number, pause?: number): Promise<number>;
 }
 
 /** Every contender's name; the first is the floor the others are measured against. */
@@ -42,6 +48,7 @@ export async function open(
       return {
         run: (task, args, transfer) => raw.run(task, args, transfer),
         close: () => Promise.resolve(raw.close()),
+        stream: (n) => raw.stream(n),
       };
     }
     case "threadpool":
@@ -55,6 +62,13 @@ export async function open(
         run: (task, args, transfer) =>
           pool.run(tasks(task), args as never, transfer ? { transfer } : {}),
         close: () => pool.close(),
+        stream: async (n, pause = 0) => {
+          let read = 0;
+          for await (const _ of pool.stream(tasks("count"), [n])) {
+            if (++read % pause === 0) await new Promise((resolve) => setTimeout(resolve, 0));
+          }
+          return read;
+        },
       };
     }
     case "piscina": {

@@ -1,4 +1,4 @@
-/** The baseline's worker: one message in, one message out, nothing else. */
+/** The baseline's worker: one message in, one message out (one per value for a stream), nothing else. */
 import { add, fib } from "./bench_tasks.ts";
 
 const scope = globalThis as unknown as {
@@ -6,7 +6,10 @@ const scope = globalThis as unknown as {
   postMessage(message: [number, unknown], transfer?: Transferable[]): void;
 };
 scope.onmessage = ({ data: [id, name, args] }) => {
-  if (name === "echoBytes") {
+  if (name === "count") {
+    // A stream by hand: one message per value, as fast as they come, no backpressure.
+    for (let i = 0; i < (args[0] as number); i++) scope.postMessage([id, i]);
+  } else if (name === "echoBytes") {
     const bytes = args[0] as Uint8Array<ArrayBuffer>;
     scope.postMessage([id, bytes], [bytes.buffer]);
   } else {

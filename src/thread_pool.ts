@@ -7,7 +7,7 @@
  */
 
 import type { ThreadPoolStats } from "./core/stats.ts";
-import type { MapInput, TaskArgs, TaskResult, TaskSpec } from "./core/task.ts";
+import type { MapInput, TaskArgs, TaskResult, TaskSpec, TaskYield } from "./core/task.ts";
 import { PoolFront } from "./pool/front.ts";
 import type {
   CloseOptions,
@@ -17,6 +17,7 @@ import type {
   PutOptions,
   ResultsOptions,
   RunOptions,
+  StreamOptions,
   ThreadPoolOptions,
 } from "./pool/options.ts";
 import type { Settled } from "./pool/result_channel.ts";
@@ -279,6 +280,36 @@ export class ThreadPool extends EventTarget implements AsyncDisposable {
     options: RunOptions = {},
   ): Promise<TaskResult<T>> {
     return this.#front.run(task, args, options);
+  }
+
+  /**
+   * Runs a task that makes values — a generator or async generator function,
+   * or one that returns (or resolves to) an iterable, an async iterable or a
+   * `ReadableStream` — and gives them as a `ReadableStream`, in order, closed
+   * when the task's iteration ends. The task is pulled only as the stream is
+   * read: at most `highWaterMark` values ahead of the reader, those on their
+   * way included. Cancelling the stream (`reader.cancel()`, leaving a
+   * `for await` loop), the `signal` or the `timeout` (over the whole stream,
+   * from its start) stop the iteration on the worker (a generator's
+   * `finally` runs) and free the worker, as for a cancelled `run()`.
+   *
+   * @param task The task to call.
+   * @param args Its arguments.
+   * @param options `highWaterMark`, and as for `run()` (see {@linkcode StreamOptions}).
+   * @returns The task's values. It errors with a `TaskError` when the task
+   * throws (after the values made before), `WorkerLostError` when its worker
+   * dies, `TaskTimeoutError`, the signal's reason, or `PoolClosedError` at
+   * `close({ force: true })`. A stream that has begun is never run again.
+   * @throws {TypeError} When the task, an argument or an option is malformed.
+   * @throws {RangeError} When `timeout` or `highWaterMark` is out of range.
+   * @throws {PoolClosedError} When the pool is closed.
+   */
+  stream<T extends TaskSpec>(
+    task: T,
+    args?: TaskArgs<T>,
+    options: StreamOptions = {},
+  ): ReadableStream<TaskYield<T>> {
+    return this.#front.stream(task, args, options) as ReadableStream<TaskYield<T>>;
   }
 
   /**

@@ -68,6 +68,15 @@ Deno.test("examples/per_thread.ts opens a log on each thread and its finalizer c
   );
 });
 
+Deno.test("examples/stream.ts streams a file's records and leaves half-way, the task stopping too", async () => {
+  const { code, stdout, stderr } = await run("stream.ts", ["--allow-read", "--allow-write"]);
+  equal(code, 0, stderr);
+  match(stdout, /^read 50000 records, amounts summing to 2475000\n/);
+  const ahead = /the task parsed (\d+) more \(at most 64 ahead\); its file closed: true\n$/
+    .exec(stdout)?.[1];
+  ok(ahead !== undefined && Number(ahead) <= 64, stdout);
+});
+
 Deno.test("examples/sandboxed.ts shows a task refused the network and one granted it", async () => {
   const flags = ["--allow-read", "--allow-net=127.0.0.1", "--unstable-worker-options"];
   const { code, stdout, stderr } = await run("sandboxed.ts", flags);

@@ -82,6 +82,20 @@ export const promiseSink: Sink = {
   },
 };
 
+/**
+ * Where a stream job's values go, and how much room it has for them: the
+ * engine that sends the job opens it, and gives it a way to make room.
+ */
+export interface StreamListener {
+  /**
+   * The job is being sent; `grant(n)` lets it send `n` more values later.
+   * Returns how many it may send from the start.
+   */
+  open(grant: (n: number) => void): number;
+  /** Values the job made, in order. */
+  values(values: readonly unknown[]): void;
+}
+
 /** A producer waiting for queue room, with the job it will queue (if any). */
 export interface RoomWaiter {
   job: Job | null;
@@ -111,6 +125,8 @@ export interface JobOptions {
   timeout: number | undefined;
   /** Hears the task's progress reports; undefined: nobody listens. */
   progress?: ((value: unknown) => void) | undefined;
+  /** For a stream: where its values go; undefined: the task's result is its value. */
+  stream?: StreamListener | undefined;
 }
 
 /** The options of a plain `run()` call: nothing to transfer, its promise the sink, no signal, no limit. */
@@ -155,6 +171,7 @@ export class Job implements EventListenerObject {
   readonly signal: AbortSignal | undefined;
   readonly timeout: number | undefined;
   readonly progress: ((value: unknown) => void) | undefined;
+  readonly stream: StreamListener | undefined;
 
   /**
    * Makes a job of `task` called with `args` (for a chunk, one argument list
@@ -178,6 +195,7 @@ export class Job implements EventListenerObject {
     this.signal = options.signal;
     this.timeout = options.timeout;
     this.progress = options.progress;
+    this.stream = options.stream;
   }
 
   /** The signal aborted. */

@@ -102,6 +102,27 @@ export type MapInput<T> = T extends TaskSpec<infer F> ? unknown[] extends Parame
   : never;
 
 /**
+ * What a stream of a task yields: the values of the generator, iterable or
+ * `ReadableStream` the task returns (or resolves to).
+ *
+ * @example The values of a generator task
+ * ```ts
+ * import type { TaskSpec, TaskYield } from "@scope/threadpool";
+ * import { equal } from "node:assert/strict";
+ *
+ * type Lines = TaskSpec<(text: string) => Generator<string>>;
+ * const line: TaskYield<Lines> = "a string, as stream() gives";
+ * equal(typeof line, "string");
+ * ```
+ */
+export type TaskYield<T> = T extends TaskSpec<infer F>
+  ? Awaited<ReturnType<F>> extends ReadableStream<infer Y> ? Y
+  : Awaited<ReturnType<F>> extends AsyncIterable<infer Y> ? Y
+  : Awaited<ReturnType<F>> extends Iterable<infer Y> ? Y
+  : unknown
+  : never;
+
+/**
  * What a task resolves to on the calling thread.
  *
  * @example A promise's value, not the promise

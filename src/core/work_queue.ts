@@ -21,6 +21,7 @@ import {
   SENT,
   SETTLED,
   type Sink,
+  type StreamListener,
   unreachable,
 } from "./job.ts";
 import type { ResolvedTask } from "./task.ts";
@@ -56,6 +57,8 @@ export interface JobRequest {
   timeout?: number | undefined;
   /** Hears the task's progress reports. */
   progress?: ((value: unknown) => void) | undefined;
+  /** For a stream: where its values go. */
+  stream?: StreamListener | undefined;
 }
 
 /** How many plain calls share one reading of the clock in the queue. */
@@ -140,6 +143,7 @@ export class WorkQueue implements EngineHost, JobOwner {
       signal: request.signal,
       timeout: bound(request.timeout ?? this.#options.timeout),
       progress: request.progress,
+      stream: request.stream,
     });
   }
 

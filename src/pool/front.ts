@@ -23,7 +23,9 @@ import type {
   PutOptions,
   ResultsOptions,
   RunOptions,
+  StreamOptions,
 } from "./options.ts";
+import { StreamState } from "./pool_stream.ts";
 import { mapTasks } from "./pool_map.ts";
 import { ResultChannel, type Settled } from "./result_channel.ts";
 import {
@@ -31,11 +33,15 @@ import {
   callback as checkCallback,
   cancelLimits,
   flag,
+  integer,
   milliseconds,
   optionsArgument,
   transferList,
 } from "./validate.ts";
 import { takenRequests, WorkRequest } from "./work_request.ts";
+
+/** How many values a stream's task may be ahead of its reader, by default. */
+const DEFAULT_HIGH_WATER_MARK = 1_024;
 
 /** What a front is built with, checked. */
 export interface FrontOptions {
@@ -221,6 +227,45 @@ export class PoolFront {
     }
     const admitted = this.#queue.admit(job, true, undefined);
     return admitted === undefined ? promise : admitted.then(() => promise);
+  }
+
+  /** Runs a task and gives the values it makes as a stream, pulled as the reader reads. */
+  stream(task: TaskSpec, args: unknown, options: StreamOptions): ReadableStream<unknown> {
+    const action = "stream a task";
+    this.assertOpen(action);
+    const list = args === undefined ? [] : argumentList(action, "args", args);
+    const resolved = resolveTask(task);
+    assertClonable(list);
+    const checked = optionsArgument(action, "options", options);
+    cancelLimits(action, checked);
+    const { onProgress } = checked;
+    checkCallback(action, "onProgress", onProgress);
+    const highWaterMark = checked.highWaterMark === undefined
+      ? DEFAULT_HIGH_WATER_MARK
+      : integer(action, "highWaterMark", checked.highWaterMark, 1);
+    // Cancelling the stream cancels its request, as its own signal would.
+    const cancel = new AbortController();
+    const signal = checked.signal === undefined
+      ? cancel.signal
+      : AbortSignal.any([checked.signal, cancel.signal]);
+    const state = new StreamState(highWaterMark);
+    const readable = state.readable((reason) =>
+      cancel.abort(reason ?? new DOMException("The stream was cancelled", "AbortError"))
+    );
+    const job = this.#queue.job({
+      task: resolved,
+      args: list,
+      transfer: transferList(action, checked.transfer, NO_TRANSFER),
+      sink: state,
+      token: null,
+      signal,
+      timeout: checked.timeout,
+      progress: onProgress == null ? undefined : listener(onProgress),
+      stream: state,
+    });
+    const admitted = this.#queue.admit(job, true, undefined);
+    admitted?.catch((error) => state.reject(job, error));
+    return readable;
   }
 
   /** Runs a task once per input and yields the results. */

@@ -407,6 +407,38 @@ export interface RunOptions extends CancelOptions {
 }
 
 /**
+ * Options for `stream()`.
+ *
+ * @example A stream read slowly: its task is never far ahead
+ * ```ts
+ * import { ThreadPool } from "@scope/threadpool";
+ * import { deepEqual } from "node:assert/strict";
+ *
+ * const source = "export function* count(n) { for (let i = 0; i < n; i++) yield i; }";
+ * const module = `data:text/javascript,${encodeURIComponent(source)}`;
+ *
+ * await using pool = new ThreadPool(1);
+ * const values: unknown[] = [];
+ * for await (const value of pool.stream({ module, name: "count" }, [5], { highWaterMark: 2 })) {
+ *   values.push(value);
+ * }
+ * deepEqual(values, [0, 1, 2, 3, 4]);
+ * ```
+ */
+export interface StreamOptions extends RunOptions {
+  /**
+   * How many values the task may be ahead of the reader: made and not yet
+   * read, those on their way included. The task's generator is pulled only
+   * while there is room. The default lets small values flow fast (room is
+   * given back in large steps); for large values, a smaller one bounds the
+   * memory they take.
+   *
+   * @default {1024}
+   */
+  highWaterMark?: number;
+}
+
+/**
  * One input's outcome from `map()` with `settled: true`, shaped as
  * `results()`'s `Settled`: `index` is the input's place.
  */

@@ -307,6 +307,9 @@ export class ThreadEngine implements Engine, SlotHost {
         else this.#host.roomChanged();
         return;
       }
+      case "yield":
+        slot.inflight.get(message.id)?.stream?.values(message.values);
+        return;
       case "progress": {
         const job = slot.inflight.get(message.id);
         try {

@@ -24,6 +24,7 @@ import {
   SERVICE_TIME_UNITS,
   STARTED,
   STEALS,
+  STREAM,
   type ToWorker,
   VOID,
   type WireDef,
@@ -205,7 +206,21 @@ export class WorkerSlot {
           defs.push([fn, href, name]);
           added.push(key);
         }
-        tasks.push([job.id, fn, job.args as unknown[], flagsOf(job), job.seq]);
+        const { id, stream } = job;
+        tasks.push(
+          stream === undefined ? [id, fn, job.args as unknown[], flagsOf(job), job.seq] : [
+            id,
+            fn,
+            job.args as unknown[],
+            flagsOf(job),
+            job.seq,
+            stream.open((n) => {
+              if (this.thread !== null && this.inflight.has(id)) {
+                this.post({ t: "pull", id, n });
+              }
+            }),
+          ],
+        );
         for (const item of job.transfer) transfer.push(item);
       }
       this.post(defs.length > 0 ? { t: "run", defs, tasks } : { t: "run", tasks }, transfer);
@@ -221,7 +236,7 @@ export class WorkerSlot {
    * and the job's arguments encode exactly there; says whether it did.
    */
   sendByLane(job: Job): boolean {
-    if (this.lane === null || job.transfer.length > 0) return false;
+    if (this.lane === null || job.transfer.length > 0 || job.stream !== undefined) return false;
     const fn = this.fns.get(job.task.key);
     return fn !== undefined &&
       this.lane.send(job.id, job.seq, fn, flagsOf(job), job.args);
@@ -394,5 +409,5 @@ export class WorkerSlot {
 /** A job's flags as its thread reads them. */
 function flagsOf(job: Job): number {
   return (job.chunk ? CHUNK : 0) | (job.timeout !== undefined ? NOTIFY : 0) |
-    (job.progress !== undefined ? PROGRESS : 0);
+    (job.progress !== undefined ? PROGRESS : 0) | (job.stream !== undefined ? STREAM : 0);
 }

@@ -74,7 +74,15 @@ export const CONTEXT_KEY: unique symbol = Symbol.for("@scope/threadpool/context"
  * {@linkcode VOID} holds a sequence number whose task could not be sent: the
  * worker takes it and answers nothing.
  */
-export type WireTask = [id: number, fn: number, args: unknown[], flags: number, seq: number];
+export type WireTask = [
+  id: number,
+  fn: number,
+  args: unknown[],
+  flags: number,
+  seq: number,
+  /** For a stream: how many values it may send before it waits for more. */
+  credit?: number,
+];
 
 /** The `fn` of a placeholder task. */
 export const VOID = -1;
@@ -85,6 +93,12 @@ export const CHUNK = 1;
 export const NOTIFY = 2;
 /** Flag: the caller listens to this task's progress. */
 export const PROGRESS = 4;
+/**
+ * Flag: the task's result is iterated, its values sent as they come
+ * (`yield` messages), each only when the pool has room for it (its credit,
+ * given in the task and then by `pull` messages).
+ */
+export const STREAM = 8;
 
 /** A thread's initializer or finalizer as sent to it: `[module URL, export name, arguments]`. */
 export type WireHook = [module: string, name: string, args: unknown[]];
@@ -125,6 +139,8 @@ export type ToWorker =
   }
   | { t: "run"; defs?: WireDef[]; tasks: WireTask[] }
   | { t: "cancel"; id: number; timeout: boolean }
+  /** A stream may send `n` more values. */
+  | { t: "pull"; id: number; n: number }
   | { t: "dismiss" }
   /** Run the finalizer once the initializer, if any, has finished, then answer `finalized`. */
   | { t: "finalize"; finalizer: WireHook }
@@ -139,6 +155,8 @@ export type FromWorker =
   | { t: "started"; id?: number }
   /** A running task's latest progress report. */
   | { t: "progress"; id: number; value: unknown }
+  /** Values a stream made, in order. */
+  | { t: "yield"; id: number; values: unknown[] }
   | { t: "returned"; ids: number[] }
   | { t: "fatal"; error: WireError }
   | { t: "exit"; how: string }

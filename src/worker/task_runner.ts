@@ -37,6 +37,10 @@ export interface Task extends RunningTask {
   readonly args: unknown[];
   /** Whether it came by the lane, where its result goes back if it can. */
   readonly lane: boolean;
+  /** For a stream: how many values it may send before it waits for more. */
+  readonly credit: number;
+  /** Set once its result is being streamed: the task then ends with the stream. */
+  streaming: boolean;
 }
 
 /** What a task's outcome is handed to. */

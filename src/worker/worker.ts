@@ -23,6 +23,7 @@ import {
   SKIPPED,
   STARTED,
   STEALS,
+  STREAM,
   type ToWorker,
   VOID,
   type WireHook,
@@ -33,6 +34,7 @@ import { publishContext, type WorkerContext } from "./task_context.ts";
 import { type Def, def, load, type Task, TaskRunner } from "./task_runner.ts";
 import { Outbox } from "./outbox.ts";
 import { ProgressOut } from "./progress_out.ts";
+import { StreamOut } from "./stream_out.ts";
 import { unwrapTransfer } from "./transfer.ts";
 
 // `self.onmessage` does not type-check under the default lib, and publishing
@@ -74,6 +76,7 @@ const outbox = new Outbox({
   othersRunning: () => active.length > 0,
 });
 const runner = new TaskRunner(context, finish);
+const streams = new StreamOut(context, (message, transfer) => scope.postMessage(message, transfer));
 
 publishContext(context);
 
@@ -106,8 +109,12 @@ scope.onmessage = (event) => {
         message.timeout ? "TimeoutError" : "AbortError",
       );
       task.controller?.abort(task.reason);
+      streams.cancelled(task.id);
       return;
     }
+    case "pull":
+      streams.grant(message.id, message.n);
+      return;
     case "dismiss":
       handBack();
       return;
@@ -150,7 +157,7 @@ function take(): Task | undefined {
       return undefined;
     }
     laneBusy = fromLane;
-    const [id, fn, args, flags] = wire;
+    const [id, fn, args, flags, , credit = 0] = wire;
     const seq = Atomics.add(context.counters, STARTED, 1);
     if (fn === VOID) continue;
     if (
@@ -168,6 +175,8 @@ function take(): Task | undefined {
       args,
       flags,
       lane: fromLane,
+      credit,
+      streaming: false,
       controller: null,
       reason: null,
       progressed: false,
@@ -243,6 +252,15 @@ function launch(task: Task): void {
 }
 
 function finish(task: Task, ok: boolean, value: unknown): void {
+  if (ok && (task.flags & STREAM) !== 0 && !task.streaming) {
+    // A stream's task has returned what to iterate: the task ends when that does.
+    task.streaming = true;
+    streams.drive(task, value, task.credit).then(
+      () => finish(task, true, undefined),
+      (error) => finish(task, false, error),
+    );
+    return;
+  }
   active.splice(active.indexOf(task), 1);
   // A cancelled task that ends says so in shared memory: its answer may wait
   // in the pool's message queue behind a grace timer that must not abandon us.
