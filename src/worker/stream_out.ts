@@ -13,7 +13,7 @@ import type { FromWorker } from "../wire/protocol.ts";
 import { RUNNING } from "../wire/protocol.ts";
 import { isThenable } from "../wire/thenable.ts";
 import { flagged, type RunningTask, type WorkerContext } from "./task_context.ts";
-import { unwrapTransfer } from "./transfer.ts";
+import { marked, unwrapTransfer } from "./transfer.ts";
 
 /** At most this many values go in one message. */
 const MAX_BATCH = 1_024;
@@ -102,9 +102,13 @@ export class StreamOut {
           return;
         }
         driving.credit--;
-        const [value, moved] = unwrapTransfer(step.value);
-        batch.push(value);
-        if (moved !== undefined) transfer = [...(transfer ?? []), ...moved];
+        if (marked(step.value)) {
+          const [value, moved] = unwrapTransfer(step.value);
+          batch.push(value);
+          transfer = [...(transfer ?? []), ...moved!];
+        } else {
+          batch.push(step.value);
+        }
         if (batch.length >= MAX_BATCH) flush();
       }
     } catch (error) {

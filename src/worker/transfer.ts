@@ -44,6 +44,11 @@ export function transfer<T>(value: T, transfer: Transferable[]): T {
   return marked as T;
 }
 
+/** Whether `value` was marked by {@linkcode transfer}: cheaper than splitting every value. */
+export function marked(value: unknown): boolean {
+  return typeof value === "object" && value !== null && TRANSFER in value;
+}
+
 /** Splits a task's return value into the result and what to transfer. */
 export function unwrapTransfer(value: unknown): [unknown, Transferable[] | undefined] {
   if (typeof value === "object" && value !== null && TRANSFER in value) {
