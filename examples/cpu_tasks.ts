@@ -11,15 +11,13 @@ export function countPrimes(limit: number): number {
   let count = 0;
   for (let n = 2; n < limit; n++) {
     if (n % 100_000 === 0) progress(n / limit);
-    let prime = true;
-    for (let d = 2; d * d <= n; d++) {
-      if (n % d === 0) {
-        prime = false;
-        break;
-      }
-    }
-    if (prime) count++;
+    if (isPrime(n)) count++;
   }
   progress(1);
   return count;
+}
+
+function isPrime(n: number): boolean {
+  for (let d = 2; d * d <= n; d++) if (n % d === 0) return false;
+  return true;
 }

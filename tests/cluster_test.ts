@@ -23,6 +23,7 @@ import {
   startNode,
   startRedis,
 } from "./cluster_helpers.ts";
+import { followsUntilClose, inOrderEndingWith, slowListenerGetsTheLatest } from "./both_pools.ts";
 import { raw, runDeno, task, turn } from "./helpers.ts";
 
 clusterTest(
@@ -1046,23 +1047,7 @@ clusterTest(
   "ClusterPool.results({ follow: true }) follows the result channel until the pool is closed",
   async ({ pool, node }) => {
     await node();
-    const seen: number[] = [];
-    let firstBurst!: () => void;
-    const firstBurstSeen = new Promise<void>((resolve) => firstBurst = resolve);
-    const consumer = (async () => {
-      for await (const outcome of pool.results({ follow: true })) {
-        ok(outcome.ok);
-        seen.push(outcome.value as number);
-        if (seen.length === 2) firstBurst();
-      }
-      return "ended";
-    })();
-    for (const i of [1, 2]) await pool.putRequest(new WorkRequest(task("add"), [i, 0]));
-    await firstBurstSeen;
-    await pool.putRequest(new WorkRequest(task("add"), [3, 0]));
-    await pool.close();
-    equal(await consumer, "ended");
-    deepEqual(seen.toSorted(), [1, 2, 3]);
+    await followsUntilClose(pool, 2);
   },
 );
 
@@ -1075,20 +1060,11 @@ clusterTest(
       await pool.run(task("stepAloud"), [4], { onProgress: (value) => reports.push(value) }),
       "done",
     );
-    deepEqual(reports, [1, 2, 3, 4].map((step) => ({ step, of: 4 })));
-    // A slow caller: one report per round trip at most, the latest, the last before the result.
-    const heard: number[] = [];
-    const result = await pool.run(task("countAloud"), [200_000], {
-      onProgress: (value) => {
-        heard.push(value as number);
-        const until = performance.now() + 1;
-        while (performance.now() < until);
-      },
-    });
-    equal(result, 200_000);
-    equal(heard.at(-1), 200_000);
-    ok(heard.every((value, i) => i === 0 || value > heard[i - 1]!), "in order");
-    ok(heard.length < 2_000, `${heard.length} reports of 200,000 were handed on`);
+    // In order, the last among them; one made while the one before was still on its way to
+    // Redis may have been replaced by the next.
+    inOrderEndingWith(reports, 4);
+    // A slow caller: one report per Redis round trip at most, the latest.
+    await slowListenerGetsTheLatest(pool);
     // The ancestor's way: during wait(), before the result's callback.
     const events: string[] = [];
     await pool.putRequest(

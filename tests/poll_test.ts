@@ -9,6 +9,7 @@ import {
   ThreadPool,
   WorkRequest,
 } from "../mod.ts";
+import { followsUntilClose } from "./both_pools.ts";
 import { Gate, poolTest, raw, task } from "./helpers.ts";
 
 poolTest(
@@ -266,25 +267,7 @@ poolTest(
 
 Deno.test("results({ follow: true }) follows the result channel until the pool is closed", async () => {
   const pool = new ThreadPool(2);
-  const seen: number[] = [];
-  let firstBurst!: () => void;
-  const firstBurstSeen = new Promise<void>((resolve) => firstBurst = resolve);
-  // Started before any request is put: without follow it would end at once.
-  const consumer = (async () => {
-    for await (const outcome of pool.results({ follow: true })) {
-      ok(outcome.ok);
-      seen.push(outcome.value as number);
-      if (seen.length === 3) firstBurst();
-    }
-    return "ended";
-  })();
-  for (const i of [1, 2, 3]) await pool.putRequest(new WorkRequest(task("add"), [i, 0]));
-  await firstBurstSeen;
-  equal(pool.pending, 0, "the consumer took every outcome and waits on");
-  for (const i of [4, 5]) await pool.putRequest(new WorkRequest(task("add"), [i, 0]));
-  await pool.close();
-  equal(await consumer, "ended");
-  deepEqual(seen.toSorted(), [1, 2, 3, 4, 5]);
+  await followsUntilClose(pool, 3);
   equal(pool.liveThreads, 0);
 });
 

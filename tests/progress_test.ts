@@ -1,7 +1,8 @@
-import { deepEqual, equal, match, ok, rejects } from "node:assert/strict";
+import { equal, match, ok, rejects } from "node:assert/strict";
 import { progress } from "../task.ts";
 import { type Settled, TaskError, WorkRequest } from "../mod.ts";
 import { countAloud } from "./fixtures/tasks.ts";
+import { inOrderEndingWith, slowListenerGetsTheLatest } from "./both_pools.ts";
 import { poolTest, task } from "./helpers.ts";
 
 poolTest("run()'s onProgress hears a task's reports, in order, the last before the result", {
@@ -12,25 +13,15 @@ poolTest("run()'s onProgress hears a task's reports, in order, the last before t
     onProgress: (value) => reports.push(value),
   });
   equal(result, "done");
-  deepEqual(reports, [1, 2, 3, 4, 5].map((step) => ({ step, of: 5 })));
+  // In order, the last among them (a report made before the one before it was handed on waits,
+  // and the next replaces it).
+  inOrderEndingWith(reports, 5);
 });
 
 poolTest("A caller slower than the task's reports gets the latest values, never a backlog", {
   workers: 1,
 }, async (pool) => {
-  const heard: number[] = [];
-  const result = await pool.run(task("countAloud"), [200_000], {
-    onProgress: (value) => {
-      heard.push(value as number);
-      // A slow listener: the task reports far faster than this takes.
-      const until = performance.now() + 1;
-      while (performance.now() < until);
-    },
-  });
-  equal(result, 200_000);
-  equal(heard.at(-1), 200_000, "the last report arrives before the result");
-  ok(heard.every((value, i) => i === 0 || value > heard[i - 1]!), "reports arrive in order");
-  ok(heard.length < 2_000, `${heard.length} reports of 200,000 were handed on`);
+  await slowListenerGetsTheLatest(pool);
   // The same task, nobody listening: it runs as any other.
   equal(await pool.run(task("countAloud"), [1_000]), 1_000);
 });
