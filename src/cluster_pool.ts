@@ -14,7 +14,7 @@ import { DEFAULT_CLIENT_LEASE } from "./cluster/presence.ts";
 import { checkConnection, type Connection } from "./cluster/redis.ts";
 import type { ThreadPoolStats } from "./core/stats.ts";
 import type { NodeInfo } from "./cluster/presence.ts";
-import type { MapInput, TaskArgs, TaskResult, TaskSpec } from "./core/task.ts";
+import type { MapInput, TaskArgs, TaskResult, TaskSpec, TaskYield } from "./core/task.ts";
 import { PoolFront } from "./pool/front.ts";
 import type {
   CloseOptions,
@@ -24,6 +24,7 @@ import type {
   PutOptions,
   ResultsOptions,
   RunOptions,
+  StreamOptions,
 } from "./pool/options.ts";
 import type { Settled } from "./pool/result_channel.ts";
 import { integer, milliseconds, optionsArgument } from "./pool/validate.ts";
@@ -353,6 +354,30 @@ export class ClusterPool extends EventTarget implements AsyncDisposable {
     options: RunOptions = {},
   ): Promise<TaskResult<T>> {
     return this.#front.run(task, args, options);
+  }
+
+  /**
+   * Runs a task that makes values on a node and gives them as a
+   * `ReadableStream`, as `ThreadPool.stream()` does. The node sends values
+   * only as the stream is read, through Redis: the task is never more than
+   * `highWaterMark` values ahead of the reader (at least two: one on the
+   * node, one here), half of them made ahead on the node, half on their way
+   * or waiting here. Cancelling the stream reaches the node as a cancelled
+   * `run()` does. A stream whose node is lost after it sent values errors
+   * with `WorkerLostError` and is never run again; one lost before, follows
+   * `maxLosses`.
+   *
+   * @param task The task to call: its module under `root`, or a remote specifier.
+   * @param args Its arguments, encoded at the call.
+   * @param options `highWaterMark`, and as for `run()`.
+   * @returns The task's values.
+   */
+  stream<T extends TaskSpec>(
+    task: T,
+    args?: TaskArgs<T>,
+    options: StreamOptions = {},
+  ): ReadableStream<TaskYield<T>> {
+    return this.#front.stream(task, args, options) as ReadableStream<TaskYield<T>>;
   }
 
   /**

@@ -13,6 +13,7 @@ import { TaskError, WorkerLostError } from "../core/errors.ts";
 import type { Job } from "../core/job.ts";
 import type { ResolvedTask } from "../core/task.ts";
 import { reportProgress, settlements } from "./answers.ts";
+import { ClientStreams, nodeWindow } from "./client_streams.ts";
 import { JobMaker, type JobOptions } from "./job_maker.ts";
 import { Outbox } from "./outbox.ts";
 import {
@@ -127,6 +128,7 @@ export class ClusterEngine implements Engine {
   #host!: EngineHost;
   readonly #link: RedisLink;
   readonly #inbox: Inbox;
+  readonly #streams: ClientStreams;
   #idleTimer: ReturnType<typeof setTimeout> | undefined;
   #refused: Error | null = null;
   /** Sending waits for a node's first word on a task whose duration is being learnt. */
@@ -148,6 +150,7 @@ export class ClusterEngine implements Engine {
       nodePrefix: nodeKey(queue, ""),
       lease: options.lease,
     };
+    this.#streams = new ClientStreams(queue);
     this.#inbox = new Inbox(answersKey(queue, this.#id), epochKey(queue), presence, {
       heard: (id, field, value) => this.#heard(id, field, value),
       lost: (ids, dataLost) => this.#lost(ids, dataLost ? "data" : "job"),
@@ -319,6 +322,15 @@ export class ClusterEngine implements Engine {
       }
     } else if (field === "p") {
       reportProgress(sent.requests[0], value);
+    } else if (field === "v" && !this.#streams.values(id, sent.requests[0], value)) {
+      const error = new WorkerLostError(
+        "Values of this stream were lost on their way from its node",
+      );
+      for (const job of sent.requests) {
+        if (job === null) continue;
+        this.cancel(job);
+        this.#host.settle(job, false, error);
+      }
     } else if (field === "s" && value === "1") {
       for (const job of sent.requests) {
         if (job === null || this.#active.has(job)) continue;
@@ -359,16 +371,20 @@ export class ClusterEngine implements Engine {
     let failed = 0;
     for (const id of ids) {
       const losses = this.#jobs.get(id)?.losses ?? 0;
+      // A stream that sent values never runs again: they would arrive twice.
+      const streamed = this.#streams.streamed(id);
       for (const job of this.#forget(id)) {
         const lost = this.#maker.lostBefore(job) + losses + 1;
-        if (lost > this.#options.maxLosses) {
+        if (lost > this.#options.maxLosses || streamed) {
           failed++;
           this.#host.settle(
             job,
             false,
             new WorkerLostError(
-              `${LOST_BECAUSE[why]}; it may have run, and 'maxLosses' ` +
-                `(${this.#options.maxLosses}) lets it run no more`,
+              streamed
+                ? `${LOST_BECAUSE[why]} after its stream had sent values: a stream never runs again`
+                : `${LOST_BECAUSE[why]}; it may have run, and 'maxLosses' ` +
+                  `(${this.#options.maxLosses}) lets it run no more`,
             ),
           );
         } else {
@@ -401,6 +417,11 @@ export class ClusterEngine implements Engine {
       // A request sent again goes as a new job: a late answer to the old one is not mistaken for it.
       const id = `${this.#id}-${++this.#sent}`;
       for (const job of jobs) job.place = id;
+      const { stream } = jobs[0]!;
+      if (stream !== undefined) {
+        data.w = nodeWindow(stream.highWaterMark);
+        data.s = this.#streams.open(id, jobs[0]!, data.w, () => this.#link.clients[0]);
+      }
       const probe = this.#maker.probe(jobs);
       this.#jobs.set(id, { requests: jobs, added: false, losses: 0, probe });
       this.#outbox.push({
@@ -477,6 +498,7 @@ export class ClusterEngine implements Engine {
   #ended(jobId: string): void {
     const sent = this.#jobs.get(jobId);
     this.#jobs.delete(jobId);
+    this.#streams.forget(jobId);
     if (sent?.probe === undefined) return;
     this.#maker.probed(sent.probe);
     sent.probe = undefined;

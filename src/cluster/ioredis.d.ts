@@ -17,6 +17,8 @@ export interface RedisOptions {
 export interface Pipeline {
   xadd(key: string, ...args: Argument[]): Pipeline;
   pexpire(key: string, milliseconds: number): Pipeline;
+  set(key: string, value: Argument, ...args: Argument[]): Pipeline;
+  publish(channel: string, message: string): Pipeline;
   /** Each command's error (or null) and reply; null when the pipeline was discarded. */
   exec(): Promise<[error: Error | null, result: unknown][] | null>;
 }
@@ -37,6 +39,7 @@ export declare class Redis {
   eval(script: string, numkeys: number, ...args: Argument[]): Promise<unknown>;
   set(key: string, value: Argument, ...args: Argument[]): Promise<"OK" | null>;
   mget(keys: string[]): Promise<(string | null)[]>;
+  get(key: string): Promise<string | null>;
   publish(channel: string, message: string): Promise<number>;
   subscribe(...channels: string[]): Promise<unknown>;
   scan(cursor: number | string, ...args: Argument[]): Promise<[cursor: string, keys: string[]]>;

@@ -83,7 +83,8 @@ export class JobMaker {
    * listens to its progress.
    */
   static alone(job: Job): boolean {
-    return job.chunk || job.timeout !== undefined || job.progress !== undefined;
+    return job.chunk || job.timeout !== undefined || job.progress !== undefined ||
+      job.stream !== undefined;
   }
 
   /** The data of one job for `jobs`: one request, or a batch of plain requests of one task. */

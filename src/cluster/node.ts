@@ -16,6 +16,7 @@ import { DEFAULT_MAX_PAYLOAD, encode } from "./codec.ts";
 import { Cancels } from "./cancels.ts";
 import { Allowlist, folderURL, local } from "./modules.ts";
 import { answerFor, crossing, kindOf, refusedByClosing, runOn } from "./node_calls.ts";
+import { RoomSignals, streamedBefore, streamIO, streamOn } from "./node_stream.ts";
 import { ProgressRelay } from "./progress_relay.ts";
 import { Replies } from "./replies.ts";
 import {
@@ -176,8 +177,14 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
   const jobs = client();
   const subscriber = client();
   const cancels = new Cancels();
+  const rooms = new RoomSignals();
   const channel = cancelChannel(queue);
-  subscriber.on("message", (_channel: string, id: string) => cancels.hear(id));
+  // A job's id is a cancel; `pull:<id>` says that a stream's client gave it more room.
+  subscriber.on(
+    "message",
+    (_channel: string, id: string) =>
+      id.startsWith("pull:") ? rooms.heard(id.slice(5)) : cancels.hear(id),
+  );
   // A cancel published while this node was not subscribed (before it started, or while its
   // connection was down) is still in its key: read them all whenever the subscription starts.
   const catchUp = async () => {
@@ -331,7 +338,9 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
       try {
         controller.signal.throwIfAborted();
         clientJobs.started(id);
-        const value = data.b !== undefined
+        const value = data.s !== undefined
+          ? await runStream(job, data, module, losses, controller.signal, relay?.report)
+          : data.b !== undefined
           ? await runBatch(id, data, data.b, module, controller.signal)
           : await runOn(pool, data, module, controller.signal, relay?.report);
         if (data.k === 1) calls = (value as unknown[]).length;
@@ -362,6 +371,28 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
     } finally {
       cancels.end(id);
     }
+  };
+
+  /**
+   * A stream's job: its values go to the client as it gives room; it ends
+   * with no value of its own. One lost after it had sent values fails here.
+   */
+  const runStream = async (
+    job: BullJob<ClusterJobData>,
+    data: ClusterJobData,
+    module: string,
+    losses: number,
+    signal: AbortSignal,
+    onProgress?: (value: unknown) => void,
+  ): Promise<undefined> => {
+    const id = job.id!;
+    if (losses > 0) {
+      const refused = await streamedBefore(queue, id, control);
+      if (refused !== undefined) throw refused;
+    }
+    const io = streamIO(queue, id, control, (encoded) => tell(job, "v", encoded), rooms);
+    await streamOn(pool, data, module, signal, io, onProgress);
+    return undefined;
   };
 
   /**

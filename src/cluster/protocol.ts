@@ -32,6 +32,13 @@ export interface ClusterJobData {
   k?: 1;
   /** Set when the client listens to the task's progress reports. */
   p?: 1;
+  /**
+   * Set for a stream: how many values the node may send before it waits for
+   * more room (granted by the client on {@linkcode creditKey}).
+   */
+  s?: number;
+  /** For a stream: how many values the node's own pool may make ahead of what the node sends. */
+  w?: number;
   /** How many times the job may be lost with its node before it fails; absent: {@linkcode DEFAULT_LOSSES}. */
   l?: number;
   /** The client's id: where the answer goes ({@linkcode answersKey}). */
@@ -71,10 +78,11 @@ export function epochKey(queue: string): string {
  * `j` (the job's id) then one of `a` (its answer, JSON), `s` (it started on
  * the node), `l` (how many times it has been lost with its node so far) and
  * `g` (the node took the client for gone and did not run the job: `0`, or
- * stopped it running: `1`) and `p` (the task's latest progress report,
- * encoded as arguments are: `codec.ts`).
+ * stopped it running: `1`), `p` (the task's latest progress report,
+ * encoded as arguments are: `codec.ts`) and `v` (a stream's values,
+ * `[seq, values]` encoded so, `seq` counting the entries from 0).
  */
-export type AnswerField = "a" | "s" | "l" | "g" | "p";
+export type AnswerField = "a" | "s" | "l" | "g" | "p" | "v";
 
 /** The queue both ends use when none is named. */
 export const DEFAULT_QUEUE = "threadpool";
@@ -166,6 +174,28 @@ export function cancelKey(queue: string, jobId: string): string {
 
 /** Seconds a cancel's key lives. */
 export const CANCEL_TTL_S = 3600;
+
+/**
+ * The room a client has given a stream's job beyond its first (`s`), in
+ * values, raised as its reader reads. A node hears of more room by a
+ * `pull:<jobId>:<room>` message on {@linkcode cancelChannel}, or reads this
+ * key (a message can be missed).
+ */
+export function creditKey(queue: string, jobId: string): string {
+  return `threadpool:${queue}:credit:${jobId}`;
+}
+
+/**
+ * Set by a node before it sends a stream's first values: a node that takes
+ * the job after that one was lost must not run it again (its values would
+ * arrive twice), and fails it instead.
+ */
+export function streamedKey(queue: string, jobId: string): string {
+  return `threadpool:${queue}:streamed:${jobId}`;
+}
+
+/** Seconds a stream's keys live. */
+export const STREAM_TTL_S = 3600;
 
 /**
  * Milliseconds a job runs on its node before the node tells its client that

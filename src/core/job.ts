@@ -87,11 +87,15 @@ export const promiseSink: Sink = {
  * engine that sends the job opens it, and gives it a way to make room.
  */
 export interface StreamListener {
+  /** How many values the task may be ahead of the reader, in all. */
+  readonly highWaterMark: number;
   /**
    * The job is being sent; `grant(n)` lets it send `n` more values later.
-   * Returns how many it may send from the start.
+   * `elsewhere`: how many values where it runs may make ahead of what it
+   * sends (a node's own window), out of the stream's. Returns how many it
+   * may send from the start.
    */
-  open(grant: (n: number) => void): number;
+  open(grant: (n: number) => void, elsewhere?: number): number;
   /** Values the job made, in order. */
   values(values: readonly unknown[]): void;
 }

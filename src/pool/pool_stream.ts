@@ -28,6 +28,7 @@ const IN_STREAM = 32;
  */
 export class StreamState implements Sink, StreamListener {
   running = 0;
+  readonly highWaterMark: number;
   readonly #highWaterMark: number;
   #controller: ReadableStreamDefaultController<unknown> | null = null;
   /** Batches of values that came and wait for the reader, and the next value's place in the first. */
@@ -47,11 +48,15 @@ export class StreamState implements Sink, StreamListener {
 
   /** How many values the stream's own queue holds at most. */
   readonly #inStream: number;
+  /** How many values may be here, in the stream's queue and on their way: the window less what is made elsewhere. */
+  #window: number;
 
   /** A stream that lets its task be `highWaterMark` values ahead. */
   constructor(highWaterMark: number) {
+    this.highWaterMark = highWaterMark;
     this.#highWaterMark = highWaterMark;
-    this.#inStream = Math.min(IN_STREAM, highWaterMark);
+    this.#inStream = Math.min(IN_STREAM, Math.max(1, Math.floor(highWaterMark / 2)));
+    this.#window = highWaterMark;
   }
 
   /** Values that came and are not read yet: here, and in the stream's own queue. */
@@ -74,9 +79,11 @@ export class StreamState implements Sink, StreamListener {
     }, new CountQueuingStrategy({ highWaterMark: this.#inStream }));
   }
 
-  open(grant: (n: number) => void): number {
+  open(grant: (n: number) => void, elsewhere = 0): number {
     this.#grant = grant;
-    const room = Math.max(0, this.#highWaterMark - this.#ahead());
+    // What is made where the task runs counts against the window too (at least one here).
+    this.#window = Math.max(1, this.#highWaterMark - elsewhere);
+    const room = Math.max(0, this.#window - this.#ahead());
     this.#received = 0;
     this.#granted = room;
     return room;
@@ -129,8 +136,8 @@ export class StreamState implements Sink, StreamListener {
   #makeRoom(): void {
     if (this.#grant === null || this.#end !== null) return;
     const coming = this.#granted - this.#received;
-    const room = this.#highWaterMark - this.#ahead() - coming;
-    if (room <= 0 || (coming > 0 && room < this.#highWaterMark / 2)) return;
+    const room = this.#window - this.#ahead() - coming;
+    if (room <= 0 || (coming > 0 && room < this.#window / 2)) return;
     this.#granted += room;
     this.#grant(room);
   }
