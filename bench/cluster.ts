@@ -43,6 +43,7 @@ const root = new URL("../", import.meta.url);
 const tasks = taskModule<typeof Tasks>(new URL("./bench_tasks.ts", import.meta.url));
 const N = 5_000;
 const MAP_INPUTS = 100_000;
+const STREAM_N = 100_000;
 const CPU_REPS = 7;
 const RUN_REPS = 4;
 const WARM = 1_000;
@@ -372,6 +373,7 @@ const MEASURES = [
   "raw BullMQ, first of 5,000 results, ms",
   "ClusterPool.run(), first of 5,000 results, ms",
   "ClusterPool.map(), chunkSize 1000, inputs/s",
+  "ClusterPool.stream(), 100,000 values, values/s",
   "two nodes, 32 × fib(27), ms",
   "local ThreadPool(2), 32 × fib(27), ms",
   "raw BullMQ, two workers, 32 × fib(27), ms",
@@ -468,6 +470,12 @@ async function round(): Promise<Record<Measure, number>> {
       for await (const _ of pool.map(tasks("add"), inputs, { chunkSize: 1_000 })) { /* drained */ }
       result["ClusterPool.map(), chunkSize 1000, inputs/s"] = MAP_INPUTS /
         ((performance.now() - begun) / 1000);
+      // One task's values through a node, read as fast as they come (against run()'s requests/s).
+      const streamed = performance.now();
+      let values = 0;
+      for await (const _ of pool.stream(tasks("count"), [STREAM_N])) values++;
+      result["ClusterPool.stream(), 100,000 values, values/s"] = values /
+        ((performance.now() - streamed) / 1000);
       // The CPU-bound trio, interleaved CPU_REPS times (one pass is ~50 ms: one scheduling hiccup
       // would decide it), each side's median kept. The raw nodes are up for every pass, and the
       // cluster's nodes too: each side runs with the same processes idle beside it.

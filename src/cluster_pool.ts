@@ -250,6 +250,8 @@ export class ClusterPool extends EventTarget implements AsyncDisposable {
         ? undefined
         : bound(milliseconds(action, "timeout", given.timeout)),
       noWorkersHint: "start a node with serve()",
+      // The way through Redis takes a few milliseconds: more values are on it at once.
+      streamHighWaterMark: 4_096,
       events: {
         idle: () => this.dispatchEvent(new Event("idle")),
         drain: () => this.dispatchEvent(new Event("drain")),
@@ -369,7 +371,7 @@ export class ClusterPool extends EventTarget implements AsyncDisposable {
    *
    * @param task The task to call: its module under `root`, or a remote specifier.
    * @param args Its arguments, encoded at the call.
-   * @param options `highWaterMark`, and as for `run()`.
+   * @param options `highWaterMark` (by default 4,096 here), and as for `run()`.
    * @returns The task's values.
    */
   stream<T extends TaskSpec>(

@@ -102,6 +102,7 @@ export class ThreadPool extends EventTarget implements AsyncDisposable {
     this.#front = new PoolFront(this.#engine, {
       ...config.front,
       noWorkersHint: "call createWorkers()",
+      streamHighWaterMark: 1_024,
       events: {
         idle: () => this.dispatchEvent(new Event("idle")),
         drain: () => this.dispatchEvent(new Event("drain")),

@@ -10,6 +10,7 @@ function front(engine: InProcessEngine, maxQueue = 0): PoolFront {
     maxResults: 0,
     timeout: undefined,
     noWorkersHint: "",
+    streamHighWaterMark: 1_024,
     events: { idle() {}, drain() {} },
   });
 }

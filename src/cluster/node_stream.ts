@@ -18,6 +18,12 @@ import type { RedisClient } from "./redis.ts";
 const MAX_ENTRY = 1_024;
 /** How often a node waiting for room reads it again, in case a message was missed (ms). */
 const RECHECK_MS = 250;
+/**
+ * How long values wait for more before they leave as an entry (ms): an
+ * entry, a Redis write, costs far more than a value, and the node's own
+ * pool hands values over in steps with short waits between them.
+ */
+const ENTRY_WAIT_MS = 1;
 
 /** How a node's stream reaches its client. */
 export interface StreamIO {
@@ -56,17 +62,24 @@ export async function streamOn(
   const entry: unknown[] = [];
   let timer: ReturnType<typeof setTimeout> | undefined;
   let first: Promise<void> | null = null;
-  const flush = async (): Promise<void> => {
+  // Entries are written one after another, each once the stream is known to have begun (lost
+  // after it, not run again): awaiting the last write awaits them all.
+  let written: Promise<void> = Promise.resolve();
+  const flush = (): Promise<void> => {
     clearTimeout(timer);
     timer = undefined;
-    if (entry.length === 0) return;
+    if (entry.length === 0) return written;
     const values = entry.splice(0);
     sent += values.length;
-    const encoded = encode([seq++, values], "a stream's values", DEFAULT_MAX_PAYLOAD);
-    // The first entry waits until the stream is known to have begun: lost after it, not run again.
-    first ??= io.began();
-    await first;
-    io.write(encoded);
+    const at = seq++;
+    // A failure (values too large, Redis refusing) rejects this and every later write.
+    written = written.then(async () => {
+      const encoded = encode([at, values], "a stream's values", DEFAULT_MAX_PAYLOAD);
+      first ??= io.began();
+      await first;
+      io.write(encoded);
+    });
+    return written;
   };
   try {
     for (;;) {
@@ -81,7 +94,8 @@ export async function streamOn(
       }
       const next = reader.read();
       // Values made since the last real wait leave once this read turns out to be one.
-      if (entry.length > 0) timer ??= setTimeout(() => void flush(), 0);
+      // (A failure is met again by the next flush the loop awaits.)
+      if (entry.length > 0) timer ??= setTimeout(() => flush().catch(() => {}), ENTRY_WAIT_MS);
       const { done, value } = await next;
       if (done) break;
       entry.push(value);

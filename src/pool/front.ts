@@ -40,9 +40,6 @@ import {
 } from "./validate.ts";
 import { takenRequests, WorkRequest } from "./work_request.ts";
 
-/** How many values a stream's task may be ahead of its reader, by default. */
-const DEFAULT_HIGH_WATER_MARK = 1_024;
-
 /** What a front is built with, checked. */
 export interface FrontOptions {
   /** How many requests may wait to start; 0: no bound. */
@@ -53,6 +50,8 @@ export interface FrontOptions {
   timeout: number | undefined;
   /** What `NoWorkersAvailable` advises, for this kind of pool. */
   noWorkersHint: string;
+  /** How many values a stream's task may be ahead of its reader, by default. */
+  streamHighWaterMark: number;
   events: WorkQueueEvents;
 }
 
@@ -62,6 +61,7 @@ export class PoolFront {
   readonly #queue: WorkQueue;
   readonly #channel: ResultChannel;
   readonly #hint: string;
+  readonly #streamHighWaterMark: number;
   #closing: Promise<void> | null = null;
 
   /** Creates the front of `engine`. */
@@ -70,6 +70,7 @@ export class PoolFront {
     this.#queue = new WorkQueue(engine, options);
     this.#channel = new ResultChannel(options.maxResults, () => this.#queue.changed());
     this.#hint = options.noWorkersHint;
+    this.#streamHighWaterMark = options.streamHighWaterMark;
   }
 
   /** Put requests not yet handed to a callback or to `results()`. */
@@ -241,7 +242,7 @@ export class PoolFront {
     const { onProgress } = checked;
     checkCallback(action, "onProgress", onProgress);
     const highWaterMark = checked.highWaterMark === undefined
-      ? DEFAULT_HIGH_WATER_MARK
+      ? this.#streamHighWaterMark
       : integer(action, "highWaterMark", checked.highWaterMark, 1);
     // Cancelling the stream cancels its request, as its own signal would.
     const cancel = new AbortController();

@@ -433,7 +433,7 @@ export interface StreamOptions extends RunOptions {
    * given back in large steps); for large values, a smaller one bounds the
    * memory they take.
    *
-   * @default {1024}
+   * @default {1024 on a ThreadPool, 4096 on a ClusterPool}
    */
   highWaterMark?: number;
 }
