@@ -604,6 +604,12 @@ async function main() {
       1,
     ],
     [
+      "stream() values ÷ run() requests",
+      "ClusterPool.stream(), 100,000 values, values/s",
+      "ClusterPool.run(), requests/s",
+      1,
+    ],
+    [
       "CPU-bound, two nodes ÷ local ThreadPool(2) speed",
       "local ThreadPool(2), 32 × fib(27), ms",
       "two nodes, 32 × fib(27), ms",
