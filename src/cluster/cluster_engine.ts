@@ -434,8 +434,8 @@ export class ClusterEngine implements Engine {
     while (this.#inRedis < this.#options.window) {
       const job = this.#host.take(performance.now());
       if (job === undefined) break;
-      // A chunk, a timed request or one heard for progress never joins a batch, whatever queued
-      // before it: a batch is run as plain calls, each of one argument list, with no timeout.
+      // Some requests never join a batch, whatever queued before them (JobMaker.alone): a batch
+      // is run as plain calls, each of one argument list, with no timeout.
       const alone = JobMaker.alone(job);
       const head = batch[0];
       const joins = head !== undefined && !alone && batch.length < room &&

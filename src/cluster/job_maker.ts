@@ -79,8 +79,8 @@ export class JobMaker {
   /**
    * Whether `job` goes to Redis as a job of its own, never in a batch: a
    * chunk, a request with a timeout (a batch answers when its last call ends,
-   * and a neighbour's slow call must not time it out) or one whose caller
-   * listens to its progress.
+   * and a neighbour's slow call must not time it out), one whose caller
+   * listens to its progress, or a stream.
    */
   static alone(job: Job): boolean {
     return job.chunk || job.timeout !== undefined || job.progress !== undefined ||

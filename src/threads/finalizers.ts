@@ -27,9 +27,8 @@ export type FinalizerError = (wire: WireError, task: ResolvedTask) => Error;
 export class Finalizers {
   readonly #hook: ThreadHook;
   readonly #taskError: FinalizerError;
-  /** Each finalizing thread, with what ends it now. */
-  readonly #running = new Map<Worker, (error?: Error) => void>();
-  readonly #ended = new Set<Promise<unknown>>();
+  /** Each finalizing thread: what ends it now, and what resolves once it has ended. */
+  readonly #running = new Map<Worker, { end: (error?: Error) => void; ended: Promise<unknown> }>();
 
   /** Creates the finalizing of `hook`; `taskError` rebuilds its failures. */
   constructor(hook: ThreadHook, taskError: FinalizerError) {
@@ -54,7 +53,6 @@ export class Finalizers {
       if (!this.#running.delete(thread)) return;
       clearTimeout(timer);
       thread.terminate();
-      this.#ended.delete(promise);
       resolve(error);
     };
     const timer = timeout === Infinity ? undefined : setTimeout(() =>
@@ -82,8 +80,7 @@ export class Finalizers {
       );
     };
     thread.onmessageerror = () => end();
-    this.#running.set(thread, end);
-    this.#ended.add(promise);
+    this.#running.set(thread, { end, ended: promise });
     const message: ToWorker = {
       t: "finalize",
       finalizer: [task.href, task.name, args as unknown[]],
@@ -94,11 +91,11 @@ export class Finalizers {
 
   /** Resolves when every finalizer running now has ended. */
   async ended(): Promise<void> {
-    await Promise.all(this.#ended);
+    await Promise.all([...this.#running.values()].map(({ ended }) => ended));
   }
 
   /** Terminates every finalizing thread now: the pool is closed with force. */
   terminateAll(): void {
-    for (const end of [...this.#running.values()]) end();
+    for (const { end } of [...this.#running.values()]) end();
   }
 }

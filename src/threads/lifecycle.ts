@@ -11,13 +11,10 @@
 
 import { WorkerLostError } from "../core/errors.ts";
 import type { ResolvedTask } from "../core/task.ts";
-import { errorMessage } from "../wire/error_wire.ts";
-import type { WireError } from "../wire/error_wire.ts";
+import { errorMessage, type WireError } from "../wire/error_wire.ts";
 import { Finalizers, type ThreadHook } from "./finalizers.ts";
 import type { WorkerGrant } from "./permissions.ts";
 import type { SlotHost, WorkerExitReason, WorkerSlot } from "./worker_slot.ts";
-
-export type { ThreadHook };
 
 /** Why a thread may stop with its finalizer run first: it did not die, and is not given up. */
 const GRACEFUL: ReadonlySet<WorkerExitReason> = new Set([

@@ -11,7 +11,7 @@ import { bound } from "../core/job.ts";
 import { assertClonable } from "../pool/clonable.ts";
 import type { Finalizer, Initializer, ThreadPoolOptions } from "../pool/options.ts";
 import { checkPermissions } from "./permissions.ts";
-import type { ThreadHook } from "./lifecycle.ts";
+import type { ThreadHook } from "./finalizers.ts";
 import type { ThreadEngineOptions } from "./thread_engine.ts";
 import { resolveTask } from "../core/task.ts";
 import {

@@ -207,20 +207,14 @@ export class WorkerSlot {
           added.push(key);
         }
         const { id, stream } = job;
-        tasks.push(
-          stream === undefined ? [id, fn, job.args as unknown[], flagsOf(job), job.seq] : [
-            id,
-            fn,
-            job.args as unknown[],
-            flagsOf(job),
-            job.seq,
-            stream.open((n) => {
-              if (this.thread !== null && this.inflight.has(id)) {
-                this.post({ t: "pull", id, n });
-              }
-            }),
-          ],
-        );
+        const wire: WireTask = [id, fn, job.args as unknown[], flagsOf(job), job.seq];
+        // A stream starts with the room its reader has; more comes by `pull` messages.
+        if (stream !== undefined) {
+          wire[5] = stream.open((n) => {
+            if (this.thread !== null && this.inflight.has(id)) this.post({ t: "pull", id, n });
+          });
+        }
+        tasks.push(wire);
         for (const item of job.transfer) transfer.push(item);
       }
       this.post(defs.length > 0 ? { t: "run", defs, tasks } : { t: "run", tasks }, transfer);

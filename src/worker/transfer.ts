@@ -51,7 +51,7 @@ export function marked(value: unknown): boolean {
 
 /** Splits a task's return value into the result and what to transfer. */
 export function unwrapTransfer(value: unknown): [unknown, Transferable[] | undefined] {
-  if (typeof value === "object" && value !== null && TRANSFER in value) {
+  if (marked(value)) {
     const marked = value as Transferring;
     return [marked.value, marked.transfer];
   }
