@@ -3,7 +3,9 @@
  * runs them on a local `ThreadPool`. Once connected and waiting for jobs it
  * prints one line that begins with `ready` and says what it serves; on
  * SIGTERM or SIGINT it stops taking jobs, finishes those running, and exits
- * 0. `serve.ts --help` describes every flag.
+ * 0 (a second signal cuts them short and hands them back to the queue; with
+ * Redis unreachable they are stopped at once). `serve.ts --help` describes
+ * every flag.
  *
  * ```sh
  * THREADPOOL_REDIS_URL=redis://:secret@127.0.0.1:6379 \
@@ -42,7 +44,8 @@ const REDIS_ENV = "THREADPOOL_REDIS_URL";
 
 const HELP = `serve.ts: a threadpool cluster node. It takes jobs from a BullMQ queue on Redis
 and runs them on a local ThreadPool; it prints a line beginning with "ready" once
-it waits for jobs, and on SIGTERM or SIGINT finishes what it runs and exits 0.
+it waits for jobs, and on SIGTERM or SIGINT finishes what it runs and exits 0
+(a second signal cuts it short and hands it back to the queue).
 
   --redis URL          Redis: redis://[user:password@]host:port[/db], or rediss://
                        for TLS. Default: the ${REDIS_ENV} environment variable,
@@ -234,7 +237,9 @@ if (import.meta.main) {
   });
   let stopping = false;
   const stop = async () => {
-    if (stopping) return;
+    // A second signal does not wait for what runs: it is cut short and handed back to the queue
+    // (a stream that has sent values fails instead).
+    if (stopping) return void pool.close({ force: true });
     stopping = true;
     await node.close();
     await pool.close();

@@ -79,6 +79,8 @@ export interface Redis {
    * persistence, it comes back empty.
    */
   restart(signal?: Deno.Signal): Promise<void>;
+  /** Sends the server `signal` (SIGSTOP freezes it, SIGCONT thaws it). */
+  kill(signal: Deno.Signal): void;
   /** Stops it and removes its folder; again, the same. */
   stop(): Promise<void>;
 }
@@ -125,6 +127,9 @@ export async function startRedis(extra: string[] = [], tls = false): Promise<Red
       child.kill(signal);
       await child.status;
       child = await launch();
+    },
+    kill(signal: Deno.Signal) {
+      child.kill(signal);
     },
     stop() {
       stopping ??= (async () => {

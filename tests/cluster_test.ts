@@ -377,6 +377,27 @@ clusterTest(
   { batch: 1 },
 );
 
+clusterTest(
+  "A second SIGTERM cuts what a stopping node runs short, and hands it back to the queue",
+  async ({ redis, pool, node }) => {
+    const first = await node();
+    const controller = new AbortController();
+    const outcome = pool.run(task("delayed"), [1, 120_000], { signal: controller.signal })
+      .catch((error) => error);
+    await running(pool, 1);
+    const stopped = first.stop("SIGTERM");
+    // The first signal waits for the request (two minutes); the second, sent once the node has
+    // begun to stop (it has left the list of nodes), does not.
+    await until(async () => (await pool.nodes()).length === 0);
+    Deno.kill(first.pid, "SIGTERM");
+    equal((await stopped).code, 0);
+    equal(await redisCli(redis.port, "LLEN", "bull:threadpool:wait"), "1", "handed back");
+    const reason = new Error("no node left to run it");
+    controller.abort(reason);
+    equal(await outcome, reason);
+  },
+);
+
 Deno.test("new ClusterPool() refuses a malformed connection at the call", () => {
   throws(() => new ClusterPool({ connection: "http://nope" }), /'connection' must be a redis:\/\//);
   throws(() => new ClusterPool({ connection: 5 as never }), TypeError);

@@ -42,6 +42,11 @@ export class Cancels {
     return controller;
   }
 
+  /** Stops every job running here, with `reason`. */
+  abortAll(reason: Error): void {
+    for (const running of this.#running.values()) running.abort(reason);
+  }
+
   end(id: string): void {
     this.#running.delete(id);
   }

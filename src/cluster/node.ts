@@ -16,7 +16,7 @@ import { DEFAULT_MAX_PAYLOAD, encode } from "./codec.ts";
 import { Cancels } from "./cancels.ts";
 import { Allowlist, folderURL, local } from "./modules.ts";
 import { answerFor, crossing, kindOf, refusedByClosing, runOn } from "./node_calls.ts";
-import { RoomSignals, streamedBefore, streamIO, streamOn } from "./node_stream.ts";
+import { JobNotHeld, RoomSignals, streamedBefore, streamIO, streamOn } from "./node_stream.ts";
 import { ProgressRelay } from "./progress_relay.ts";
 import { Replies } from "./replies.ts";
 import {
@@ -103,7 +103,12 @@ export interface ServeOptions {
  * ```
  */
 export interface ServeHandle extends AsyncDisposable {
-  /** Takes no new job, finishes those running, and disconnects. */
+  /**
+   * Takes no new job, finishes those running, and disconnects. With Redis
+   * unreachable (or not answering within 2 s) it stops those running instead:
+   * nothing could be answered, and their jobs go to other nodes after the
+   * lease.
+   */
   close(): Promise<void>;
   /**
    * Resolves once the node has stopped: after `close()`, or by itself once
@@ -228,22 +233,22 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
   const close = (): Promise<void> =>
     closing ??= (async () => {
       clientJobs.stop();
-      if (clients.some((made) => made.status !== "ready")) {
-        // Redis is away: nothing could be handed back or answered, and a graceful close would
-        // wait for it to return. The jobs held here go to other nodes after their lease.
+      // Redis away (reconnecting, or frozen: no answer in time): nothing could be handed back or
+      // answered, and a graceful close would wait for it to return. What runs here is stopped;
+      // the jobs held here go to other nodes after their lease.
+      if (!await answering(clients, CLOSE_GRACE_MS)) {
+        cancels.abortAll(new Error("The node stopped while Redis was away"));
         const closed = worker.close(true).catch(() => {});
         for (const made of clients) made.disconnect();
-        await closed;
+        // BullMQ's own close can wait for connections that will not come back.
+        await within(closed, CLOSE_GRACE_MS);
       } else {
-        await presence.leave();
+        await within(presence.leave(), CLOSE_GRACE_MS);
         const closed = worker.close();
         turns.handBack();
         // Once this node's own jobs have ended, BullMQ is given a moment to finish closing, and
         // no more: after Redis came back empty, its close was seen waiting for ever.
-        await Promise.race([
-          closed,
-          processing.ended().then(() => new Promise((go) => setTimeout(go, CLOSE_GRACE_MS))),
-        ]);
+        await Promise.race([closed, processing.ended().then(() => within(closed, CLOSE_GRACE_MS))]);
         for (const made of clients) made.disconnect();
       }
       stopped.resolve();
@@ -339,7 +344,7 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
         controller.signal.throwIfAborted();
         clientJobs.started(id);
         const value = data.s !== undefined
-          ? await runStream(job, data, module, losses, controller.signal, relay?.report)
+          ? await runStream(job, token!, module, losses, controller.signal, relay?.report)
           : data.b !== undefined
           ? await runBatch(id, data, data.b, module, controller.signal)
           : await runOn(pool, data, module, controller.signal, relay?.report);
@@ -356,6 +361,8 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
           if (toldStarted) tell(job, "s", "0");
           return await handBack(job, token!);
         }
+        // Not this node's to answer any more: BullMQ is told to leave the job as it is.
+        if (error instanceof JobNotHeld) throw new WaitingError();
         answer = answerFor(error);
       } finally {
         relay?.flush();
@@ -379,7 +386,7 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
    */
   const runStream = async (
     job: BullJob<ClusterJobData>,
-    data: ClusterJobData,
+    token: string,
     module: string,
     losses: number,
     signal: AbortSignal,
@@ -390,8 +397,9 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
       const refused = await streamedBefore(queue, id, control);
       if (refused !== undefined) throw refused;
     }
-    const io = streamIO(queue, id, control, (encoded) => tell(job, "v", encoded), rooms);
-    await streamOn(pool, data, module, signal, io, onProgress);
+    const written = (encoded: string) => replies.tellIfHeld(job, token, "v", encoded);
+    const io = streamIO(queue, id, token, control, written, rooms);
+    await streamOn(pool, job.data, module, signal, io, onProgress);
     return undefined;
   };
 
@@ -443,8 +451,24 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
   return { close, closed: stopped.promise, [Symbol.asyncDispose]: close };
 }
 
-/** Milliseconds BullMQ has to finish closing a node once the node's own jobs have ended. */
+/**
+ * Milliseconds BullMQ has to finish closing a node once the node's own jobs
+ * have ended; and Redis, to answer a closing node at all.
+ */
 const CLOSE_GRACE_MS = 2_000;
+
+/** Resolves with `step`'s value, or with `late` after `ms` (its timer then cleared either way). */
+async function within<T, L = undefined>(step: Promise<T>, ms: number, late?: L): Promise<T | L> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<L>((resolve) => timer = setTimeout(() => resolve(late as L), ms));
+  return await Promise.race([step, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** Whether every one of `clients` is connected and Redis answers one within `ms`. */
+async function answering(clients: RedisClient[], ms: number): Promise<boolean> {
+  if (clients.some((made) => made.status !== "ready")) return false;
+  return await within(clients[0]!.ping().then(() => true, () => false), ms, false);
+}
 
 /** Counts the jobs a node is processing, and says when none is left. */
 class InFlight {

@@ -11,7 +11,7 @@
 import { WorkerLostError } from "../core/errors.ts";
 import type { ThreadPool } from "../thread_pool.ts";
 import { decode, DEFAULT_MAX_PAYLOAD, encode } from "./codec.ts";
-import { type ClusterJobData, creditKey, STREAM_TTL_S, streamedKey } from "./protocol.ts";
+import { type ClusterJobData, creditKey, lockKey, STREAM_TTL_S, streamedKey } from "./protocol.ts";
 import type { RedisClient } from "./redis.ts";
 
 /** At most this many values go in one entry. */
@@ -25,13 +25,38 @@ const RECHECK_MS = 250;
  */
 const ENTRY_WAIT_MS = 1;
 
-/** How a node's stream reaches its client. */
+/**
+ * The node no longer holds the stream's job: Redis lost it, or, this node
+ * having fallen silent past its lease, it went to another. The task is
+ * stopped, and nothing is sent: the job is not this node's to answer.
+ */
+export class JobNotHeld extends Error {
+  override name = "JobNotHeld";
+}
+
+/**
+ * How a node's stream reaches its client. Each call that reaches Redis
+ * does so only while the node holds the job.
+ */
 export interface StreamIO {
-  /** Writes an entry of values (encoded `[seq, values]`) to the client's stream, in order. */
-  write(encoded: string): void;
-  /** Says, before the first entry, that the stream has sent values (awaited). */
+  /**
+   * Writes an entry of values (encoded `[seq, values]`) to the client's
+   * stream, in the order of the calls; resolves false if the node no longer
+   * holds the job (and Redis took nothing).
+   */
+  write(encoded: string): Promise<boolean>;
+  /**
+   * Says, before the first entry, that the stream has sent values (awaited).
+   *
+   * @throws {JobNotHeld} When the node no longer holds the job.
+   */
   began(): Promise<void>;
-  /** The room the client has given beyond the first, read from Redis; null if it cannot be. */
+  /**
+   * The room the client has given beyond the first, read from Redis; null
+   * if it cannot be.
+   *
+   * @throws {JobNotHeld} When the node no longer holds the job.
+   */
   room(): Promise<number | null>;
   /** Resolves with the room a message said the client gave, or with null after `ms`. */
   roomChanged(ms: number): Promise<number | null>;
@@ -49,8 +74,12 @@ export async function streamOn(
   onProgress?: (value: unknown) => void,
 ): Promise<void> {
   const args = decode(data.a) as unknown[];
+  // Stopped by the client's cancel, or by finding that the job is no longer this node's.
+  const held = new AbortController();
+  const stopped = AbortSignal.any([signal, held.signal]);
+  const lost = () => held.abort(new JobNotHeld("This node no longer holds the stream's job"));
   const options = {
-    signal,
+    signal: stopped,
     highWaterMark: data.w ?? 1,
     ...(data.t !== undefined && { timeout: data.t }),
     ...(onProgress !== undefined && { onProgress }),
@@ -65,6 +94,8 @@ export async function streamOn(
   // Entries are written one after another, each once the stream is known to have begun (lost
   // after it, not run again): awaiting the last write awaits them all.
   let written: Promise<void> = Promise.resolve();
+  // Whether Redis took the last entry: once one is refused, so is every later one.
+  let lastWritten: Promise<boolean> = Promise.resolve(true);
   const flush = (): Promise<void> => {
     clearTimeout(timer);
     timer = undefined;
@@ -77,7 +108,8 @@ export async function streamOn(
       const encoded = encode([at, values], "a stream's values", DEFAULT_MAX_PAYLOAD);
       first ??= io.began();
       await first;
-      io.write(encoded);
+      // Not awaited: entries follow each other on one connection.
+      lastWritten = io.write(encoded).then((taken) => taken || (lost(), false), () => true);
     });
     return written;
   };
@@ -87,9 +119,12 @@ export async function streamOn(
         await flush();
         // Told by a message as a rule; read from Redis when none came in time.
         const told = await io.roomChanged(RECHECK_MS);
-        const room = told ?? await io.room();
+        const room = told ?? await io.room().catch((error) => {
+          if (error instanceof JobNotHeld) lost();
+          return null;
+        });
         if (room !== null) granted = Math.max(granted, (data.s ?? 0) + room);
-        signal.throwIfAborted();
+        stopped.throwIfAborted();
         continue;
       }
       const next = reader.read();
@@ -102,11 +137,15 @@ export async function streamOn(
       if (entry.length >= MAX_ENTRY) await flush();
     }
     await flush();
+    // The job's end is told only if all its values went: otherwise they were not this node's to send.
+    if (!await lastWritten) throw held.signal.reason;
   } catch (error) {
     // The task's own failure follows the values it made before it; an abort drops them.
-    if (!signal.aborted) await flush().catch(() => {});
+    if (!stopped.aborted) await flush().catch(() => {});
     // Whatever stopped the sending stops the task too (an abort has already).
     await reader.cancel(error).catch(() => {});
+    // Values refused: the job is not this node's to answer, whatever else happened.
+    if (!await lastWritten) throw held.signal.reason;
     throw error;
   } finally {
     clearTimeout(timer);
@@ -162,23 +201,55 @@ export class RoomSignals {
 }
 
 /**
+ * Marks a stream as having sent values, while the node holds its job. KEYS:
+ * the job's lock, the stream's mark. ARGV: the node's token, the mark's
+ * time to live in seconds. 1 if marked.
+ */
+const MARK_IF_HELD = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[2], '1', 'EX', ARGV[2])
+return 1`;
+
+/**
+ * The room a stream's client has given, while the node holds its job (-1
+ * when not). KEYS: the job's lock, the stream's room. ARGV: the node's token.
+ */
+const ROOM_IF_HELD = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
+return tonumber(redis.call('GET', KEYS[2]) or '0')`;
+
+/**
  * A stream job's way to its client: entries on the client's stream (`tell`),
  * its room read from Redis (`control`), more room heard of through `rooms`.
  */
 export function streamIO(
   queue: string,
   jobId: string,
+  token: string,
   control: RedisClient,
-  tell: (encoded: string) => void,
+  tell: (encoded: string) => Promise<boolean>,
   rooms: RoomSignals,
 ): StreamIO {
   rooms.begin(jobId);
   return {
     write: tell,
     began: async () => {
-      await control.set(streamedKey(queue, jobId), "1", "EX", STREAM_TTL_S);
+      const keys = [lockKey(queue, jobId), streamedKey(queue, jobId)];
+      if (await control.eval(MARK_IF_HELD, 2, ...keys, token, STREAM_TTL_S) !== 1) {
+        throw new JobNotHeld("This node no longer holds the stream's job");
+      }
     },
-    room: () => control.get(creditKey(queue, jobId)).then((room) => Number(room ?? 0), () => null),
+    room: async () => {
+      const keys = [lockKey(queue, jobId), creditKey(queue, jobId)];
+      let room: unknown;
+      try {
+        room = await control.eval(ROOM_IF_HELD, 2, ...keys, token);
+      } catch {
+        return null;
+      }
+      if (room === -1) throw new JobNotHeld("This node no longer holds the stream's job");
+      return Number(room);
+    },
     roomChanged: (ms) => rooms.wait(jobId, ms),
     end: () => rooms.forget(jobId),
   };

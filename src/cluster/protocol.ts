@@ -194,6 +194,16 @@ export function streamedKey(queue: string, jobId: string): string {
   return `threadpool:${queue}:streamed:${jobId}`;
 }
 
+/**
+ * BullMQ's lock on a job being processed: its value is the token of the
+ * worker holding the job. A node that no longer holds a stream's job (Redis
+ * lost it, or it went to another node after this one fell silent) must send
+ * none of its values.
+ */
+export function lockKey(queue: string, jobId: string): string {
+  return `bull:${queue}:${jobId}:lock`;
+}
+
 /** Seconds a stream's keys live. */
 export const STREAM_TTL_S = 3600;
 
