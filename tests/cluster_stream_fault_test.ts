@@ -231,3 +231,20 @@ for (const fault of ["frozen", "gone"] as const) {
     },
   );
 }
+
+clusterTest(
+  "Redis frozen (SIGSTOP) mid-stream and thawed: the stream goes on, each value once and in order",
+  async ({ redis, pool, node }) => {
+    await node(["--lease", "5000"]);
+    const reader = pool.stream(streams("tagged"), [20_000], { highWaterMark: 256 }).getReader();
+    const values: { run: string; i: number }[] = [];
+    for (let i = 0; i < 1_000; i++) values.push((await reader.read()).value!);
+    redis.kill("SIGSTOP");
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    redis.kill("SIGCONT");
+    equal(await rest(reader, values), "done");
+    deepEqual(values.map((value) => value.i), [...Array(20_000).keys()]);
+    equal(new Set(values.map((value) => value.run)).size, 1, "every value from one run");
+  },
+  { lease: 5_000 },
+);
