@@ -27,6 +27,13 @@ const MEASURES: Measure[] = [
   { id: "cpu1", title: "CPU-bound speedup, 1 worker", unit: "×", better: "higher" },
   { id: "latency", title: "sequential round trip (median)", unit: "µs", better: "lower" },
   { id: "transfer", title: "64 × 8 MiB transferred both ways", unit: "MiB/s", better: "higher" },
+  {
+    id: "tinyPriority",
+    title: "tiny tasks, each with one of four priorities",
+    unit: "tasks/s",
+    better: "higher",
+    only: ["threadpool"],
+  },
   { id: "first", title: "first result after process start", unit: "ms", better: "lower" },
   { id: "rss", title: "peak RSS, 100,000 tiny tasks queued", unit: "MiB", better: "lower" },
   {

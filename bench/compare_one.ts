@@ -50,6 +50,18 @@ async function measured(): Promise<number> {
       await pool.close();
       return rate;
     }
+    case "tinyPriority": {
+      // The same, each call with one of four priorities: what the priority queues cost.
+      const pool = await open(name, WORKERS);
+      await Promise.all(Array.from({ length: 1_000 }, (_, i) => pool.run("add", [i, 1])));
+      const start = performance.now();
+      await Promise.all(
+        Array.from({ length: 100_000 }, (_, i) => pool.addWithPriority!([i, 1], i % 4)),
+      );
+      const rate = 100_000 / ((performance.now() - start) / 1000);
+      await pool.close();
+      return rate;
+    }
     case "latency": {
       // Microseconds for one request when nothing else runs: the median of 2,000.
       const pool = await open(name, WORKERS);

@@ -20,6 +20,8 @@ export interface Contender {
    * where streams exist.
    */
   stream?(n: number, pause?: number): Promise<number>;
+  /** Runs `add` with a priority. Only where priorities exist. */
+  addWithPriority?(args: [number, number], priority: number): Promise<unknown>;
 }
 
 /** Every contender's name; the first is the floor the others are measured against. */
@@ -62,6 +64,7 @@ export async function open(
         run: (task, args, transfer) =>
           pool.run(tasks(task), args as never, transfer ? { transfer } : {}),
         close: () => pool.close(),
+        addWithPriority: (args, priority) => pool.run(tasks("add"), args, { priority }),
         stream: async (n, pause = 0) => {
           let read = 0;
           for await (const _ of pool.stream(tasks("count"), [n])) {

@@ -117,6 +117,13 @@ export interface Engine {
    */
   pull(): void;
   /**
+   * A job of `priority` was queued: give back (through `EngineHost.giveBack`)
+   * the jobs handed ahead of lower priority that have not begun, so that it
+   * starts before them. The front calls it at most once per burst, before
+   * `pull`, and only once priorities other than 0 are in use.
+   */
+  recall(priority: number): void;
+  /**
    * The front ends a SENT job early (its signal aborted, or its timeout
    * passed): forget it now, without settling it (the front does), and tell
    * whatever runs it to stop.

@@ -166,6 +166,8 @@ export class Job implements EventListenerObject {
   aborted = false;
   /** Its place among the producers waiting for queue room, while it waits. */
   waiter: RoomWaiter | null = null;
+  /** Higher starts first; first in, first out among equals. */
+  priority = 0;
   readonly task: ResolvedTask;
   readonly args: readonly unknown[];
   readonly transfer: readonly Transferable[];
@@ -184,7 +186,8 @@ export class Job implements EventListenerObject {
    */
   constructor(
     readonly owner: JobOwner,
-    readonly id: number,
+    /** Its number: given again as an engine takes it, so that numbers follow the order taken. */
+    public id: number,
     task: ResolvedTask,
     args: readonly unknown[],
     token: unknown,

@@ -41,7 +41,23 @@ export interface WorkQueueOptions {
   maxQueue: number;
   /** The timeout of a job that sets none; undefined: none. */
   timeout: number | undefined;
+  /** The priority of a job that sets none. */
+  priority: number;
   events: WorkQueueEvents;
+}
+
+/** The queue of one priority: jobs, and plain calls (see {@linkcode WorkQueue}). */
+interface Level {
+  readonly priority: number;
+  readonly queue: Deque<unknown>;
+  /** Plain calls queued since the last clock reading in this queue; -1 once that reading is stale. */
+  stamped: number;
+  /** When the plain calls now at the head of this queue were queued. */
+  headAt: number;
+}
+
+function level(priority: number): Level {
+  return { priority, queue: new Deque<unknown>(), stamped: -1, headAt: 0 };
 }
 
 /** What a new job is made of, less what the work queue decides. */
@@ -59,6 +75,8 @@ export interface JobRequest {
   progress?: ((value: unknown) => void) | undefined;
   /** For a stream: where its values go. */
   stream?: StreamListener | undefined;
+  /** Higher starts first; undefined: the pool's default. */
+  priority?: number | undefined;
 }
 
 /** How many plain calls share one reading of the clock in the queue. */
@@ -74,20 +92,27 @@ const CALLS_PER_STAMP = 64;
  * of seventeen fields. A number in the queue is when the plain calls after it
  * were queued: one clock reading for up to {@linkcode CALLS_PER_STAMP} of
  * those made in one synchronous run.
+ *
+ * That queue is priority 0's. Once a job of another priority comes, each
+ * priority has a queue of its own, and the highest that holds a job is
+ * taken from first; jobs handed ahead to a worker with a lower priority are
+ * recalled.
  */
 export class WorkQueue implements EngineHost, JobOwner {
-  readonly #queue = new Deque<unknown>();
-  /** Plain calls queued since the last clock reading in the queue; -1 once that reading is stale. */
-  #stamped = -1;
-  /** When the plain calls now at the head of the queue were queued. */
-  #headAt = 0;
+  /** Priority 0's queue. */
+  readonly #zero = level(0);
+  /** Every priority's queue, highest first (priority 0's among them); null while all are 0. */
+  #levels: Level[] | null = null;
+  /** The highest priority queued since the engine last pulled; -Infinity: none to recall for. */
+  #recall = -Infinity;
   readonly #staleStamp = (): void => {
-    this.#stamped = -1;
+    this.#zero.stamped = -1;
+    for (const level of this.#levels ?? []) level.stamped = -1;
   };
   readonly #engine: Engine;
   readonly #options: WorkQueueOptions;
   readonly #admission: Admission;
-  #queued = 0; // jobs in #queue that are still QUEUED
+  #queued = 0; // jobs in the queues that are still QUEUED
   #active = 0; // jobs accepted and not yet settled or dropped
   #nextJob = 0;
   #pullQueued = false;
@@ -136,7 +161,7 @@ export class WorkQueue implements EngineHost, JobOwner {
    */
   job(request: JobRequest): Job {
     this.#engine.admit(request.task, request.args);
-    return new Job(this, ++this.#nextJob, request.task, request.args, request.token, {
+    const job = new Job(this, ++this.#nextJob, request.task, request.args, request.token, {
       transfer: request.transfer,
       sink: request.sink,
       chunk: request.chunk ?? false,
@@ -145,29 +170,40 @@ export class WorkQueue implements EngineHost, JobOwner {
       progress: request.progress,
       stream: request.stream,
     });
+    const priority = request.priority ?? this.#options.priority;
+    if (priority !== 0) job.priority = priority;
+    return job;
   }
 
   /**
-   * Queues a plain `run()` call (see the class), if it may go as one: with no
-   * bound on the queue and no default timeout. False: make it a {@linkcode Job}.
+   * Queues a plain `run()` call (see the class) in the queue of its
+   * `priority`, if it may go as one: with no bound on the queue and no
+   * default timeout. False: make it a {@linkcode Job}.
    *
    * @throws {Error} Whatever the engine refuses the task with.
    */
-  plain(task: ResolvedTask, args: readonly unknown[], resolve: (value: unknown) => void): boolean {
+  plain(
+    task: ResolvedTask,
+    args: readonly unknown[],
+    resolve: (value: unknown) => void,
+    priority = this.#options.priority,
+  ): boolean {
     if (this.#options.maxQueue !== 0 || this.#options.timeout !== undefined) return false;
     this.#engine.admit(task, args);
-    const queue = this.#queue;
-    if (this.#stamped === -1 || this.#stamped === CALLS_PER_STAMP) {
-      if (this.#stamped === -1) queueMicrotask(this.#staleStamp);
+    const level = priority === 0 ? this.#zero : this.#levelOf(priority);
+    const { queue } = level;
+    if (level.stamped === -1 || level.stamped === CALLS_PER_STAMP) {
+      if (level.stamped === -1) queueMicrotask(this.#staleStamp);
       queue.push(performance.now());
-      this.#stamped = 0;
+      level.stamped = 0;
     }
-    this.#stamped++;
+    level.stamped++;
     queue.push(task);
     queue.push(args);
     queue.push(resolve);
     this.#queued++;
     this.#active++;
+    if (this.#levels !== null && priority > this.#recall) this.#recall = priority;
     this.pull();
     return true;
   }
@@ -257,6 +293,11 @@ export class WorkQueue implements EngineHost, JobOwner {
 
   readonly #pullNow = (): void => {
     this.#pullQueued = false;
+    if (this.#recall !== -Infinity) {
+      const priority = this.#recall;
+      this.#recall = -Infinity;
+      this.#engine.recall(priority);
+    }
     if (this.#queued > 0) this.#engine.pull();
   };
 
@@ -296,7 +337,7 @@ export class WorkQueue implements EngineHost, JobOwner {
       const job = this.#next()!;
       if (job.state !== QUEUED) continue;
       if (job.sink.mayStart !== undefined && !job.sink.mayStart()) {
-        this.#queue.unshift(job);
+        this.#levelOf(job.priority).queue.unshift(job);
         return undefined;
       }
       if (!this.#engine.timesRuns) {
@@ -305,6 +346,7 @@ export class WorkQueue implements EngineHost, JobOwner {
       }
       this.#queued--;
       job.state = SENT;
+      job.id = ++this.#nextJob;
       job.sink.running++;
       return job;
     }
@@ -316,7 +358,7 @@ export class WorkQueue implements EngineHost, JobOwner {
     job.sink.running--;
     job.place = null;
     job.state = QUEUED;
-    this.#queue.unshift(job);
+    this.#levelOf(job.priority).queue.unshift(job);
     this.#queued++;
     this.pull();
   }
@@ -384,29 +426,59 @@ export class WorkQueue implements EngineHost, JobOwner {
    * still QUEUED); a job settled or dropped while queued comes out too.
    */
   #next(): Job | undefined {
-    const queue = this.#queue;
+    let next = this.#zero;
+    const levels = this.#levels;
+    if (levels !== null) {
+      for (let i = 0; i < levels.length;) {
+        next = levels[i]!;
+        if (next.queue.length > 0) break;
+        // An emptied priority's queue goes (0's stays): its next request makes it again.
+        if (next.priority === 0) i++;
+        else levels.splice(i, 1);
+      }
+    }
+    const { queue } = next;
     let head = queue.shift();
     if (typeof head === "number") {
-      this.#headAt = head;
+      next.headAt = head;
       head = queue.shift();
     }
     if (head === undefined || head instanceof Job) return head;
     const args = queue.shift() as unknown[];
     const job = new Job(this, ++this.#nextJob, head as ResolvedTask, args, queue.shift());
     job.state = QUEUED;
-    job.at = this.#headAt;
+    job.at = next.headAt;
+    if (next.priority !== 0) job.priority = next.priority;
     return job;
   }
 
   #enqueue(job: Job): void {
     job.state = QUEUED;
     job.at = performance.now();
-    this.#queue.push(job);
+    const { priority } = job;
+    if (priority !== 0 || this.#levels !== null) {
+      this.#levelOf(priority).queue.push(job);
+      if (priority > this.#recall) this.#recall = priority;
+    } else {
+      this.#zero.queue.push(job);
+    }
     this.#queued++;
     this.#active++;
     job.sink.accept?.(job);
     this.changed(); // a follower of results() waits for a put
     this.pull();
+  }
+
+  /** The queue of `priority`, made if it is the first of that priority. */
+  #levelOf(priority: number): Level {
+    if (priority === 0) return this.#zero;
+    const levels = this.#levels ??= [this.#zero];
+    let at = 0;
+    while (at < levels.length && levels[at]!.priority > priority) at++;
+    if (at < levels.length && levels[at]!.priority === priority) return levels[at]!;
+    const made = level(priority);
+    levels.splice(at, 0, made);
+    return made;
   }
 
   /** A running job outlived its timeout. */

@@ -48,6 +48,8 @@ export interface FrontOptions {
   maxResults: number;
   /** The timeout of a request that sets none; undefined: none. */
   timeout: number | undefined;
+  /** The priority of a request that sets none. */
+  priority: number;
   /** What `NoWorkersAvailable` advises, for this kind of pool. */
   noWorkersHint: string;
   /** How many values a stream's task may be ahead of its reader, by default. */
@@ -122,6 +124,7 @@ export class PoolFront {
       token: request,
       signal: request.signal,
       timeout: request.timeout,
+      priority: request.priority,
       progress: request.progressCallback === null ? undefined : this.#channel.listen(request),
     });
     takenRequests.add(request);
@@ -205,11 +208,11 @@ export class PoolFront {
       assertClonable(list);
       const checked = optionsArgument(action, "options", options);
       cancelLimits(action, checked);
-      const { signal, timeout, transfer, onProgress } = checked;
+      const { signal, timeout, transfer, onProgress, priority } = checked;
       checkCallback(action, "onProgress", onProgress);
       if (
         signal === undefined && timeout === undefined && transfer === undefined &&
-        onProgress == null && this.#queue.plain(resolved, list, resolve)
+        onProgress == null && this.#queue.plain(resolved, list, resolve, priority)
       ) {
         return promise;
       }
@@ -221,6 +224,7 @@ export class PoolFront {
         token: resolve,
         signal: checked.signal,
         timeout: checked.timeout,
+        priority,
         progress: onProgress == null ? undefined : listener(onProgress),
       });
     } catch (error) {
@@ -261,6 +265,7 @@ export class PoolFront {
       token: null,
       signal,
       timeout: checked.timeout,
+      priority: checked.priority,
       progress: onProgress == null ? undefined : listener(onProgress),
       stream: state,
     });

@@ -171,6 +171,12 @@ export interface ThreadPoolOptions {
    */
   timeout?: number;
   /**
+   * The priority of a request that sets none (see `CancelOptions.priority`).
+   *
+   * @default {0}
+   */
+  priority?: number;
+  /**
    * Milliseconds a cancelled or timed-out task has to stop (it is told
    * through `taskSignal()`) before its worker is terminated and replaced;
    * `Infinity`: never replaced, the task keeps its thread until it ends.
@@ -338,7 +344,8 @@ export interface ResultsOptions {
 }
 
 /**
- * How a call may end early: shared by `run()`, `map()` and `WorkRequest`.
+ * When a call starts, and how it may end early: shared by `run()`,
+ * `stream()`, `map()` and `WorkRequest`.
  *
  * @example A signal and a timeout on one call
  * ```ts
@@ -369,6 +376,16 @@ export interface CancelOptions {
    * @default {the pool's `timeout`}
    */
   timeout?: number;
+  /**
+   * An integer from −1,000,000 to 1,000,000: a request starts before every
+   * queued request of lower priority that has not started (those handed
+   * ahead to a worker included), first in, first out among equals. A
+   * running task is not interrupted. Priorities are strict: a constant
+   * stream of higher ones keeps lower ones waiting.
+   *
+   * @default {the pool's `priority`}
+   */
+  priority?: number;
 }
 
 /**

@@ -33,7 +33,7 @@ export async function* mapTasks(
   const settled = flag(action, "settled", options.settled) ?? false;
   const chunkSize = integer(action, "chunkSize", options.chunkSize ?? 1, 1);
   cancelLimits(action, options);
-  const { signal, timeout } = options;
+  const { signal, timeout, priority } = options;
   const source = Symbol.asyncIterator in inputs
     ? inputs[Symbol.asyncIterator]()
     : (inputs as Iterable<unknown>)[Symbol.iterator]();
@@ -69,6 +69,7 @@ export async function* mapTasks(
           chunk,
           signal,
           timeout,
+          priority,
         });
         sink.jobs.set(sent++, job);
         await queue.admit(job, true, undefined);

@@ -196,22 +196,31 @@ export function iterable(
 }
 
 /**
- * Checks how a call may end early: a signal, and a timeout. It returns
- * nothing, so that the hot path allocates nothing for it.
+ * Checks how a call may end early (a signal, and a timeout) and when it
+ * starts (its priority). It returns nothing, so that the hot path allocates
+ * nothing for it.
  *
- * @throws {TypeError} When `signal` is not an AbortSignal, or `timeout` not a number.
- * @throws {RangeError} When `timeout` is NaN or negative.
+ * @throws {TypeError} When `signal` is not an AbortSignal, or `timeout` or `priority` not a number.
+ * @throws {RangeError} When `timeout` is NaN or negative, or `priority` not an integer within ±{@linkcode MAX_PRIORITY}.
  */
 export function cancelLimits(
   action: string,
-  limits: { signal?: AbortSignal | undefined; timeout?: number | undefined },
+  limits: {
+    signal?: AbortSignal | undefined;
+    timeout?: number | undefined;
+    priority?: number | undefined;
+  },
 ): void {
-  const { signal, timeout } = limits;
+  const { signal, timeout, priority } = limits;
   if (signal !== undefined && !(signal instanceof AbortSignal)) {
     throw typeError(action, "signal", "an AbortSignal", signal);
   }
   if (timeout !== undefined) milliseconds(action, "timeout", timeout);
+  if (priority !== undefined) integer(action, "priority", priority, -MAX_PRIORITY, MAX_PRIORITY);
 }
+
+/** The highest priority a request may have; the lowest is its negative. */
+export const MAX_PRIORITY = 1_000_000;
 
 const TRANSFERABLE = [ArrayBuffer, MessagePort, ReadableStream, WritableStream, TransformStream];
 

@@ -280,6 +280,8 @@ export class WorkRequest<R = unknown, A extends readonly unknown[] = any[]> {
   readonly signal: AbortSignal | undefined;
   /** Milliseconds the task may run, from its start. */
   readonly timeout: number | undefined;
+  /** Higher starts first; undefined: the pool's default. */
+  readonly priority: number | undefined;
   /** `true` once the request has failed, `false` otherwise. */
   exception = false;
 
@@ -292,7 +294,7 @@ export class WorkRequest<R = unknown, A extends readonly unknown[] = any[]> {
    * a worker.
    * @param options The id, the callbacks and the transfer list.
    * @throws {TypeError} When `args` is not an array, or an option has the wrong type.
-   * @throws {RangeError} When `timeout` is negative or NaN.
+   * @throws {RangeError} When `timeout` is negative or NaN, or `priority` out of range.
    */
   constructor(
     task: TaskOf<R, A>,
@@ -323,6 +325,7 @@ export class WorkRequest<R = unknown, A extends readonly unknown[] = any[]> {
     this.transfer = transferList(action, checked.transfer, NO_TRANSFER);
     this.signal = signal;
     this.timeout = timeout;
+    this.priority = checked.priority;
   }
 }
 

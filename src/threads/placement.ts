@@ -7,6 +7,7 @@
  */
 
 import type { Job } from "../core/job.ts";
+import { CANCEL_SLOTS } from "../wire/protocol.ts";
 import type { WorkerSlot } from "./worker_slot.ts";
 
 /** Tasks handed ahead to a worker: as many as it runs in about this long. */
@@ -67,9 +68,39 @@ export function stealFrom(slots: readonly WorkerSlot[], concurrency: number): Jo
     // The last handed is the one that would wait longest.
     let last: Job | undefined;
     for (const job of victim.inflight.values()) last = job;
-    if (last === undefined || last.transfer.length > 0 || !victim.steal(last.seq)) continue;
+    if (last === undefined || !stealable(victim, last) || !victim.steal(last.seq)) continue;
     victim.zombies.set(last.seq, undefined);
     taken.push(last);
   }
   return taken;
+}
+
+/**
+ * Takes back from every worker the tasks handed ahead to it with a priority
+ * below `priority` that it has not begun: the thread will skip them. Returns
+ * the tasks taken, in the order they were taken from the queue.
+ */
+export function recallFrom(slots: readonly WorkerSlot[], priority: number): Job[] {
+  const taken: Job[] = [];
+  for (const slot of slots) {
+    if (slot.handedAhead() === 0) continue;
+    const started = slot.started();
+    for (const job of slot.inflight.values()) {
+      if (job.priority >= priority || job.seq < started || !stealable(slot, job)) continue;
+      if (!slot.steal(job.seq)) continue;
+      slot.zombies.set(job.seq, undefined);
+      taken.push(job);
+    }
+  }
+  return taken.sort((a, b) => a.id - b.id);
+}
+
+/**
+ * Whether a task handed to `slot` can be taken back: not if it moved
+ * buffers (they are the thread's now), nor if its steal flag would share a
+ * place with a task before it (each flag covers one of a window of
+ * {@linkcode CANCEL_SLOTS} sequence numbers from the first not begun).
+ */
+function stealable(slot: WorkerSlot, job: Job): boolean {
+  return job.transfer.length === 0 && job.seq < slot.started() + CANCEL_SLOTS;
 }

@@ -18,6 +18,7 @@ import {
   argumentList,
   flag,
   integer,
+  MAX_PRIORITY,
   milliseconds,
   nonNegativeInteger,
   optionsArgument,
@@ -31,7 +32,7 @@ const ACTION = "create the pool";
 export interface PoolConfig {
   numWorkers: number;
   engine: ThreadEngineOptions;
-  front: { maxQueue: number; maxResults: number; timeout: number | undefined };
+  front: { maxQueue: number; maxResults: number; timeout: number | undefined; priority: number };
 }
 
 /**
@@ -51,6 +52,7 @@ export function poolConfig(numWorkers: unknown, given: ThreadPoolOptions | undef
     maxQueue: count("maxQueue", 0),
     maxResults: count("maxResults", 0),
     timeout: options.timeout === undefined ? undefined : bound(duration("timeout", 0)),
+    priority: integer(ACTION, "priority", options.priority ?? 0, -MAX_PRIORITY, MAX_PRIORITY),
   };
   const engine: ThreadEngineOptions = {
     idleTimeout: duration("idleTimeout", 250),

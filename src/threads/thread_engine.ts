@@ -20,7 +20,7 @@ import { endLostJobs, LaneReader, type Outcomes, readResults, readReturned } fro
 import type { ThreadHook } from "./finalizers.ts";
 import { Lifecycle } from "./lifecycle.ts";
 import { Dispatch } from "./dispatch.ts";
-import { stealFrom } from "./placement.ts";
+import { recallFrom, stealFrom } from "./placement.ts";
 import type { WorkerGrant } from "./permissions.ts";
 import { taskError } from "./task_error.ts";
 import { assertWorkerScriptsReadable } from "./worker_scripts.ts";
@@ -392,6 +392,12 @@ export class ThreadEngine implements Engine, SlotHost {
   }
 
   /** Forgets a job that never ran here and gives it back to the front's queue. */
+  recall(priority: number): void {
+    const taken = recallFrom(this.#slots, priority);
+    // Each goes to the head of its queue: the last first, so that they keep their order.
+    for (let i = taken.length - 1; i >= 0; i--) this.#requeue(taken[i]!);
+  }
+
   #requeue(job: Job): void {
     (job.place as WorkerSlot).inflight.delete(job.id);
     this.#host.giveBack(job);

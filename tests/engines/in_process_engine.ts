@@ -45,6 +45,10 @@ export class InProcessEngine implements Engine {
     return this.#running.size;
   }
 
+  recall(): void {
+    // Nothing is handed ahead.
+  }
+
   pull(): void {
     while (this.#running.size + this.#windingDown < this.concurrency) {
       const job = this.#host.take(performance.now());
