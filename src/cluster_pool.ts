@@ -27,7 +27,7 @@ import type {
   StreamOptions,
 } from "./pool/options.ts";
 import type { Settled } from "./pool/result_channel.ts";
-import { integer, milliseconds, optionsArgument } from "./pool/validate.ts";
+import { integer, MAX_PRIORITY, milliseconds, optionsArgument } from "./pool/validate.ts";
 import { bound } from "./core/job.ts";
 import type { WorkRequest } from "./pool/work_request.ts";
 
@@ -78,6 +78,13 @@ export interface ClusterPoolOptions {
    */
   timeout?: number;
   /**
+   * The priority of a request that sets none (see `CancelOptions.priority`). Priorities hold
+   * across every client of the queue: nodes take its highest first.
+   *
+   * @default {0}
+   */
+  priority?: number;
+  /**
    * The largest encoded arguments of one call, in bytes; a larger call is refused at the call.
    *
    * @default {16777216}
@@ -122,6 +129,7 @@ const OPTIONS = [
   "maxQueue",
   "maxResults",
   "timeout",
+  "priority",
   "maxPayload",
   "maxLosses",
   "lease",
@@ -249,6 +257,7 @@ export class ClusterPool extends EventTarget implements AsyncDisposable {
       timeout: given.timeout === undefined
         ? undefined
         : bound(milliseconds(action, "timeout", given.timeout)),
+      priority: integer(action, "priority", given.priority ?? 0, -MAX_PRIORITY, MAX_PRIORITY),
       noWorkersHint: "start a node with serve()",
       // The way through Redis takes a few milliseconds: more values are on it at once.
       streamHighWaterMark: 4_096,

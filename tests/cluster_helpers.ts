@@ -299,6 +299,25 @@ export async function redisCli(port: number, ...args: string[]): Promise<string>
   return new TextDecoder().decode(stdout).trim();
 }
 
+/**
+ * How many jobs wait in the default queue, asked of Redis itself: every
+ * job has a priority, so they wait in BullMQ's set of prioritized jobs (and
+ * any without one in its list).
+ */
+export async function waitingIn(port: number): Promise<number> {
+  const script = "return redis.call('LLEN', KEYS[1]) + redis.call('ZCARD', KEYS[2])";
+  return Number(
+    await redisCli(
+      port,
+      "EVAL",
+      script,
+      "2",
+      "bull:threadpool:wait",
+      "bull:threadpool:prioritized",
+    ),
+  );
+}
+
 /** Resolves once `pool` has `n` requests running on nodes. */
 export async function running(pool: ClusterPool, n: number): Promise<void> {
   // The client hears of each start from its nodes; stats() is all there is to ask.

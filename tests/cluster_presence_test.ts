@@ -1,6 +1,6 @@
 import { deepEqual, equal, ok } from "node:assert/strict";
 import type { NodeInfo } from "../cluster.ts";
-import { clusterTest, eventually, presentIn, redisCli } from "./cluster_helpers.ts";
+import { clusterTest, eventually, presentIn, redisCli, waitingIn } from "./cluster_helpers.ts";
 import { task } from "./helpers.ts";
 
 clusterTest(
@@ -81,9 +81,10 @@ clusterTest(
   "A client killed with 2,000 requests queued leaves no work: a node started after its lease runs none",
   async ({ redis, node }) => {
     const client = dyingClient(redis.url, 2_000, 1_000);
-    const waitingJobs = async () =>
-      Number(await redisCli(redis.port, "LLEN", "bull:threadpool:wait"));
-    await eventually(async () => await waitingJobs() === 2_000, "the client's 2,000 jobs queued");
+    await eventually(
+      async () => await waitingIn(redis.port) === 2_000,
+      "the client's 2,000 jobs queued",
+    );
     const [id] = (await redisCli(redis.port, "ZRANGE", "threadpool:threadpool:clients", "0", "-1"))
       .split("\n");
     ok(id, "the client is present");
@@ -95,7 +96,7 @@ clusterTest(
     );
     // One worker: 2,000 jobs of 1 s could not end within the test; dropped, they end at once.
     await node();
-    await eventually(async () => await waitingJobs() === 0, "the queue emptied");
+    await eventually(async () => await waitingIn(redis.port) === 0, "the queue emptied");
     await eventually(
       async () => await redisCli(redis.port, "LLEN", "bull:threadpool:active") === "0",
       "no job active",
@@ -137,9 +138,7 @@ clusterTest(
         "the frozen client's lease expired",
       );
       await eventually(
-        async () =>
-          await redisCli(redis.port, "LLEN", "bull:threadpool:wait") === "0" &&
-          await active() === "0",
+        async () => await waitingIn(redis.port) === 0 && await active() === "0",
         "the node dropped the frozen client's jobs",
       );
     } finally {

@@ -15,6 +15,7 @@ import {
 } from "../mod.ts";
 import {
   clusterTest,
+  eventually,
   freePort,
   lineMatching,
   redisCli,
@@ -22,6 +23,7 @@ import {
   running,
   startNode,
   startRedis,
+  waitingIn,
 } from "./cluster_helpers.ts";
 import { followsUntilClose, inOrderEndingWith, slowListenerGetsTheLatest } from "./both_pools.ts";
 import { raw, runDeno, task, turn } from "./helpers.ts";
@@ -391,7 +393,7 @@ clusterTest(
     await until(async () => (await pool.nodes()).length === 0);
     Deno.kill(first.pid, "SIGTERM");
     equal((await stopped).code, 0);
-    equal(await redisCli(redis.port, "LLEN", "bull:threadpool:wait"), "1", "handed back");
+    equal(await waitingIn(redis.port), 1, "handed back");
     const reason = new Error("no node left to run it");
     controller.abort(reason);
     equal(await outcome, reason);
@@ -623,12 +625,12 @@ clusterTest(
     const outcomes = Promise.allSettled(pending);
     // No node serves the queue: the first jobs wait in Redis (the rest here, until a node has
     // said how long the task takes).
-    while ((await waitingInRedis(redis.port)) < 1) await turn();
+    while ((await waitingIn(redis.port)) < 1) await turn();
     await pool.close({ force: true });
     for (const outcome of await outcomes) {
       ok(outcome.status === "rejected" && outcome.reason instanceof PoolClosedError);
     }
-    equal(await waitingInRedis(redis.port), 0);
+    equal(await waitingIn(redis.port), 0);
   },
 );
 
@@ -639,11 +641,11 @@ clusterTest(
     const reason = new Error("not wanted");
     // No node yet: it waits in Redis.
     const waiting = pool.run(task("add"), [1, 1], { signal: controller.signal });
-    while ((await waitingInRedis(redis.port)) < 1) await turn();
+    while ((await waitingIn(redis.port)) < 1) await turn();
     controller.abort(reason);
     await rejects(waiting, (error) => error === reason);
     // Gone from Redis before any node could take it.
-    await until(async () => (await waitingInRedis(redis.port)) === 0);
+    await until(async () => (await waitingIn(redis.port)) === 0);
     await node();
     equal(await pool.run(task("add"), [2, 2]), 4);
     const { cancelled, completed } = pool.stats();
@@ -656,7 +658,7 @@ clusterTest(
   async ({ redis, pool, node }) => {
     // No node yet: the first two wait in Redis, and the queue is full.
     const first = [1, 2].map((n) => pool.run(task("add"), [n, n]));
-    while ((await waitingInRedis(redis.port)) < 2) await turn();
+    while ((await waitingIn(redis.port)) < 2) await turn();
     equal(pool.queued, 2);
     const refused = new WorkRequest(task("add"), [0, 0]);
     await rejects(pool.putRequest(refused, { block: false }), QueueFullError);
@@ -664,17 +666,12 @@ clusterTest(
     const waiting = pool.run(task("add"), [3, 3]).then((sum) => (third = true, sum));
     await turn();
     equal(third, false, "run() waits for room");
-    equal(await waitingInRedis(redis.port), 2, "nothing beyond maxQueue reaches Redis");
+    equal(await waitingIn(redis.port), 2, "nothing beyond maxQueue reaches Redis");
     await node();
     deepEqual(await Promise.all([...first, waiting]), [2, 4, 6]);
   },
   { maxQueue: 2 },
 );
-
-/** How many jobs wait in the default queue, asked of Redis itself. */
-async function waitingInRedis(port: number): Promise<number> {
-  return Number(await redisCli(port, "LLEN", "bull:threadpool:wait"));
-}
 
 Deno.test({
   name: "A wrong Redis password fails the request clearly, instead of hanging",
@@ -1162,6 +1159,49 @@ clusterTest(
     ok(runTime.p50 >= 29 && runTime.p50 < 200, `runTime p50 ${runTime.p50}`);
     // One worker in turn: the last waited for the 23 before it.
     ok(waitTime.max >= 23 * 29, `waitTime max ${waitTime.max}`);
+  },
+  { batch: 1 },
+);
+
+clusterTest(
+  "Priorities hold across two clients and two nodes: the nodes take the highest first",
+  async ({ redis, pool, node }) => {
+    const gate = `${await Deno.makeTempDir({ prefix: "threadpool-gate-" })}/open`;
+    await node(["--prefetch", "1"]);
+    await node(["--prefetch", "1"]);
+    const root = new URL("../", import.meta.url);
+    const other = new ClusterPool({ connection: redis.url, root, batch: 1 });
+    try {
+      // Both nodes busy until the gate opens; meanwhile both clients queue, in Redis.
+      const blockers = [1, 2].map(() => pool.run(task("waitForFile"), [gate]));
+      await running(pool, 2);
+      const calls: Promise<[number, number]>[] = [];
+      const queue = (client: ClusterPool, priority: number) =>
+        calls.push(
+          client.run(task("redisTicket"), [redis.port], { priority }).then((at) => [at, priority]),
+        );
+      for (let i = 0; i < 5; i++) queue(pool, 0);
+      for (let i = 0; i < 5; i++) queue(other, 5);
+      for (let i = 0; i < 3; i++) queue(pool, -2);
+      for (let i = 0; i < 3; i++) queue(other, 9);
+      await eventually(
+        async () =>
+          Number(await redisCli(redis.port, "ZCARD", "bull:threadpool:prioritized")) === 16,
+        "every request is in Redis",
+      );
+      await Deno.writeTextFile(gate, "");
+      await Promise.all(blockers);
+      const started = (await Promise.all(calls)).toSorted((a, b) => a[0] - b[0]);
+      // Two nodes start tasks side by side: a lower one may begin a moment before the last higher
+      // one, taken just before it on the other node, and no more.
+      started.forEach(([, priority], i) => {
+        const lowerBefore = started.slice(0, i).filter(([, p]) => p < priority).length;
+        ok(lowerBefore <= 1, `start order: ${started.map(([, p]) => p).join()}`);
+      });
+    } finally {
+      await other.close();
+      await Deno.remove(gate.slice(0, gate.lastIndexOf("/")), { recursive: true });
+    }
   },
   { batch: 1 },
 );

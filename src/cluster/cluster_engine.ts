@@ -19,6 +19,7 @@ import { Outbox } from "./outbox.ts";
 import {
   type AnswerField,
   answersKey,
+  bullPriority,
   CANCEL_TTL_S,
   cancelChannel,
   cancelKey,
@@ -183,6 +184,10 @@ export class ClusterEngine implements Engine {
   running(): number {
     const workers = this.nodes.workers;
     return workers > 0 ? Math.min(this.#active.size, workers) : this.#active.size;
+  }
+
+  recall(): void {
+    // Jobs in Redis are taken by priority there, whenever they were added.
   }
 
   pull(): void {
@@ -427,7 +432,13 @@ export class ClusterEngine implements Engine {
       this.#outbox.push({
         name: data.n,
         data,
-        opts: { jobId: id, removeOnComplete: true, removeOnFail: true, attempts: 1 },
+        opts: {
+          jobId: id,
+          removeOnComplete: true,
+          removeOnFail: true,
+          attempts: 1,
+          priority: bullPriority(jobs[0]!.priority),
+        },
       });
     };
     let room = 0;

@@ -227,9 +227,10 @@ export class JobMaker {
     );
   }
 
-  /** Whether two requests are of the same task (and so may share a batch). */
+  /** Whether two requests are of the same task and priority (and so may share a batch). */
   static sameTask(a: Job, b: Job): boolean {
-    return a.task.href === b.task.href && a.task.name === b.task.name;
+    // A batch never mixes priorities: it goes where its priority says.
+    return a.task.href === b.task.href && a.task.name === b.task.name && a.priority === b.priority;
   }
 }
 

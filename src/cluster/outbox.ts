@@ -17,7 +17,14 @@ const ADD_CHUNK = 128;
 export interface OutgoingJob {
   name: string;
   data: ClusterJobData;
-  opts: { jobId: string; removeOnComplete: true; removeOnFail: true; attempts: 1 };
+  opts: {
+    jobId: string;
+    removeOnComplete: true;
+    removeOnFail: true;
+    attempts: 1;
+    /** BullMQ's priority: lower first (see `bullPriority`). */
+    priority: number;
+  };
 }
 
 /** What an outbox asks and tells of the jobs it adds, by id. */

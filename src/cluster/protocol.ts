@@ -84,6 +84,15 @@ export function epochKey(queue: string): string {
  */
 export type AnswerField = "a" | "s" | "l" | "g" | "p" | "v";
 
+/**
+ * BullMQ's priority for a request's `priority`: BullMQ takes lower numbers
+ * first, from 1 to 2²¹, and a job without one before every job with one;
+ * so every job has one, and a request's priority of 0 is in the middle.
+ */
+export function bullPriority(priority: number): number {
+  return 1_048_576 - priority;
+}
+
 /** The queue both ends use when none is named. */
 export const DEFAULT_QUEUE = "threadpool";
 
