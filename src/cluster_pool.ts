@@ -23,11 +23,18 @@ import type {
   PollOptions,
   PutOptions,
   ResultsOptions,
+  RetryOptions,
   RunOptions,
   StreamOptions,
 } from "./pool/options.ts";
 import type { Settled } from "./pool/result_channel.ts";
-import { integer, MAX_PRIORITY, milliseconds, optionsArgument } from "./pool/validate.ts";
+import {
+  integer,
+  MAX_PRIORITY,
+  milliseconds,
+  optionsArgument,
+  retryOption,
+} from "./pool/validate.ts";
 import { bound } from "./core/job.ts";
 import type { WorkRequest } from "./pool/work_request.ts";
 
@@ -85,6 +92,13 @@ export interface ClusterPoolOptions {
    */
   priority?: number;
   /**
+   * The retry policy of a request that sets none (see `RetryOptions`): an attempt may run on any
+   * node, and the client still sees one outcome per request.
+   *
+   * @default {undefined: no retries}
+   */
+  retry?: RetryOptions;
+  /**
    * The largest encoded arguments of one call, in bytes; a larger call is refused at the call.
    *
    * @default {16777216}
@@ -130,6 +144,7 @@ const OPTIONS = [
   "maxResults",
   "timeout",
   "priority",
+  "retry",
   "maxPayload",
   "maxLosses",
   "lease",
@@ -258,6 +273,7 @@ export class ClusterPool extends EventTarget implements AsyncDisposable {
         ? undefined
         : bound(milliseconds(action, "timeout", given.timeout)),
       priority: integer(action, "priority", given.priority ?? 0, -MAX_PRIORITY, MAX_PRIORITY),
+      retry: retryOption(action, given.retry),
       noWorkersHint: "start a node with serve()",
       // The way through Redis takes a few milliseconds: more values are on it at once.
       streamHighWaterMark: 4_096,

@@ -7,6 +7,7 @@ import { answersKey } from "../src/cluster/protocol.ts";
 import {
   PoolClosedError,
   QueueFullError,
+  RetryError,
   TaskError,
   TaskTimeoutError,
   ThreadPool,
@@ -1204,4 +1205,35 @@ clusterTest(
     }
   },
   { batch: 1 },
+);
+
+clusterTest(
+  "Retries on a ClusterPool: the attempts run on the nodes, and the client sees one outcome per request",
+  async ({ redis, pool, node }) => {
+    await node();
+    await node();
+    const retry = { attempts: 3, delay: 10 };
+    equal(await pool.run(task("redisFailTimes"), [redis.port, "a", 3], { retry }), 3);
+    await rejects(pool.run(task("redisFailTimes"), [redis.port, "b", 9], { retry }), (error) => {
+      ok(error instanceof RetryError && error.errors.every((each) => each instanceof TaskError));
+      return true;
+    });
+    equal(await redisCli(redis.port, "GET", "b"), "3", "three attempts, no more");
+    const stats = pool.stats();
+    deepEqual([stats.completed, stats.failed, stats.retried], [1, 1, 4]);
+  },
+);
+
+clusterTest(
+  "A request whose node is killed is retried under its policy once maxLosses is spent",
+  async ({ pool, node }) => {
+    const doomed = await node(["--lease", "1000"]);
+    const call = pool.run(task("pidAfter"), [1_500], { retry: { attempts: 2, delay: 10 } });
+    await running(pool, 1);
+    await doomed.stop("SIGKILL");
+    const survivor = await node(["--lease", "1000"]);
+    equal(await call, survivor.pid);
+    equal(pool.stats().retried, 1);
+  },
+  { maxLosses: 0, lease: 1_000 },
 );

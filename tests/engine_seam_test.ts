@@ -9,6 +9,7 @@ function front(engine: InProcessEngine, maxQueue = 0): PoolFront {
     maxQueue,
     maxResults: 0,
     timeout: undefined,
+    retry: undefined,
     priority: 0,
     noWorkersHint: "",
     streamHighWaterMark: 1_024,

@@ -14,6 +14,7 @@ Deno.test("ThreadPool.stats() starts empty", async () => {
       failed: 0,
       cancelled: 0,
       timedOut: 0,
+      retried: 0,
       workers: { live: 2, dismissed: 0, lost: 0, abandoned: 0, recycled: 0 },
       waitTime: { p50: 0, p90: 0, p99: 0, max: 0, count: 0 },
       runTime: { p50: 0, p90: 0, p99: 0, max: 0, count: 0 },

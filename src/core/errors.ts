@@ -166,6 +166,34 @@ export class TaskTimeoutError extends Error {
   }
 }
 
+/**
+ * A request with a `retry` policy failed on its last attempt, after more
+ * than one: `attempts` says how many were made, `errors` holds each
+ * attempt's error in order, and `cause` is the last of them.
+ *
+ * @example Usage
+ * ```ts
+ * import { RetryError } from "@scope/threadpool";
+ * import { equal } from "node:assert/strict";
+ *
+ * const error = new RetryError([new Error("first"), new Error("second")], "failed twice");
+ * equal(error.attempts, 2);
+ * equal((error.cause as Error).message, "second");
+ * ```
+ */
+export class RetryError extends AggregateError {
+  /** How many attempts were made. */
+  readonly attempts: number;
+  /** When the request was a `map()` input's: that input's place. */
+  declare index?: number;
+  /** Creates the error of `errors`, one per attempt, the last its cause. */
+  constructor(errors: unknown[], message: string) {
+    super(errors, message, { cause: errors.at(-1) });
+    this.name = "RetryError";
+    this.attempts = errors.length;
+  }
+}
+
 /** The flag that lets workers have their own permissions, as Deno spells it. */
 export const WORKER_OPTIONS_FLAG = "--unstable-worker-options";
 const FLAG = WORKER_OPTIONS_FLAG;

@@ -6,6 +6,7 @@
  * @module
  */
 
+import type { Retry } from "./retry.ts";
 import type { ResolvedTask } from "./task.ts";
 
 /** The transfer list of every request that transfers nothing: one array, not one per request. */
@@ -21,9 +22,20 @@ export const SENT = 2;
 export const SETTLED = 3;
 /** Taken out of the queue because nobody wants its outcome any more: final. */
 export const DROPPED = 4;
+/** An attempt failed: waiting to be queued again, under its retry policy. */
+export const DELAYED = 5;
 
-/** Where a job is; it only moves forward, except that an engine may give a SENT job back. */
-export type JobState = typeof NEW | typeof QUEUED | typeof SENT | typeof SETTLED | typeof DROPPED;
+/**
+ * Where a job is; it only moves forward, except that an engine may give a
+ * SENT job back, and a failed attempt goes from SENT to DELAYED and QUEUED again.
+ */
+export type JobState =
+  | typeof NEW
+  | typeof QUEUED
+  | typeof SENT
+  | typeof SETTLED
+  | typeof DROPPED
+  | typeof DELAYED;
 
 /**
  * The value of a chunk job (several calls in one job): one outcome per call,
@@ -168,6 +180,10 @@ export class Job implements EventListenerObject {
   waiter: RoomWaiter | null = null;
   /** Higher starts first; first in, first out among equals. */
   priority = 0;
+  /** How a failed attempt is tried again; undefined: it is not. */
+  retry: Retry | undefined = undefined;
+  /** The errors of its failed attempts so far, once one has been tried again. */
+  errors: unknown[] | null = null;
   readonly task: ResolvedTask;
   readonly args: readonly unknown[];
   readonly transfer: readonly Transferable[];

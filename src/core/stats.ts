@@ -69,6 +69,8 @@ export interface ThreadPoolStats {
   cancelled: number;
   /** Requests that ran past their timeout. */
   timedOut: number;
+  /** Attempts made again under a request's `retry` policy (not counted in the outcomes above). */
+  retried: number;
   /** The workers. */
   workers: {
     /** Live workers, as `pool.size`. */

@@ -10,9 +10,11 @@
 import { Admission } from "./admission.ts";
 import { Deque } from "./deque.ts";
 import type { Engine, EngineHost } from "./engine.ts";
-import { TaskTimeoutError } from "./errors.ts";
+import { RetryError, TaskTimeoutError } from "./errors.ts";
+import { type Retry, retryable, retryDelay } from "./retry.ts";
 import {
   bound,
+  DELAYED,
   DROPPED,
   Job,
   type JobOwner,
@@ -43,6 +45,8 @@ export interface WorkQueueOptions {
   timeout: number | undefined;
   /** The priority of a job that sets none. */
   priority: number;
+  /** The retry policy of a job that sets none; undefined: none. */
+  retry: Retry | undefined;
   events: WorkQueueEvents;
 }
 
@@ -77,6 +81,8 @@ export interface JobRequest {
   stream?: StreamListener | undefined;
   /** Higher starts first; undefined: the pool's default. */
   priority?: number | undefined;
+  /** How a failed attempt is tried again; undefined: the pool's default. */
+  retry?: Retry | undefined;
 }
 
 /** How many plain calls share one reading of the clock in the queue. */
@@ -117,8 +123,10 @@ export class WorkQueue implements EngineHost, JobOwner {
   #nextJob = 0;
   #pullQueued = false;
   #changed: PromiseWithResolvers<void> | null = null;
-  /** Counts of outcomes, for stats(). */
-  readonly counts = { completed: 0, failed: 0, cancelled: 0, timedOut: 0 };
+  /** Jobs waiting to be tried again. */
+  readonly #delayed = new Set<Job>();
+  /** Counts of outcomes, and of attempts made again, for stats(). */
+  readonly counts = { completed: 0, failed: 0, cancelled: 0, timedOut: 0, retried: 0 };
   /**
    * How long jobs waited to be taken, and ran once taken (for an engine that
    * times runs itself: waited to start, and ran where they ran).
@@ -172,6 +180,11 @@ export class WorkQueue implements EngineHost, JobOwner {
     });
     const priority = request.priority ?? this.#options.priority;
     if (priority !== 0) job.priority = priority;
+    const retry = request.retry ?? this.#options.retry;
+    // A stream is never tried again: its values would come twice.
+    if (retry !== undefined && retry.attempts > 1 && request.stream === undefined) {
+      job.retry = retry;
+    }
     return job;
   }
 
@@ -188,7 +201,10 @@ export class WorkQueue implements EngineHost, JobOwner {
     resolve: (value: unknown) => void,
     priority = this.#options.priority,
   ): boolean {
-    if (this.#options.maxQueue !== 0 || this.#options.timeout !== undefined) return false;
+    const options = this.#options;
+    if (options.maxQueue !== 0 || options.timeout !== undefined || options.retry !== undefined) {
+      return false;
+    }
     this.#engine.admit(task, args);
     const level = priority === 0 ? this.#zero : this.#levelOf(priority);
     const { queue } = level;
@@ -243,6 +259,9 @@ export class WorkQueue implements EngineHost, JobOwner {
         return;
       case SENT:
         this.#engine.cancel(job, timedOut);
+        this.settle(job, false, error);
+        return;
+      case DELAYED:
         this.settle(job, false, error);
         return;
       case SETTLED:
@@ -319,6 +338,7 @@ export class WorkQueue implements EngineHost, JobOwner {
   /** Fails every queued and running job with `error()` and stops the engine now. */
   failEverything(error: () => Error): void {
     this.#failQueued(error);
+    for (const job of this.#delayed) this.settle(job, false, error());
     for (const job of this.#engine.terminate()) this.settle(job, false, error());
     this.changed();
   }
@@ -394,8 +414,16 @@ export class WorkQueue implements EngineHost, JobOwner {
       }
       case NEW:
         break;
+      case DELAYED:
+        this.#delayed.delete(job);
+        break;
       default:
         unreachable(job.state);
+    }
+    if (!ok && job.retry !== undefined && !job.aborted) {
+      if (job.state === SENT && this.#tryAgain(job, value)) return;
+      // The last of several attempts: its error, with theirs.
+      if (job.state === SENT && job.errors !== null) value = this.#exhausted(job, value);
     }
     if (ok) this.counts.completed++;
     else if (job.aborted) this.counts.cancelled++;
@@ -479,6 +507,45 @@ export class WorkQueue implements EngineHost, JobOwner {
     const made = level(priority);
     levels.splice(at, 0, made);
     return made;
+  }
+
+  /**
+   * Whether the failed attempt of `job` (with `error`) is tried again: if so,
+   * it waits its delay, then is queued again behind its equals.
+   */
+  #tryAgain(job: Job, error: unknown): boolean {
+    const retry = job.retry!;
+    const failed = (job.errors?.length ?? 0) + 1;
+    if (failed >= retry.attempts || !retryable(retry, error, failed)) return false;
+    (job.errors ??= []).push(error);
+    job.state = DELAYED;
+    job.place = null;
+    if (job.timer !== undefined) clearTimeout(job.timer);
+    this.#delayed.add(job);
+    this.counts.retried++;
+    job.timer = setTimeout(() => {
+      job.timer = undefined;
+      this.#delayed.delete(job);
+      job.state = QUEUED;
+      job.at = performance.now();
+      this.#levelOf(job.priority).queue.push(job);
+      if (this.#levels !== null && job.priority > this.#recall) this.#recall = job.priority;
+      this.#queued++;
+      this.pull();
+      this.changed(); // a closing pool with no worker left fails it now
+    }, retryDelay(retry, failed));
+    this.changed();
+    return true;
+  }
+
+  /** The error a job fails with after several attempts: each one's, the last its cause. */
+  #exhausted(job: Job, error: unknown): RetryError {
+    const errors = [...job.errors!, error];
+    const last = error instanceof Error ? error.message : String(error);
+    return new RetryError(
+      errors,
+      `Task "${job.task.name}" of ${job.task.href} failed ${errors.length} attempts; the last: ${last}`,
+    );
   }
 
   /** A running job outlived its timeout. */

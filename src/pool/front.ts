@@ -9,6 +9,7 @@
  */
 
 import type { Engine } from "../core/engine.ts";
+import type { Retry } from "../core/retry.ts";
 import { NoResultsPending, NoWorkersAvailable, PoolClosedError } from "../core/errors.ts";
 import { NO_TRANSFER, promiseSink } from "../core/job.ts";
 import type { ThreadPoolStats } from "../core/stats.ts";
@@ -36,6 +37,7 @@ import {
   integer,
   milliseconds,
   optionsArgument,
+  retryOption,
   transferList,
 } from "./validate.ts";
 import { takenRequests, WorkRequest } from "./work_request.ts";
@@ -50,6 +52,8 @@ export interface FrontOptions {
   timeout: number | undefined;
   /** The priority of a request that sets none. */
   priority: number;
+  /** The retry policy of a request that sets none; undefined: none. */
+  retry: Retry | undefined;
   /** What `NoWorkersAvailable` advises, for this kind of pool. */
   noWorkersHint: string;
   /** How many values a stream's task may be ahead of its reader, by default. */
@@ -125,6 +129,7 @@ export class PoolFront {
       signal: request.signal,
       timeout: request.timeout,
       priority: request.priority,
+      retry: retryOption(action, request.retry),
       progress: request.progressCallback === null ? undefined : this.#channel.listen(request),
     });
     takenRequests.add(request);
@@ -208,11 +213,12 @@ export class PoolFront {
       assertClonable(list);
       const checked = optionsArgument(action, "options", options);
       cancelLimits(action, checked);
-      const { signal, timeout, transfer, onProgress, priority } = checked;
+      const { signal, timeout, transfer, onProgress, priority, retry } = checked;
       checkCallback(action, "onProgress", onProgress);
       if (
         signal === undefined && timeout === undefined && transfer === undefined &&
-        onProgress == null && this.#queue.plain(resolved, list, resolve, priority)
+        onProgress == null && retry === undefined &&
+        this.#queue.plain(resolved, list, resolve, priority)
       ) {
         return promise;
       }
@@ -225,6 +231,7 @@ export class PoolFront {
         signal: checked.signal,
         timeout: checked.timeout,
         priority,
+        retry: retryOption(action, retry),
         progress: onProgress == null ? undefined : listener(onProgress),
       });
     } catch (error) {
@@ -245,6 +252,11 @@ export class PoolFront {
     cancelLimits(action, checked);
     const { onProgress } = checked;
     checkCallback(action, "onProgress", onProgress);
+    if (checked.retry !== undefined) {
+      throw new TypeError(
+        `Cannot ${action} with a 'retry' policy: a stream tried again would give its values twice`,
+      );
+    }
     const highWaterMark = checked.highWaterMark === undefined
       ? this.#streamHighWaterMark
       : integer(action, "highWaterMark", checked.highWaterMark, 1);
@@ -288,7 +300,7 @@ export class PoolFront {
 
   /** A snapshot of the pool. */
   stats(): ThreadPoolStats {
-    const { completed, failed, cancelled, timedOut } = this.#queue.counts;
+    const { completed, failed, cancelled, timedOut, retried } = this.#queue.counts;
     return {
       queued: this.#queue.queued,
       running: this.#engine.running(),
@@ -296,6 +308,7 @@ export class PoolFront {
       failed,
       cancelled,
       timedOut,
+      retried,
       workers: this.#engine.workers(),
       waitTime: this.#queue.waitTimes.percentiles(),
       runTime: this.#queue.runTimes.percentiles(),

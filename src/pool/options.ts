@@ -177,6 +177,13 @@ export interface ThreadPoolOptions {
    */
   priority?: number;
   /**
+   * The retry policy of a request that sets none (see `RetryOptions`);
+   * streams are never retried.
+   *
+   * @default {undefined: no retries}
+   */
+  retry?: RetryOptions;
+  /**
    * Milliseconds a cancelled or timed-out task has to stop (it is told
    * through `taskSignal()`) before its worker is terminated and replaced;
    * `Infinity`: never replaced, the task keeps its thread until it ends.
@@ -386,6 +393,77 @@ export interface CancelOptions {
    * @default {the pool's `priority`}
    */
   priority?: number;
+  /**
+   * Try the request again when it fails (see `RetryOptions`). Not for
+   * `stream()` (its values would come twice), nor for a `map()` with
+   * `chunkSize` above 1.
+   *
+   * @default {the pool's `retry`: none}
+   */
+  retry?: RetryOptions;
+}
+
+/**
+ * How a failed request is tried again: a request's `retry` option, or the
+ * pool's default. By default a task's error (`TaskError`) and a lost worker
+ * (`WorkerLostError`) are retried, a timeout only with `timeouts: true`, a
+ * cancellation never. Each attempt has its own `timeout`; the request's
+ * `signal` stops the retries, also while it waits between two. When the
+ * last of several attempts fails, the request fails with a `RetryError`
+ * holding each attempt's error.
+ *
+ * @example Three attempts, half a second apart and then a second
+ * ```ts
+ * import type { RetryOptions } from "@scope/threadpool";
+ *
+ * const retry: RetryOptions = { attempts: 3, delay: 500, backoff: "exponential", jitter: 0.2 };
+ * ```
+ */
+export interface RetryOptions {
+  /** Attempts in all, the first included: 1 to 100 (1 does not retry). */
+  attempts: number;
+  /**
+   * Milliseconds between the first failure and the second attempt.
+   *
+   * @default {100}
+   */
+  delay?: number;
+  /**
+   * `"fixed"`: `delay` every time; `"exponential"`: `delay` doubled after
+   * each failure (`delay`, `2 × delay`, `4 × delay`, ...), up to `maxDelay`.
+   *
+   * @default {"exponential"}
+   */
+  backoff?: "fixed" | "exponential";
+  /**
+   * The longest wait between two attempts, in milliseconds.
+   *
+   * @default {30000}
+   */
+  maxDelay?: number;
+  /**
+   * The share of each wait that is random, from 0 to 1: a wait of `d` becomes
+   * one between `d × (1 − jitter)` and `d`, so that requests that failed
+   * together do not all come back together.
+   *
+   * @default {0}
+   */
+  jitter?: number;
+  /**
+   * Whether an attempt that ran past its `timeout` is tried again.
+   *
+   * @default {false}
+   */
+  timeouts?: boolean;
+  /**
+   * Decides instead of the defaults, given the attempt's error and its
+   * number (1 for the first): `true` tries again (while attempts are left).
+   * It is never asked about a cancellation or a closed pool. If it throws,
+   * the request is not tried again, and its error is reported.
+   *
+   * @default {undefined: a TaskError or a WorkerLostError (and a TaskTimeoutError with `timeouts`)}
+   */
+  retryOn?: (error: unknown, attempt: number) => boolean;
 }
 
 /**

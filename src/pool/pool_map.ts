@@ -13,7 +13,15 @@ import type { WorkQueue } from "../core/work_queue.ts";
 import { type CallOutcome, NO_TRANSFER } from "../core/job.ts";
 import type { ResolvedTask } from "../core/task.ts";
 import { PoolClosedError, TaskError, TaskTimeoutError, WorkerLostError } from "../core/errors.ts";
-import { cancelLimits, copyList, flag, integer, iterable, optionsArgument } from "./validate.ts";
+import {
+  cancelLimits,
+  copyList,
+  flag,
+  integer,
+  iterable,
+  optionsArgument,
+  retryOption,
+} from "./validate.ts";
 
 /**
  * Runs `task` once per input through `queue`, yielding results as `options`
@@ -34,6 +42,13 @@ export async function* mapTasks(
   const chunkSize = integer(action, "chunkSize", options.chunkSize ?? 1, 1);
   cancelLimits(action, options);
   const { signal, timeout, priority } = options;
+  const retry = retryOption(action, options.retry);
+  if (retry !== undefined && chunkSize > 1) {
+    throw new TypeError(
+      `Cannot ${action} with both a 'retry' policy and 'chunkSize' above 1: a chunk's calls ` +
+        `fail one by one, and are not tried again one by one (current chunkSize is ${chunkSize})`,
+    );
+  }
   const source = Symbol.asyncIterator in inputs
     ? inputs[Symbol.asyncIterator]()
     : (inputs as Iterable<unknown>)[Symbol.iterator]();
@@ -70,6 +85,7 @@ export async function* mapTasks(
           signal,
           timeout,
           priority,
+          retry,
         });
         sink.jobs.set(sent++, job);
         await queue.admit(job, true, undefined);

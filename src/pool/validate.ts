@@ -8,6 +8,9 @@
  * @module
  */
 
+import type { Retry } from "../core/retry.ts";
+import type { RetryOptions } from "./options.ts";
+
 /** A value as an error message quotes it: strings in quotes, so "4" is not 4. */
 export function quote(value: unknown): string {
   const text = typeof value === "string"
@@ -217,6 +220,46 @@ export function cancelLimits(
   }
   if (timeout !== undefined) milliseconds(action, "timeout", timeout);
   if (priority !== undefined) integer(action, "priority", priority, -MAX_PRIORITY, MAX_PRIORITY);
+}
+
+/** The most attempts a retry policy may make. */
+export const MAX_ATTEMPTS = 100;
+
+/**
+ * Checks a `retry` option and applies its defaults; undefined stays so.
+ *
+ * @throws {TypeError} When it is not an object, or one of its fields has the wrong type.
+ * @throws {RangeError} When one of its numbers is out of range.
+ */
+export function retryOption(action: string, value: unknown): Retry | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw typeError(action, "retry", "an object such as { attempts: 3 }", value);
+  }
+  const given = value as RetryOptions;
+  const attempts = integer(action, "retry.attempts", given.attempts, 1, MAX_ATTEMPTS);
+  const delay = given.delay ?? 100;
+  const maxDelay = given.maxDelay ?? 30_000;
+  for (const [name, ms] of [["retry.delay", delay], ["retry.maxDelay", maxDelay]] as const) {
+    if (milliseconds(action, name, ms) === Infinity) {
+      throw rangeError(action, name, "a finite number of milliseconds", ms);
+    }
+  }
+  const backoff = given.backoff ?? "exponential";
+  if (backoff !== "fixed" && backoff !== "exponential") {
+    throw typeError(action, "retry.backoff", '"fixed" or "exponential"', backoff);
+  }
+  const jitter = given.jitter ?? 0;
+  if (typeof jitter !== "number") throw typeError(action, "retry.jitter", "a number", jitter);
+  if (!(jitter >= 0 && jitter <= 1)) {
+    throw rangeError(action, "retry.jitter", "a number from 0 to 1", jitter);
+  }
+  const timeouts = flag(action, "retry.timeouts", given.timeouts) ?? false;
+  const { retryOn } = given;
+  if (retryOn !== undefined && typeof retryOn !== "function") {
+    throw typeError(action, "retry.retryOn", "a function", retryOn);
+  }
+  return { attempts, delay, backoff, maxDelay, jitter, timeouts, retryOn };
 }
 
 /** The highest priority a request may have; the lowest is its negative. */

@@ -5,7 +5,7 @@
  */
 
 import { NO_TRANSFER } from "../core/job.ts";
-import type { CancelOptions } from "./options.ts";
+import type { CancelOptions, RetryOptions } from "./options.ts";
 import type { MapInput, TaskFunction, TaskSpec } from "../core/task.ts";
 import {
   argumentList,
@@ -14,6 +14,7 @@ import {
   iterable,
   optionsArgument,
   quote,
+  retryOption,
   transferList,
 } from "./validate.ts";
 
@@ -282,6 +283,8 @@ export class WorkRequest<R = unknown, A extends readonly unknown[] = any[]> {
   readonly timeout: number | undefined;
   /** Higher starts first; undefined: the pool's default. */
   readonly priority: number | undefined;
+  /** How a failed attempt is tried again; undefined: the pool's default. */
+  readonly retry: RetryOptions | undefined;
   /** `true` once the request has failed, `false` otherwise. */
   exception = false;
 
@@ -326,6 +329,8 @@ export class WorkRequest<R = unknown, A extends readonly unknown[] = any[]> {
     this.signal = signal;
     this.timeout = timeout;
     this.priority = checked.priority;
+    retryOption(action, checked.retry);
+    this.retry = checked.retry;
   }
 }
 

@@ -23,8 +23,10 @@ import {
   nonNegativeInteger,
   optionsArgument,
   quote,
+  retryOption,
   text,
 } from "../pool/validate.ts";
+import type { Retry } from "../core/retry.ts";
 
 const ACTION = "create the pool";
 
@@ -32,7 +34,13 @@ const ACTION = "create the pool";
 export interface PoolConfig {
   numWorkers: number;
   engine: ThreadEngineOptions;
-  front: { maxQueue: number; maxResults: number; timeout: number | undefined; priority: number };
+  front: {
+    maxQueue: number;
+    maxResults: number;
+    timeout: number | undefined;
+    priority: number;
+    retry: Retry | undefined;
+  };
 }
 
 /**
@@ -53,6 +61,7 @@ export function poolConfig(numWorkers: unknown, given: ThreadPoolOptions | undef
     maxResults: count("maxResults", 0),
     timeout: options.timeout === undefined ? undefined : bound(duration("timeout", 0)),
     priority: integer(ACTION, "priority", options.priority ?? 0, -MAX_PRIORITY, MAX_PRIORITY),
+    retry: retryOption(ACTION, options.retry),
   };
   const engine: ThreadEngineOptions = {
     idleTimeout: duration("idleTimeout", 250),
