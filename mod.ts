@@ -78,6 +78,7 @@ export type {
 export { ThreadPool } from "./src/thread_pool.ts";
 export type { WorkerExitDetail } from "./src/thread_pool.ts";
 export type { WorkerExitReason } from "./src/threads/worker_slot.ts";
+export type { RateLimit } from "./src/core/rate_limit.ts";
 export type {
   CancelOptions,
   CloseOptions,

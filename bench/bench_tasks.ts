@@ -25,3 +25,8 @@ export function sleep(ms: number): Promise<number> {
 export function* count(n: number): Generator<number> {
   for (let i = 0; i < n; i++) yield i;
 }
+
+/** When it started: ms since the epoch, as any thread reads it. */
+export function now(): number {
+  return performance.timeOrigin + performance.now();
+}

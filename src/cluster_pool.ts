@@ -274,6 +274,8 @@ export class ClusterPool extends EventTarget implements AsyncDisposable {
         : bound(milliseconds(action, "timeout", given.timeout)),
       priority: integer(action, "priority", given.priority ?? 0, -MAX_PRIORITY, MAX_PRIORITY),
       retry: retryOption(action, given.retry),
+      rateLimits: new Map(),
+      limiter: null,
       noWorkersHint: "start a node with serve()",
       // The way through Redis takes a few milliseconds: more values are on it at once.
       streamHighWaterMark: 4_096,

@@ -10,6 +10,8 @@ function front(engine: InProcessEngine, maxQueue = 0): PoolFront {
     maxResults: 0,
     timeout: undefined,
     retry: undefined,
+    rateLimits: new Map(),
+    limiter: null,
     priority: 0,
     noWorkersHint: "",
     streamHighWaterMark: 1_024,

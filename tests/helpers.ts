@@ -132,3 +132,20 @@ export async function runDeno(
   const text = new TextDecoder();
   return { code, stdout: text.decode(stdout), stderr: text.decode(stderr) };
 }
+
+/**
+ * Fails unless, in every window of `per` ms, at most `max` of `starts` (ms)
+ * fell; says which window held too many.
+ */
+export function withinRate(starts: number[], max: number, per: number): void {
+  const sorted = starts.toSorted((a, b) => a - b);
+  for (let i = 0, j = 0; i < sorted.length; i++) {
+    while (j < sorted.length && sorted[j]! < sorted[i]! + per) j++;
+    if (j - i > max) {
+      throw new Error(
+        `${j - i} starts within ${per} ms from ${sorted[i]! - sorted[0]!} ms, more than ${max}: ` +
+          sorted.slice(i, j).map((at) => (at - sorted[0]!).toFixed(1)).join(" "),
+      );
+    }
+  }
+}

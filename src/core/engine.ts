@@ -44,8 +44,11 @@ export interface EngineHost {
    * queue. The engine must have forgotten it first.
    */
   giveBack(job: Job): void;
-  /** A SENT job began running: its timeout clock starts now. */
-  began(job: Job): void;
+  /**
+   * A SENT job began running: its timeout clock starts now. `at`: when it
+   * began, in ms since the epoch as its thread read it, if it said.
+   */
+  began(job: Job, at?: number): void;
   /**
    * Ends a SENT job with its outcome, once. The engine must have forgotten it
    * first. `now` as for `take`, when the engine has read it. `ran`: how long

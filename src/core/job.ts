@@ -184,6 +184,10 @@ export class Job implements EventListenerObject {
   retry: Retry | undefined = undefined;
   /** The errors of its failed attempts so far, once one has been tried again. */
   errors: unknown[] | null = null;
+  /** The rate limit it starts under besides the pool's own; undefined: none. */
+  rateKey: string | undefined = undefined;
+  /** Set when it was sent under a rate limit: its thread reports when it starts. */
+  limited = false;
   readonly task: ResolvedTask;
   readonly args: readonly unknown[];
   readonly transfer: readonly Transferable[];

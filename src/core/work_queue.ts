@@ -11,6 +11,7 @@ import { Admission } from "./admission.ts";
 import { Deque } from "./deque.ts";
 import type { Engine, EngineHost } from "./engine.ts";
 import { RetryError, TaskTimeoutError } from "./errors.ts";
+import type { Limiter } from "./rate_limit.ts";
 import { type Retry, retryable, retryDelay } from "./retry.ts";
 import {
   bound,
@@ -47,6 +48,8 @@ export interface WorkQueueOptions {
   priority: number;
   /** The retry policy of a job that sets none; undefined: none. */
   retry: Retry | undefined;
+  /** The rate limits jobs start under, here; null: none here (an engine may keep them itself). */
+  limiter: Limiter | null;
   events: WorkQueueEvents;
 }
 
@@ -83,6 +86,8 @@ export interface JobRequest {
   priority?: number | undefined;
   /** How a failed attempt is tried again; undefined: the pool's default. */
   retry?: Retry | undefined;
+  /** The rate limit it starts under besides the pool's own; undefined: none. */
+  rateKey?: string | undefined;
 }
 
 /** How many plain calls share one reading of the clock in the queue. */
@@ -125,6 +130,11 @@ export class WorkQueue implements EngineHost, JobOwner {
   #changed: PromiseWithResolvers<void> | null = null;
   /** Jobs waiting to be tried again. */
   readonly #delayed = new Set<Job>();
+  /** For each rate key, queued jobs taken out to wait for its limit, oldest first. */
+  readonly #held = new Map<string, Deque<Job>>();
+  /** Wakes the engine when a rate limit lets the next job start, and when. */
+  #limitTimer: ReturnType<typeof setTimeout> | undefined = undefined;
+  #limitDue = Infinity;
   /** Counts of outcomes, and of attempts made again, for stats(). */
   readonly counts = { completed: 0, failed: 0, cancelled: 0, timedOut: 0, retried: 0 };
   /**
@@ -185,6 +195,7 @@ export class WorkQueue implements EngineHost, JobOwner {
     if (retry !== undefined && retry.attempts > 1 && request.stream === undefined) {
       job.retry = retry;
     }
+    if (request.rateKey !== undefined) job.rateKey = request.rateKey;
     return job;
   }
 
@@ -202,7 +213,10 @@ export class WorkQueue implements EngineHost, JobOwner {
     priority = this.#options.priority,
   ): boolean {
     const options = this.#options;
-    if (options.maxQueue !== 0 || options.timeout !== undefined || options.retry !== undefined) {
+    if (
+      options.maxQueue !== 0 || options.timeout !== undefined || options.retry !== undefined ||
+      options.limiter !== null
+    ) {
       return false;
     }
     this.#engine.admit(task, args);
@@ -347,12 +361,23 @@ export class WorkQueue implements EngineHost, JobOwner {
     for (let job = this.#next(); job !== undefined; job = this.#next()) {
       this.settle(job, false, error());
     }
+    for (const [key, jobs] of this.#held) {
+      this.#held.delete(key);
+      for (let job = jobs.shift(); job !== undefined; job = jobs.shift()) {
+        this.settle(job, false, error());
+      }
+    }
+    clearTimeout(this.#limitTimer);
+    this.#limitTimer = undefined;
+    this.#limitDue = Infinity;
   }
 
   // The engine's side: EngineHost.
 
   /** Takes the next queued job that may start, for the engine. */
   take(now: number): Job | undefined {
+    const limiter = this.#options.limiter;
+    if (limiter !== null) return this.#takeLimited(limiter, now);
     while (this.#queued > 0) {
       const job = this.#next()!;
       if (job.state !== QUEUED) continue;
@@ -360,21 +385,109 @@ export class WorkQueue implements EngineHost, JobOwner {
         this.#levelOf(job.priority).queue.unshift(job);
         return undefined;
       }
-      if (!this.#engine.timesRuns) {
-        this.waitTimes.add(now - job.at);
-        job.at = now;
-      }
-      this.#queued--;
-      job.state = SENT;
-      job.id = ++this.#nextJob;
-      job.sink.running++;
-      return job;
+      return this.#taken(job, now);
     }
     return undefined;
   }
 
+  /**
+   * {@linkcode take} under rate limits (see `Limiter`): jobs of a rate key
+   * that must wait are taken out of the queue, so that those behind them go
+   * on, and go first when their key allows.
+   */
+  #takeLimited(limiter: Limiter, now: number): Job | undefined {
+    if (this.#queued === 0) return undefined;
+    const own = limiter.has("");
+    let soonest = own ? limiter.wait("", now) : 0;
+    if (soonest > 0) return this.#wakeIn(soonest);
+    soonest = Infinity;
+    for (const [key, jobs] of this.#held) {
+      const wait = limiter.wait(key, now);
+      if (wait > 0) {
+        soonest = Math.min(soonest, wait);
+        continue;
+      }
+      let job = jobs.shift();
+      while (job !== undefined && job.state !== QUEUED) job = jobs.shift();
+      if (jobs.length === 0) this.#held.delete(key);
+      if (job !== undefined) return this.#sentLimited(job, now);
+    }
+    for (let job = this.#next(); job !== undefined; job = this.#next()) {
+      if (job.state !== QUEUED) continue;
+      if (job.sink.mayStart !== undefined && !job.sink.mayStart()) {
+        this.#levelOf(job.priority).queue.unshift(job);
+        return undefined;
+      }
+      const key = job.rateKey;
+      if (key !== undefined) {
+        const wait = limiter.wait(key, now);
+        const held = this.#held.get(key);
+        if (wait > 0 || held !== undefined) {
+          if (held === undefined) {
+            const jobs = new Deque<Job>();
+            jobs.push(job);
+            this.#held.set(key, jobs);
+          } else {
+            held.push(job);
+          }
+          soonest = Math.min(soonest, wait);
+          continue;
+        }
+      }
+      return own || key !== undefined ? this.#sentLimited(job, now) : this.#taken(job, now);
+    }
+    return this.#wakeIn(soonest);
+  }
+
+  /** Wakes the engine in `ms` (if no sooner wake is due), for a rate limit. */
+  #wakeIn(ms: number): undefined {
+    if (ms === Infinity) return;
+    const due = performance.now() + ms;
+    if (due >= this.#limitDue) return;
+    clearTimeout(this.#limitTimer);
+    this.#limitDue = due;
+    this.#limitTimer = setTimeout(() => {
+      this.#limitTimer = undefined;
+      this.#limitDue = Infinity;
+      this.pull();
+    }, ms);
+  }
+
+  /** `job` goes under a rate limit: its start counts now, and again when its thread confirms it. */
+  #sentLimited(job: Job, now: number): Job {
+    const limiter = this.#options.limiter!;
+    job.limited = true;
+    limiter.start("", now, job);
+    if (job.rateKey !== undefined) limiter.start(job.rateKey, now, job);
+    return this.#taken(job, now);
+  }
+
+  /** The job sent under a rate limit started `at` (performance.now()), or by then. */
+  #started(job: Job, at: number): void {
+    const limiter = this.#options.limiter!;
+    limiter.confirm("", job, at);
+    if (job.rateKey !== undefined) limiter.confirm(job.rateKey, job, at);
+    this.pull();
+  }
+
+  /** `job` goes to the engine. */
+  #taken(job: Job, now: number): Job {
+    if (!this.#engine.timesRuns) {
+      this.waitTimes.add(now - job.at);
+      job.at = now;
+    }
+    this.#queued--;
+    job.state = SENT;
+    job.id = ++this.#nextJob;
+    job.sink.running++;
+    return job;
+  }
+
   /** A job the engine took and did not begin goes back to the head of the queue. */
   giveBack(job: Job): void {
+    // Not begun, but counted as if it had (by now): the count errs on the safe side.
+    if (job.limited) this.#started(job, performance.now());
+    job.limited = false;
     job.sink.running--;
     job.place = null;
     job.state = QUEUED;
@@ -384,15 +497,20 @@ export class WorkQueue implements EngineHost, JobOwner {
   }
 
   /** A job began: its timeout clock starts. */
-  began(job: Job): void {
+  began(job: Job, at?: number): void {
     if (job.timeout !== undefined && job.state === SENT && job.timer === undefined) {
       job.timer = setTimeout(() => this.#expire(job), job.timeout);
+    }
+    if (job.limited) {
+      this.#started(job, at === undefined ? performance.now() : at - performance.timeOrigin);
     }
     this.#admission.wake();
   }
 
   /** Ends a job with its outcome, once: the only way any job ends. */
   settle(job: Job, ok: boolean, value: unknown, now?: number, ran?: number): void {
+    // Its outcome may come before the report of its start (by the lane): it started by now.
+    if (job.limited) this.#started(job, now ?? performance.now());
     switch (job.state) {
       case SETTLED:
       case DROPPED:

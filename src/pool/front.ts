@@ -9,6 +9,7 @@
  */
 
 import type { Engine } from "../core/engine.ts";
+import type { Limiter, RateLimit } from "../core/rate_limit.ts";
 import type { Retry } from "../core/retry.ts";
 import { NoResultsPending, NoWorkersAvailable, PoolClosedError } from "../core/errors.ts";
 import { NO_TRANSFER, promiseSink } from "../core/job.ts";
@@ -37,6 +38,7 @@ import {
   integer,
   milliseconds,
   optionsArgument,
+  rateKeyOption,
   retryOption,
   transferList,
 } from "./validate.ts";
@@ -54,6 +56,10 @@ export interface FrontOptions {
   priority: number;
   /** The retry policy of a request that sets none; undefined: none. */
   retry: Retry | undefined;
+  /** The pool's rate limits by key (its own under ""), for checking a request's `rateKey`. */
+  rateLimits: ReadonlyMap<string, RateLimit>;
+  /** Where they are kept, if here (a ThreadPool); null: the engine keeps them (on the nodes). */
+  limiter: Limiter | null;
   /** What `NoWorkersAvailable` advises, for this kind of pool. */
   noWorkersHint: string;
   /** How many values a stream's task may be ahead of its reader, by default. */
@@ -68,6 +74,7 @@ export class PoolFront {
   readonly #channel: ResultChannel;
   readonly #hint: string;
   readonly #streamHighWaterMark: number;
+  readonly #rateLimits: ReadonlyMap<string, RateLimit>;
   #closing: Promise<void> | null = null;
 
   /** Creates the front of `engine`. */
@@ -77,6 +84,7 @@ export class PoolFront {
     this.#channel = new ResultChannel(options.maxResults, () => this.#queue.changed());
     this.#hint = options.noWorkersHint;
     this.#streamHighWaterMark = options.streamHighWaterMark;
+    this.#rateLimits = options.rateLimits;
   }
 
   /** Put requests not yet handed to a callback or to `results()`. */
@@ -130,6 +138,7 @@ export class PoolFront {
       timeout: request.timeout,
       priority: request.priority,
       retry: retryOption(action, request.retry),
+      rateKey: rateKeyOption(action, request.rateKey, this.#rateLimits),
       progress: request.progressCallback === null ? undefined : this.#channel.listen(request),
     });
     takenRequests.add(request);
@@ -213,11 +222,11 @@ export class PoolFront {
       assertClonable(list);
       const checked = optionsArgument(action, "options", options);
       cancelLimits(action, checked);
-      const { signal, timeout, transfer, onProgress, priority, retry } = checked;
+      const { signal, timeout, transfer, onProgress, priority, retry, rateKey } = checked;
       checkCallback(action, "onProgress", onProgress);
       if (
         signal === undefined && timeout === undefined && transfer === undefined &&
-        onProgress == null && retry === undefined &&
+        onProgress == null && retry === undefined && rateKey === undefined &&
         this.#queue.plain(resolved, list, resolve, priority)
       ) {
         return promise;
@@ -232,6 +241,7 @@ export class PoolFront {
         timeout: checked.timeout,
         priority,
         retry: retryOption(action, retry),
+        rateKey: rateKeyOption(action, rateKey, this.#rateLimits),
         progress: onProgress == null ? undefined : listener(onProgress),
       });
     } catch (error) {
@@ -278,6 +288,7 @@ export class PoolFront {
       signal,
       timeout: checked.timeout,
       priority: checked.priority,
+      rateKey: rateKeyOption(action, checked.rateKey, this.#rateLimits),
       progress: onProgress == null ? undefined : listener(onProgress),
       stream: state,
     });
@@ -295,7 +306,14 @@ export class PoolFront {
     // Checked here, so that a bad call rejects its first next() and nothing is read.
     this.assertOpen("map a task");
     const { size, concurrency } = this.#engine;
-    yield* mapTasks(this.#queue, size * concurrency, resolveTask(task), inputs, options);
+    yield* mapTasks(
+      this.#queue,
+      size * concurrency,
+      resolveTask(task),
+      inputs,
+      options,
+      this.#rateLimits,
+    );
   }
 
   /** A snapshot of the pool. */

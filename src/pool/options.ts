@@ -4,6 +4,7 @@
  * @module
  */
 
+import type { RateLimit } from "../core/rate_limit.ts";
 import type { TaskFunction, TaskSpec } from "../core/task.ts";
 
 /**
@@ -183,6 +184,28 @@ export interface ThreadPoolOptions {
    * @default {undefined: no retries}
    */
   retry?: RetryOptions;
+  /**
+   * At most `max` task starts in any window of `per` ms, for the whole
+   * pool: requests wait for their turn (they are not failed), and starts
+   * are spread evenly, `per / max` ms apart (up to 5% of the window early,
+   * at most 10 ms), and none comes less than a window and that slack after
+   * the `max`-th before it, as the workers time their starts; never in a
+   * burst. A
+   * pool with a rate limit hands no task ahead to a busy worker, so that a
+   * task starts when it is sent.
+   *
+   * @default {undefined: no limit}
+   */
+  rateLimit?: RateLimit;
+  /**
+   * Limits by key, for requests that name one (`rateKey`), each on top of
+   * `rateLimit`: one tenant or one endpoint waiting for its limit does not
+   * hold up the others. Within a key, requests start in the order they were
+   * queued.
+   *
+   * @default {undefined: none}
+   */
+  rateLimits?: Record<string, RateLimit>;
   /**
    * Milliseconds a cancelled or timed-out task has to stop (it is told
    * through `taskSignal()`) before its worker is terminated and replaced;
@@ -393,6 +416,14 @@ export interface CancelOptions {
    * @default {the pool's `priority`}
    */
   priority?: number;
+  /**
+   * Puts the request under the pool's limit of that key (`rateLimits`), as
+   * well as the pool's own `rateLimit`: requests of one key wait for its
+   * limit without holding up the others.
+   *
+   * @default {undefined: the pool's own limit only}
+   */
+  rateKey?: string;
   /**
    * Try the request again when it fails (see `RetryOptions`). Not for
    * `stream()` (its values would come twice), nor for a `map()` with

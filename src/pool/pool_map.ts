@@ -20,8 +20,10 @@ import {
   integer,
   iterable,
   optionsArgument,
+  rateKeyOption,
   retryOption,
 } from "./validate.ts";
+import type { RateLimit } from "../core/rate_limit.ts";
 
 /**
  * Runs `task` once per input through `queue`, yielding results as `options`
@@ -33,6 +35,7 @@ export async function* mapTasks(
   task: ResolvedTask,
   given: Iterable<unknown> | AsyncIterable<unknown>,
   mapOptions: MapOptions,
+  rateLimits: ReadonlyMap<string, RateLimit>,
 ): AsyncGenerator<unknown> {
   const action = "map a task";
   const inputs = iterable(action, "inputs", given);
@@ -43,6 +46,7 @@ export async function* mapTasks(
   cancelLimits(action, options);
   const { signal, timeout, priority } = options;
   const retry = retryOption(action, options.retry);
+  const rateKey = rateKeyOption(action, options.rateKey, rateLimits);
   if (retry !== undefined && chunkSize > 1) {
     throw new TypeError(
       `Cannot ${action} with both a 'retry' policy and 'chunkSize' above 1: a chunk's calls ` +
@@ -86,6 +90,7 @@ export async function* mapTasks(
           timeout,
           priority,
           retry,
+          rateKey,
         });
         sink.jobs.set(sent++, job);
         await queue.admit(job, true, undefined);

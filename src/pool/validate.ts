@@ -8,6 +8,7 @@
  * @module
  */
 
+import type { RateLimit } from "../core/rate_limit.ts";
 import type { Retry } from "../core/retry.ts";
 import type { RetryOptions } from "./options.ts";
 
@@ -260,6 +261,71 @@ export function retryOption(action: string, value: unknown): Retry | undefined {
     throw typeError(action, "retry.retryOn", "a function", retryOn);
   }
   return { attempts, delay, backoff, maxDelay, jitter, timeouts, retryOn };
+}
+
+/**
+ * Checks the pool's `rateLimit` and `rateLimits` options: the limits by
+ * key, the pool's own under "".
+ *
+ * @throws {TypeError} When one is not an object of numbers.
+ * @throws {RangeError} When `max` is not a positive integer, or `per` not a positive finite duration.
+ */
+export function rateLimitsOption(
+  action: string,
+  rateLimit: unknown,
+  rateLimits: unknown,
+): Map<string, RateLimit> {
+  const limits = new Map<string, RateLimit>();
+  const check = (name: string, value: unknown): RateLimit => {
+    if (typeof value !== "object" || value === null || Array.isArray(value)) {
+      throw typeError(action, name, "an object such as { max: 100, per: 1000 }", value);
+    }
+    const { max, per } = value as RateLimit;
+    integer(action, `${name}.max`, max, 1);
+    if (typeof per !== "number") throw typeError(action, `${name}.per`, "a number", per);
+    if (!(per > 0 && per <= MAX_DELAY_MS)) {
+      throw rangeError(
+        action,
+        `${name}.per`,
+        `a number of milliseconds above 0, up to ${MAX_DELAY_MS}`,
+        per,
+      );
+    }
+    return { max, per };
+  };
+  if (rateLimit !== undefined) limits.set("", check("rateLimit", rateLimit));
+  if (rateLimits === undefined) return limits;
+  if (typeof rateLimits !== "object" || rateLimits === null || Array.isArray(rateLimits)) {
+    throw typeError(action, "rateLimits", "an object of limits by key", rateLimits);
+  }
+  for (const [key, limit] of Object.entries(rateLimits)) {
+    if (key === "") throw rangeError(action, "rateLimits", "keyed by non-empty strings", key);
+    limits.set(key, check(`rateLimits.${key}`, limit));
+  }
+  return limits;
+}
+
+/**
+ * Checks a request's `rateKey`: one of the pool's `rateLimits` keys.
+ *
+ * @throws {TypeError} When it is not a string.
+ * @throws {RangeError} When the pool has no limit of that key.
+ */
+export function rateKeyOption(
+  action: string,
+  value: unknown,
+  limits: ReadonlyMap<string, RateLimit>,
+): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== "string") throw typeError(action, "rateKey", "a string", value);
+  if (value === "" || !limits.has(value)) {
+    const keys = [...limits.keys()].filter((key) => key !== "").map(quote);
+    const wanted = keys.length === 0
+      ? "a key of the pool's 'rateLimits' (it has none)"
+      : `one of the pool's 'rateLimits' keys (${keys.join(", ")})`;
+    throw rangeError(action, "rateKey", wanted, value);
+  }
+  return value;
 }
 
 /** The highest priority a request may have; the lowest is its negative. */

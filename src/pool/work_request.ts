@@ -285,6 +285,8 @@ export class WorkRequest<R = unknown, A extends readonly unknown[] = any[]> {
   readonly priority: number | undefined;
   /** How a failed attempt is tried again; undefined: the pool's default. */
   readonly retry: RetryOptions | undefined;
+  /** The rate limit it starts under besides the pool's own (checked when it is put). */
+  readonly rateKey: string | undefined;
   /** `true` once the request has failed, `false` otherwise. */
   exception = false;
 
@@ -331,6 +333,14 @@ export class WorkRequest<R = unknown, A extends readonly unknown[] = any[]> {
     this.priority = checked.priority;
     retryOption(action, checked.retry);
     this.retry = checked.retry;
+    if (checked.rateKey !== undefined && typeof checked.rateKey !== "string") {
+      throw new TypeError(
+        `Cannot ${action} as 'rateKey' must be a string: current value is ${
+          quote(checked.rateKey)
+        }`,
+      );
+    }
+    this.rateKey = checked.rateKey;
   }
 }
 

@@ -31,14 +31,16 @@ export class Dispatch {
 
   constructor(
     slots: readonly WorkerSlot[],
-    options: { concurrency: number; prefetch: number },
+    options: { concurrency: number; prefetch: number; handAhead: boolean },
     lifecycle: Lifecycle,
     outcomes: Outcomes,
   ) {
     this.#slots = slots;
     this.#lifecycle = lifecycle;
     this.#outcomes = outcomes;
-    this.#capacity = (slot) => capacityOf(slot, options.concurrency, options.prefetch);
+    this.#capacity = options.handAhead
+      ? (slot) => capacityOf(slot, options.concurrency, options.prefetch)
+      : () => options.concurrency;
   }
 
   /**

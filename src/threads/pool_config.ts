@@ -23,10 +23,12 @@ import {
   nonNegativeInteger,
   optionsArgument,
   quote,
+  rateLimitsOption,
   retryOption,
   text,
 } from "../pool/validate.ts";
 import type { Retry } from "../core/retry.ts";
+import { Limiter, type RateLimit } from "../core/rate_limit.ts";
 
 const ACTION = "create the pool";
 
@@ -40,6 +42,8 @@ export interface PoolConfig {
     timeout: number | undefined;
     priority: number;
     retry: Retry | undefined;
+    rateLimits: Map<string, RateLimit>;
+    limiter: Limiter | null;
   };
 }
 
@@ -56,12 +60,15 @@ export function poolConfig(numWorkers: unknown, given: ThreadPoolOptions | undef
   const duration = (name: keyof ThreadPoolOptions, fallback: number): number =>
     milliseconds(ACTION, name, options[name] ?? fallback);
   const workers = nonNegativeInteger(ACTION, "numWorkers", numWorkers);
+  const rateLimits = rateLimitsOption(ACTION, options.rateLimit, options.rateLimits);
   const front = {
     maxQueue: count("maxQueue", 0),
     maxResults: count("maxResults", 0),
     timeout: options.timeout === undefined ? undefined : bound(duration("timeout", 0)),
     priority: integer(ACTION, "priority", options.priority ?? 0, -MAX_PRIORITY, MAX_PRIORITY),
     retry: retryOption(ACTION, options.retry),
+    rateLimits,
+    limiter: rateLimits.size === 0 ? null : new Limiter(rateLimits),
   };
   const engine: ThreadEngineOptions = {
     idleTimeout: duration("idleTimeout", 250),
@@ -77,6 +84,8 @@ export function poolConfig(numWorkers: unknown, given: ThreadPoolOptions | undef
     initializer: threadHook("initializer", options.initializer, 30_000),
     finalizer: threadHook("finalizer", options.finalizer, 5_000),
     lane: (flag(ACTION, "lane", options.lane) ?? true) && laneSupported,
+    // Under a rate limit a task must start when it is sent: none waits ahead on a busy worker.
+    handAhead: rateLimits.size === 0,
   };
   if (engine.initializer !== null) engine.grant?.admit(engine.initializer.task);
   if (engine.finalizer !== null) engine.grant?.admit(engine.finalizer.task);

@@ -50,6 +50,8 @@ export interface ThreadEngineOptions {
   finalizer: ThreadHook | null;
   /** Whether small tasks travel by a shared-memory lane. */
   lane: boolean;
+  /** Whether a busy worker is handed tasks ahead of those it runs (not under a rate limit). */
+  handAhead: boolean;
 }
 
 /** Runs jobs on Web Workers. */
@@ -304,7 +306,7 @@ export class ThreadEngine implements Engine, SlotHost {
         return;
       case "started": {
         const job = message.id === undefined ? undefined : slot.inflight.get(message.id);
-        if (job !== undefined) this.#host.began(job);
+        if (job !== undefined) this.#host.began(job, message.at);
         else this.#host.roomChanged();
         return;
       }

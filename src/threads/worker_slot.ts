@@ -402,6 +402,6 @@ export class WorkerSlot {
 
 /** A job's flags as its thread reads them. */
 function flagsOf(job: Job): number {
-  return (job.chunk ? CHUNK : 0) | (job.timeout !== undefined ? NOTIFY : 0) |
+  return (job.chunk ? CHUNK : 0) | (job.timeout !== undefined || job.limited ? NOTIFY : 0) |
     (job.progress !== undefined ? PROGRESS : 0) | (job.stream !== undefined ? STREAM : 0);
 }

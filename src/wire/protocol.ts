@@ -152,7 +152,7 @@ export type ToWorker =
 export type FromWorker =
   | { t: "ready" }
   | { t: "done"; results: WireResults }
-  | { t: "started"; id?: number }
+  | { t: "started"; id?: number; at?: number }
   /** A running task's latest progress report. */
   | { t: "progress"; id: number; value: unknown }
   /** Values a stream made, in order. */

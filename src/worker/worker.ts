@@ -182,7 +182,8 @@ function take(): Task | undefined {
       progressed: false,
     };
     active.push(task);
-    if (flags & NOTIFY) post({ t: "started", id });
+    // When, as any thread reads the clock (a rate limit counts starts where they happen).
+    if (flags & NOTIFY) post({ t: "started", id, at: performance.timeOrigin + performance.now() });
     else if (Atomics.load(context.counters, REPORT_STARTS) !== 0) post({ t: "started" });
     return task;
   }
