@@ -19,6 +19,23 @@ async function reach(counter: Int32Array, value: number): Promise<void> {
   }
 }
 
+/**
+ * Holds the pool's one worker busy (a task waiting for a gate): the counter
+ * tasks take tickets from, and a way to open the gate and wait for its task.
+ */
+async function busy(pool: ThreadPool): Promise<{ tickets: Int32Array; open(): Promise<void> }> {
+  const started = shared();
+  const release = shared();
+  const blocker = pool.run(task("gate"), [started, release, 0]);
+  await reach(started, 1);
+  const open = async () => {
+    Atomics.store(release, 0, 1);
+    Atomics.notify(release, 0);
+    await blocker;
+  };
+  return { tickets: shared(), open };
+}
+
 /** Lets the pool's microtasks run: queued requests are handed ahead to the worker in one. */
 function handedAhead(): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, 0));
@@ -28,11 +45,7 @@ poolTest(
   "A request starts before every queued request of lower priority, those handed ahead to the busy worker included; first in, first out among equals",
   { workers: 1, prefetch: 8 },
   async (pool) => {
-    const started = shared();
-    const release = shared();
-    const tickets = shared();
-    const blocker = pool.run(task("gate"), [started, release, 0]);
-    await reach(started, 1);
+    const { tickets, open } = await busy(pool);
     const at = (priority: number | undefined, label: string) =>
       pool.run(task("ticket"), [tickets], priority === undefined ? {} : { priority })
         .then((ticket) => [ticket, label] as const);
@@ -43,9 +56,7 @@ poolTest(
     await handedAhead();
     calls.push(at(7, "a7"));
     await handedAhead();
-    Atomics.store(release, 0, 1);
-    Atomics.notify(release, 0);
-    await blocker;
+    await open();
     const order = (await Promise.all(calls)).toSorted((x, y) => x[0] - y[0]).map(([, l]) => l);
     deepEqual(order, ["a7", "a5", "b5", "a2", "a0", "b0", "c0", "d0", "a-1", "b-1"]);
   },
@@ -55,11 +66,7 @@ poolTest(
   "priority works on map(), stream() and put requests, and the pool's priority is the default",
   { workers: 1, prefetch: 4, priority: 1 },
   async (pool) => {
-    const started = shared();
-    const release = shared();
-    const tickets = shared();
-    const blocker = pool.run(task("gate"), [started, release, 0]);
-    await reach(started, 1);
+    const { tickets, open } = await busy(pool);
     const order: string[] = [];
     const low = pool.map(task("ticket"), [[tickets], [tickets]], { priority: 0 });
     const lows = (async () => {
@@ -75,9 +82,8 @@ poolTest(
       order[ticket] = "run3"
     );
     await handedAhead();
-    Atomics.store(release, 0, 1);
-    Atomics.notify(release, 0);
-    await Promise.all([blocker, high, lows, pool.wait()]);
+    await open();
+    await Promise.all([high, lows, pool.wait()]);
     deepEqual(order, ["run3", "put1", "map0", "map0"]);
     const values: number[] = [];
     for await (const value of pool.stream(streams("count"), [3], { priority: -3 })) {

@@ -9,6 +9,7 @@
 
 import { Admission } from "./admission.ts";
 import { Deque } from "./deque.ts";
+import { PriorityQueues } from "./priority_queues.ts";
 import type { Engine, EngineHost } from "./engine.ts";
 import { RetryError, TaskTimeoutError } from "./errors.ts";
 import type { Limiter } from "./rate_limit.ts";
@@ -53,20 +54,6 @@ export interface WorkQueueOptions {
   events: WorkQueueEvents;
 }
 
-/** The queue of one priority: jobs, and plain calls (see {@linkcode WorkQueue}). */
-interface Level {
-  readonly priority: number;
-  readonly queue: Deque<unknown>;
-  /** Plain calls queued since the last clock reading in this queue; -1 once that reading is stale. */
-  stamped: number;
-  /** When the plain calls now at the head of this queue were queued. */
-  headAt: number;
-}
-
-function level(priority: number): Level {
-  return { priority, queue: new Deque<unknown>(), stamped: -1, headAt: 0 };
-}
-
 /** What a new job is made of, less what the work queue decides. */
 export interface JobRequest {
   task: ResolvedTask;
@@ -90,36 +77,24 @@ export interface JobRequest {
   rateKey?: string | undefined;
 }
 
-/** How many plain calls share one reading of the clock in the queue. */
-const CALLS_PER_STAMP = 64;
-
 /**
  * Queues jobs for an engine, and settles each exactly once.
  *
- * The queue holds {@linkcode Job}s, and plain `run()` calls (no signal, no
- * timeout, no transfer, no bound on the queue) as three entries each — the
- * task, the arguments, the promise's `resolve` — which become a `Job` only
- * when an engine takes them: a queued call costs three slots, not an object
- * of seventeen fields. A number in the queue is when the plain calls after it
- * were queued: one clock reading for up to {@linkcode CALLS_PER_STAMP} of
- * those made in one synchronous run.
- *
- * That queue is priority 0's. Once a job of another priority comes, each
- * priority has a queue of its own, and the highest that holds a job is
- * taken from first; jobs handed ahead to a worker with a lower priority are
- * recalled.
+ * Jobs wait in {@linkcode PriorityQueues}, plain `run()` calls (no signal,
+ * no timeout, no transfer, no bound on the queue, no retry, no rate limit)
+ * among them as they were made. Jobs handed ahead to a worker with a lower
+ * priority than one queued since are recalled.
  */
 export class WorkQueue implements EngineHost, JobOwner {
-  /** Priority 0's queue. */
-  readonly #zero = level(0);
-  /** Every priority's queue, highest first (priority 0's among them); null while all are 0. */
-  #levels: Level[] | null = null;
+  readonly #queues = new PriorityQueues((task, args, resolve, at, priority) => {
+    const job = new Job(this, ++this.#nextJob, task, args, resolve);
+    job.state = QUEUED;
+    job.at = at;
+    if (priority !== 0) job.priority = priority;
+    return job;
+  });
   /** The highest priority queued since the engine last pulled; -Infinity: none to recall for. */
   #recall = -Infinity;
-  readonly #staleStamp = (): void => {
-    this.#zero.stamped = -1;
-    for (const level of this.#levels ?? []) level.stamped = -1;
-  };
   readonly #engine: Engine;
   readonly #options: WorkQueueOptions;
   readonly #admission: Admission;
@@ -220,20 +195,10 @@ export class WorkQueue implements EngineHost, JobOwner {
       return false;
     }
     this.#engine.admit(task, args);
-    const level = priority === 0 ? this.#zero : this.#levelOf(priority);
-    const { queue } = level;
-    if (level.stamped === -1 || level.stamped === CALLS_PER_STAMP) {
-      if (level.stamped === -1) queueMicrotask(this.#staleStamp);
-      queue.push(performance.now());
-      level.stamped = 0;
-    }
-    level.stamped++;
-    queue.push(task);
-    queue.push(args);
-    queue.push(resolve);
+    this.#queues.pushCall(priority, task, args, resolve);
     this.#queued++;
     this.#active++;
-    if (this.#levels !== null && priority > this.#recall) this.#recall = priority;
+    if (this.#queues.mixed && priority > this.#recall) this.#recall = priority;
     this.pull();
     return true;
   }
@@ -358,7 +323,7 @@ export class WorkQueue implements EngineHost, JobOwner {
   }
 
   #failQueued(error: () => Error): void {
-    for (let job = this.#next(); job !== undefined; job = this.#next()) {
+    for (let job = this.#queues.next(); job !== undefined; job = this.#queues.next()) {
       this.settle(job, false, error());
     }
     for (const [key, jobs] of this.#held) {
@@ -379,10 +344,10 @@ export class WorkQueue implements EngineHost, JobOwner {
     const limiter = this.#options.limiter;
     if (limiter !== null) return this.#takeLimited(limiter, now);
     while (this.#queued > 0) {
-      const job = this.#next()!;
+      const job = this.#queues.next()!;
       if (job.state !== QUEUED) continue;
       if (job.sink.mayStart !== undefined && !job.sink.mayStart()) {
-        this.#levelOf(job.priority).queue.unshift(job);
+        this.#queues.unshift(job);
         return undefined;
       }
       return this.#taken(job, now);
@@ -412,10 +377,10 @@ export class WorkQueue implements EngineHost, JobOwner {
       if (jobs.length === 0) this.#held.delete(key);
       if (job !== undefined) return this.#sentLimited(job, now);
     }
-    for (let job = this.#next(); job !== undefined; job = this.#next()) {
+    for (let job = this.#queues.next(); job !== undefined; job = this.#queues.next()) {
       if (job.state !== QUEUED) continue;
       if (job.sink.mayStart !== undefined && !job.sink.mayStart()) {
-        this.#levelOf(job.priority).queue.unshift(job);
+        this.#queues.unshift(job);
         return undefined;
       }
       const key = job.rateKey;
@@ -491,7 +456,7 @@ export class WorkQueue implements EngineHost, JobOwner {
     job.sink.running--;
     job.place = null;
     job.state = QUEUED;
-    this.#levelOf(job.priority).queue.unshift(job);
+    this.#queues.unshift(job);
     this.#queued++;
     this.pull();
   }
@@ -567,64 +532,16 @@ export class WorkQueue implements EngineHost, JobOwner {
     changed?.resolve();
   }
 
-  /**
-   * The job at the head of the queue, taken out (a plain call made a `Job`,
-   * still QUEUED); a job settled or dropped while queued comes out too.
-   */
-  #next(): Job | undefined {
-    let next = this.#zero;
-    const levels = this.#levels;
-    if (levels !== null) {
-      for (let i = 0; i < levels.length;) {
-        next = levels[i]!;
-        if (next.queue.length > 0) break;
-        // An emptied priority's queue goes (0's stays): its next request makes it again.
-        if (next.priority === 0) i++;
-        else levels.splice(i, 1);
-      }
-    }
-    const { queue } = next;
-    let head = queue.shift();
-    if (typeof head === "number") {
-      next.headAt = head;
-      head = queue.shift();
-    }
-    if (head === undefined || head instanceof Job) return head;
-    const args = queue.shift() as unknown[];
-    const job = new Job(this, ++this.#nextJob, head as ResolvedTask, args, queue.shift());
-    job.state = QUEUED;
-    job.at = next.headAt;
-    if (next.priority !== 0) job.priority = next.priority;
-    return job;
-  }
-
   #enqueue(job: Job): void {
     job.state = QUEUED;
     job.at = performance.now();
-    const { priority } = job;
-    if (priority !== 0 || this.#levels !== null) {
-      this.#levelOf(priority).queue.push(job);
-      if (priority > this.#recall) this.#recall = priority;
-    } else {
-      this.#zero.queue.push(job);
-    }
+    this.#queues.push(job);
+    if (this.#queues.mixed && job.priority > this.#recall) this.#recall = job.priority;
     this.#queued++;
     this.#active++;
     job.sink.accept?.(job);
     this.changed(); // a follower of results() waits for a put
     this.pull();
-  }
-
-  /** The queue of `priority`, made if it is the first of that priority. */
-  #levelOf(priority: number): Level {
-    if (priority === 0) return this.#zero;
-    const levels = this.#levels ??= [this.#zero];
-    let at = 0;
-    while (at < levels.length && levels[at]!.priority > priority) at++;
-    if (at < levels.length && levels[at]!.priority === priority) return levels[at]!;
-    const made = level(priority);
-    levels.splice(at, 0, made);
-    return made;
   }
 
   /**
@@ -646,8 +563,8 @@ export class WorkQueue implements EngineHost, JobOwner {
       this.#delayed.delete(job);
       job.state = QUEUED;
       job.at = performance.now();
-      this.#levelOf(job.priority).queue.push(job);
-      if (this.#levels !== null && job.priority > this.#recall) this.#recall = job.priority;
+      this.#queues.push(job);
+      if (this.#queues.mixed && job.priority > this.#recall) this.#recall = job.priority;
       this.#queued++;
       this.pull();
       this.changed(); // a closing pool with no worker left fails it now
