@@ -121,6 +121,23 @@ export interface RoomWaiter {
   done: boolean;
 }
 
+/** What a job carries only under a retry policy or a rate limit. */
+export interface JobPolicy {
+  /** How a failed attempt is tried again; undefined: it is not. */
+  retry: Retry | undefined;
+  /** The errors of its failed attempts so far, once one has been tried again. */
+  errors: unknown[] | null;
+  /** The rate limit it starts under besides the pool's own; undefined: none. */
+  rateKey: string | undefined;
+  /** Set while it is sent under a rate limit: its thread reports when it starts. */
+  limited: boolean;
+}
+
+/** A job's policy, made if it has none yet. */
+export function policyOf(job: Job): JobPolicy {
+  return job.policy ??= { retry: undefined, errors: null, rateKey: undefined, limited: false };
+}
+
 /** Whoever settles a job when its signal aborts. */
 export interface JobOwner {
   /** Cancels the job with its signal's reason. */
@@ -180,14 +197,8 @@ export class Job implements EventListenerObject {
   waiter: RoomWaiter | null = null;
   /** Higher starts first; first in, first out among equals. */
   priority = 0;
-  /** How a failed attempt is tried again; undefined: it is not. */
-  retry: Retry | undefined = undefined;
-  /** The errors of its failed attempts so far, once one has been tried again. */
-  errors: unknown[] | null = null;
-  /** The rate limit it starts under besides the pool's own; undefined: none. */
-  rateKey: string | undefined = undefined;
-  /** Set when it was sent under a rate limit: its thread reports when it starts. */
-  limited = false;
+  /** Its retry policy and rate limit, if it has either (most jobs do not: one field, not four). */
+  policy: JobPolicy | null = null;
   readonly task: ResolvedTask;
   readonly args: readonly unknown[];
   readonly transfer: readonly Transferable[];

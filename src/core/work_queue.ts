@@ -21,6 +21,7 @@ import {
   Job,
   type JobOwner,
   NEW,
+  policyOf,
   QUEUED,
   SENT,
   SETTLED,
@@ -168,9 +169,9 @@ export class WorkQueue implements EngineHost, JobOwner {
     const retry = request.retry ?? this.#options.retry;
     // A stream is never tried again: its values would come twice.
     if (retry !== undefined && retry.attempts > 1 && request.stream === undefined) {
-      job.retry = retry;
+      policyOf(job).retry = retry;
     }
-    if (request.rateKey !== undefined) job.rateKey = request.rateKey;
+    if (request.rateKey !== undefined) policyOf(job).rateKey = request.rateKey;
     return job;
   }
 
@@ -383,7 +384,7 @@ export class WorkQueue implements EngineHost, JobOwner {
         this.#queues.unshift(job);
         return undefined;
       }
-      const key = job.rateKey;
+      const key = job.policy?.rateKey;
       if (key !== undefined) {
         const wait = limiter.wait(key, now);
         const held = this.#held.get(key);
@@ -421,9 +422,10 @@ export class WorkQueue implements EngineHost, JobOwner {
   /** `job` goes under a rate limit: its start counts now, and again when its thread confirms it. */
   #sentLimited(job: Job, now: number): Job {
     const limiter = this.#options.limiter!;
-    job.limited = true;
+    const policy = policyOf(job);
+    policy.limited = true;
     limiter.start("", now, job);
-    if (job.rateKey !== undefined) limiter.start(job.rateKey, now, job);
+    if (policy.rateKey !== undefined) limiter.start(policy.rateKey, now, job);
     return this.#taken(job, now);
   }
 
@@ -431,7 +433,8 @@ export class WorkQueue implements EngineHost, JobOwner {
   #started(job: Job, at: number): void {
     const limiter = this.#options.limiter!;
     limiter.confirm("", job, at);
-    if (job.rateKey !== undefined) limiter.confirm(job.rateKey, job, at);
+    const key = job.policy!.rateKey;
+    if (key !== undefined) limiter.confirm(key, job, at);
     this.pull();
   }
 
@@ -451,8 +454,10 @@ export class WorkQueue implements EngineHost, JobOwner {
   /** A job the engine took and did not begin goes back to the head of the queue. */
   giveBack(job: Job): void {
     // Not begun, but counted as if it had (by now): the count errs on the safe side.
-    if (job.limited) this.#started(job, performance.now());
-    job.limited = false;
+    if (job.policy?.limited) {
+      this.#started(job, performance.now());
+      job.policy.limited = false;
+    }
     job.sink.running--;
     job.place = null;
     job.state = QUEUED;
@@ -466,7 +471,7 @@ export class WorkQueue implements EngineHost, JobOwner {
     if (job.timeout !== undefined && job.state === SENT && job.timer === undefined) {
       job.timer = setTimeout(() => this.#expire(job), job.timeout);
     }
-    if (job.limited) {
+    if (job.policy?.limited) {
       this.#started(job, at === undefined ? performance.now() : at - performance.timeOrigin);
     }
     this.#admission.wake();
@@ -475,7 +480,7 @@ export class WorkQueue implements EngineHost, JobOwner {
   /** Ends a job with its outcome, once: the only way any job ends. */
   settle(job: Job, ok: boolean, value: unknown, now?: number, ran?: number): void {
     // Its outcome may come before the report of its start (by the lane): it started by now.
-    if (job.limited) this.#started(job, now ?? performance.now());
+    if (job.policy?.limited) this.#started(job, now ?? performance.now());
     switch (job.state) {
       case SETTLED:
       case DROPPED:
@@ -503,10 +508,10 @@ export class WorkQueue implements EngineHost, JobOwner {
       default:
         unreachable(job.state);
     }
-    if (!ok && job.retry !== undefined && !job.aborted) {
+    if (!ok && job.policy?.retry !== undefined && !job.aborted) {
       if (job.state === SENT && this.#tryAgain(job, value)) return;
       // The last of several attempts: its error, with theirs.
-      if (job.state === SENT && job.errors !== null) value = this.#exhausted(job, value);
+      if (job.state === SENT && job.policy.errors !== null) value = this.#exhausted(job, value);
     }
     if (ok) this.counts.completed++;
     else if (job.aborted) this.counts.cancelled++;
@@ -549,10 +554,11 @@ export class WorkQueue implements EngineHost, JobOwner {
    * it waits its delay, then is queued again behind its equals.
    */
   #tryAgain(job: Job, error: unknown): boolean {
-    const retry = job.retry!;
-    const failed = (job.errors?.length ?? 0) + 1;
+    const policy = job.policy!;
+    const retry = policy.retry!;
+    const failed = (policy.errors?.length ?? 0) + 1;
     if (failed >= retry.attempts || !retryable(retry, error, failed)) return false;
-    (job.errors ??= []).push(error);
+    (policy.errors ??= []).push(error);
     job.state = DELAYED;
     job.place = null;
     if (job.timer !== undefined) clearTimeout(job.timer);
@@ -575,7 +581,7 @@ export class WorkQueue implements EngineHost, JobOwner {
 
   /** The error a job fails with after several attempts: each one's, the last its cause. */
   #exhausted(job: Job, error: unknown): RetryError {
-    const errors = [...job.errors!, error];
+    const errors = [...job.policy!.errors!, error];
     const last = error instanceof Error ? error.message : String(error);
     return new RetryError(
       errors,

@@ -402,6 +402,7 @@ export class WorkerSlot {
 
 /** A job's flags as its thread reads them. */
 function flagsOf(job: Job): number {
-  return (job.chunk ? CHUNK : 0) | (job.timeout !== undefined || job.limited ? NOTIFY : 0) |
+  const limited = job.policy !== null && job.policy.limited;
+  return (job.chunk ? CHUNK : 0) | (job.timeout !== undefined || limited ? NOTIFY : 0) |
     (job.progress !== undefined ? PROGRESS : 0) | (job.stream !== undefined ? STREAM : 0);
 }
