@@ -55,6 +55,9 @@ export interface WorkQueueOptions {
   events: WorkQueueEvents;
 }
 
+/** What {@linkcode WorkQueue}'s failed attempt gives when the job is tried again. */
+const TRIED_AGAIN = Symbol("tried again");
+
 /** What a new job is made of, less what the work queue decides. */
 export interface JobRequest {
   task: ResolvedTask;
@@ -479,8 +482,9 @@ export class WorkQueue implements EngineHost, JobOwner {
 
   /** Ends a job with its outcome, once: the only way any job ends. */
   settle(job: Job, ok: boolean, value: unknown, now?: number, ran?: number): void {
+    const { policy } = job;
     // Its outcome may come before the report of its start (by the lane): it started by now.
-    if (job.policy?.limited) this.#started(job, now ?? performance.now());
+    if (policy !== null && policy.limited) this.#started(job, now ?? performance.now());
     switch (job.state) {
       case SETTLED:
       case DROPPED:
@@ -508,10 +512,9 @@ export class WorkQueue implements EngineHost, JobOwner {
       default:
         unreachable(job.state);
     }
-    if (!ok && job.policy?.retry !== undefined && !job.aborted) {
-      if (job.state === SENT && this.#tryAgain(job, value)) return;
-      // The last of several attempts: its error, with theirs.
-      if (job.state === SENT && job.policy.errors !== null) value = this.#exhausted(job, value);
+    if (policy !== null && !ok && policy.retry !== undefined && job.state === SENT) {
+      value = this.#failedAttempt(job, value);
+      if (value === TRIED_AGAIN) return;
     }
     if (ok) this.counts.completed++;
     else if (job.aborted) this.counts.cancelled++;
@@ -550,14 +553,20 @@ export class WorkQueue implements EngineHost, JobOwner {
   }
 
   /**
-   * Whether the failed attempt of `job` (with `error`) is tried again: if so,
-   * it waits its delay, then is queued again behind its equals.
+   * An attempt of `job` under a retry policy failed with `error`: it is tried
+   * again ({@linkcode TRIED_AGAIN}: it waits its delay, then is queued again
+   * behind its equals), or fails with what is returned (after several
+   * attempts, a `RetryError` of their errors). Apart from `settle`, whose
+   * every call pays for what it holds.
    */
-  #tryAgain(job: Job, error: unknown): boolean {
+  #failedAttempt(job: Job, error: unknown): unknown {
+    if (job.aborted) return error;
     const policy = job.policy!;
     const retry = policy.retry!;
     const failed = (policy.errors?.length ?? 0) + 1;
-    if (failed >= retry.attempts || !retryable(retry, error, failed)) return false;
+    if (failed >= retry.attempts || !retryable(retry, error, failed)) {
+      return policy.errors === null ? error : this.#exhausted(job, error);
+    }
     (policy.errors ??= []).push(error);
     job.state = DELAYED;
     job.place = null;
@@ -576,7 +585,7 @@ export class WorkQueue implements EngineHost, JobOwner {
       this.changed(); // a closing pool with no worker left fails it now
     }, retryDelay(retry, failed));
     this.changed();
-    return true;
+    return TRIED_AGAIN;
   }
 
   /** The error a job fails with after several attempts: each one's, the last its cause. */
