@@ -11,7 +11,7 @@
  */
 
 import type { Job } from "../core/job.ts";
-import { CANCEL_SLOTS } from "../wire/protocol.ts";
+import { takeBack } from "./placement.ts";
 import type { WorkerExitReason, WorkerSlot } from "./worker_slot.ts";
 
 /**
@@ -111,16 +111,12 @@ export class Abandonment {
   /**
    * Takes back, for other workers, the tasks handed ahead to `slot` that its
    * thread has not begun: at once, even if the thread is stuck and cannot
-   * hand them back itself. Each steal flag covers one sequence number of a
-   * window of CANCEL_SLOTS; tasks beyond it come back when the thread answers
-   * or stops.
+   * hand them back itself. Those `takeBack` cannot take come back when the
+   * thread answers or stops.
    */
   #takeBack(slot: WorkerSlot): void {
-    const limit = slot.started() + CANCEL_SLOTS;
     for (const job of [...slot.inflight.values()]) {
-      if (job.seq >= limit || job.transfer.length > 0 || !slot.steal(job.seq)) continue;
-      slot.zombies.set(job.seq, undefined);
-      this.#host.requeue(job);
+      if (takeBack(slot, job)) this.#host.requeue(job);
     }
   }
 

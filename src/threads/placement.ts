@@ -68,9 +68,7 @@ export function stealFrom(slots: readonly WorkerSlot[], concurrency: number): Jo
     // The last handed is the one that would wait longest.
     let last: Job | undefined;
     for (const job of victim.inflight.values()) last = job;
-    if (last === undefined || !stealable(victim, last) || !victim.steal(last.seq)) continue;
-    victim.zombies.set(last.seq, undefined);
-    taken.push(last);
+    if (last !== undefined && takeBack(victim, last)) taken.push(last);
   }
   return taken;
 }
@@ -86,21 +84,23 @@ export function recallFrom(slots: readonly WorkerSlot[], priority: number): Job[
     if (slot.handedAhead() === 0) continue;
     const started = slot.started();
     for (const job of slot.inflight.values()) {
-      if (job.priority >= priority || job.seq < started || !stealable(slot, job)) continue;
-      if (!slot.steal(job.seq)) continue;
-      slot.zombies.set(job.seq, undefined);
-      taken.push(job);
+      if (job.priority < priority && job.seq >= started && takeBack(slot, job)) taken.push(job);
     }
   }
   return taken.sort((a, b) => a.id - b.id);
 }
 
 /**
- * Whether a task handed to `slot` can be taken back: not if it moved
- * buffers (they are the thread's now), nor if its steal flag would share a
- * place with a task before it (each flag covers one of a window of
+ * Takes back a task handed to `slot`, if its thread has not begun it, and
+ * says whether it did: the thread will skip it, and until it answers, the
+ * task holds that capacity as a zombie. Not one that moved buffers (they are
+ * the thread's now), nor one whose steal flag would share a place with a
+ * task before it (each flag covers one of a window of
  * {@linkcode CANCEL_SLOTS} sequence numbers from the first not begun).
  */
-function stealable(slot: WorkerSlot, job: Job): boolean {
-  return job.transfer.length === 0 && job.seq < slot.started() + CANCEL_SLOTS;
+export function takeBack(slot: WorkerSlot, job: Job): boolean {
+  if (job.transfer.length > 0 || job.seq >= slot.started() + CANCEL_SLOTS) return false;
+  if (!slot.steal(job.seq)) return false;
+  slot.zombies.set(job.seq, undefined);
+  return true;
 }
