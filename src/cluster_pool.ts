@@ -30,9 +30,9 @@ import type {
 import type { Settled } from "./pool/result_channel.ts";
 import {
   integer,
-  MAX_PRIORITY,
   milliseconds,
   optionsArgument,
+  priorityOption,
   retryOption,
 } from "./pool/validate.ts";
 import { bound } from "./core/job.ts";
@@ -272,7 +272,7 @@ export class ClusterPool extends EventTarget implements AsyncDisposable {
       timeout: given.timeout === undefined
         ? undefined
         : bound(milliseconds(action, "timeout", given.timeout)),
-      priority: integer(action, "priority", given.priority ?? 0, -MAX_PRIORITY, MAX_PRIORITY),
+      priority: priorityOption(action, given.priority ?? 0),
       retry: retryOption(action, given.retry),
       rateLimits: new Map(),
       limiter: null,

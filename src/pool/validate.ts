@@ -220,7 +220,17 @@ export function cancelLimits(
     throw typeError(action, "signal", "an AbortSignal", signal);
   }
   if (timeout !== undefined) milliseconds(action, "timeout", timeout);
-  if (priority !== undefined) integer(action, "priority", priority, -MAX_PRIORITY, MAX_PRIORITY);
+  if (priority !== undefined) priorityOption(action, priority);
+}
+
+/**
+ * Checks a priority: an integer within ±{@linkcode MAX_PRIORITY}.
+ *
+ * @throws {TypeError} When it is not a number.
+ * @throws {RangeError} When it is not such an integer.
+ */
+export function priorityOption(action: string, value: unknown): number {
+  return integer(action, "priority", value, -MAX_PRIORITY, MAX_PRIORITY);
 }
 
 /** The most attempts a retry policy may make. */
