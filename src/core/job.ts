@@ -129,7 +129,7 @@ export interface JobPolicy {
   errors: unknown[] | null;
   /** The rate limit it starts under besides the pool's own; undefined: none. */
   rateKey: string | undefined;
-  /** Set while it is sent under a rate limit: its thread reports when it starts. */
+  /** Set from when it is sent under a rate limit until its start is counted: its thread reports it. */
   limited: boolean;
 }
 
@@ -217,7 +217,7 @@ export class Job implements EventListenerObject {
    */
   constructor(
     readonly owner: JobOwner,
-    /** Its number: given again as an engine takes it, so that numbers follow the order taken. */
+    /** Its number, given as an engine takes it (again, if it is taken again): numbers follow the order taken. */
     public id: number,
     task: ResolvedTask,
     args: readonly unknown[],

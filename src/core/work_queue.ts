@@ -91,7 +91,7 @@ export interface JobRequest {
  */
 export class WorkQueue implements EngineHost, JobOwner {
   readonly #queues = new PriorityQueues((task, args, resolve, at, priority) => {
-    const job = new Job(this, ++this.#nextJob, task, args, resolve);
+    const job = new Job(this, 0, task, args, resolve);
     job.state = QUEUED;
     job.at = at;
     if (priority !== 0) job.priority = priority;
@@ -158,7 +158,7 @@ export class WorkQueue implements EngineHost, JobOwner {
    */
   job(request: JobRequest): Job {
     this.#engine.admit(request.task, request.args);
-    const job = new Job(this, ++this.#nextJob, request.task, request.args, request.token, {
+    const job = new Job(this, 0, request.task, request.args, request.token, {
       transfer: request.transfer,
       sink: request.sink,
       chunk: request.chunk ?? false,
@@ -432,12 +432,16 @@ export class WorkQueue implements EngineHost, JobOwner {
     return this.#taken(job, now);
   }
 
-  /** The job sent under a rate limit started `at` (performance.now()), or by then. */
+  /**
+   * The job sent under a rate limit started `at` (performance.now()), or by
+   * then: the limits count that, and wait for it no more.
+   */
   #started(job: Job, at: number): void {
     const limiter = this.#options.limiter!;
+    const policy = job.policy!;
+    policy.limited = false;
     limiter.confirm("", job, at);
-    const key = job.policy!.rateKey;
-    if (key !== undefined) limiter.confirm(key, job, at);
+    if (policy.rateKey !== undefined) limiter.confirm(policy.rateKey, job, at);
     this.pull();
   }
 
@@ -457,10 +461,7 @@ export class WorkQueue implements EngineHost, JobOwner {
   /** A job the engine took and did not begin goes back to the head of the queue. */
   giveBack(job: Job): void {
     // Not begun, but counted as if it had (by now): the count errs on the safe side.
-    if (job.policy?.limited) {
-      this.#started(job, performance.now());
-      job.policy.limited = false;
-    }
+    if (job.policy?.limited) this.#started(job, performance.now());
     job.sink.running--;
     job.place = null;
     job.state = QUEUED;
