@@ -33,8 +33,10 @@ import {
   milliseconds,
   optionsArgument,
   priorityOption,
+  rateLimitsOption,
   retryOption,
 } from "./pool/validate.ts";
+import type { RateLimit } from "./core/rate_limit.ts";
 import { bound } from "./core/job.ts";
 import type { WorkRequest } from "./pool/work_request.ts";
 
@@ -99,6 +101,24 @@ export interface ClusterPoolOptions {
    */
   retry?: RetryOptions;
   /**
+   * At most `max` task starts in any window of `per` ms for the whole queue, however many nodes
+   * and clients serve and use it: the nodes take turns in Redis, and count each start when the
+   * task starts on its thread. Requests wait for their turn (they are not failed), spaced evenly,
+   * `per / max` ms apart. Each client of a queue sets the limits its own requests start under;
+   * give them all the same.
+   *
+   * @default {undefined: no limit}
+   */
+  rateLimit?: RateLimit;
+  /**
+   * Limits by key, for requests that name one (`rateKey`), each on top of `rateLimit`, for the
+   * whole queue as `rateLimit` is: one tenant or one endpoint waiting for its limit does not hold
+   * up the others.
+   *
+   * @default {undefined: none}
+   */
+  rateLimits?: Record<string, RateLimit>;
+  /**
    * The largest encoded arguments of one call, in bytes; a larger call is refused at the call.
    *
    * @default {16777216}
@@ -126,7 +146,8 @@ export interface ClusterPoolOptions {
   lease?: number;
   /**
    * The most requests of one task sent as one BullMQ job, a batch (1 to 1000; `1` sends each
-   * request as its own job). Only requests queued together and without a `timeout` share a job.
+   * request as its own job). Only requests queued together, without a `timeout` and under no rate
+   * limit, share a job.
    * By default it adapts: as few requests as make 6 ms of work (up to 32) of a task whose calls
    * typically take less than 6 ms on a node, and one request per job for longer tasks.
    *
@@ -145,6 +166,8 @@ const OPTIONS = [
   "timeout",
   "priority",
   "retry",
+  "rateLimit",
+  "rateLimits",
   "maxPayload",
   "maxLosses",
   "lease",
@@ -242,8 +265,10 @@ export class ClusterPool extends EventTarget implements AsyncDisposable {
             : `: on a cluster it belongs to the nodes (${where})`),
       );
     }
+    const rateLimits = rateLimitsOption(action, given.rateLimit, given.rateLimits);
     const engine = new ClusterEngine({
       connection: checkConnection(action, given.connection),
+      rateLimits,
       queue: queueOption(action, given.queue),
       root: folderURL(given.root, action),
       maxPayload: integer(action, "maxPayload", given.maxPayload ?? DEFAULT_MAX_PAYLOAD, 1),
@@ -274,7 +299,7 @@ export class ClusterPool extends EventTarget implements AsyncDisposable {
         : bound(milliseconds(action, "timeout", given.timeout)),
       priority: priorityOption(action, given.priority ?? 0),
       retry: retryOption(action, given.retry),
-      rateLimits: new Map(),
+      rateLimits,
       limiter: null,
       noWorkersHint: "start a node with serve()",
       // The way through Redis takes a few milliseconds: more values are on it at once.

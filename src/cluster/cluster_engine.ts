@@ -447,7 +447,7 @@ export class ClusterEngine implements Engine {
       if (job === undefined) break;
       // Some requests never join a batch, whatever queued before them (JobMaker.alone): a batch
       // is run as plain calls, each of one argument list, with no timeout.
-      const alone = JobMaker.alone(job);
+      const alone = this.#maker.alone(job);
       const head = batch[0];
       const joins = head !== undefined && !alone && batch.length < room &&
         JobMaker.sameTask(head, job);

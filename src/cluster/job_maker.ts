@@ -7,6 +7,7 @@
  */
 
 import type { Job } from "../core/job.ts";
+import type { RateLimit } from "../core/rate_limit.ts";
 import type { ResolvedTask } from "../core/task.ts";
 import { encode } from "./codec.ts";
 import { portable } from "./modules.ts";
@@ -44,6 +45,8 @@ export interface JobOptions {
   maxLosses: number;
   /** The most requests in one batch, when the user fixed it; undefined: it adapts. */
   batch: number | undefined;
+  /** The rate limits by key, the whole queue's under "" (each job carries those it starts under). */
+  rateLimits: ReadonlyMap<string, RateLimit>;
 }
 
 /** Makes the data of the client's jobs. */
@@ -80,11 +83,28 @@ export class JobMaker {
    * Whether `job` goes to Redis as a job of its own, never in a batch: a
    * chunk, a request with a timeout (a batch answers when its last call ends,
    * and a neighbour's slow call must not time it out), one whose caller
-   * listens to its progress, or a stream.
+   * listens to its progress, a stream, or one under a rate limit (its start
+   * is one turn under it).
    */
-  static alone(job: Job): boolean {
+  alone(job: Job): boolean {
     return job.chunk || job.timeout !== undefined || job.progress !== undefined ||
-      job.stream !== undefined;
+      job.stream !== undefined || this.#limited(job);
+  }
+
+  /** Whether `job` starts under a rate limit: the whole queue's, or its key's. */
+  #limited(job: Job): boolean {
+    return this.#options.rateLimits.has("") || job.policy?.rateKey !== undefined;
+  }
+
+  /** The rate limits `job` starts under, as it carries them; undefined: none. */
+  #limitsOf(job: Job): ClusterJobData["r"] {
+    if (!this.#limited(job)) return undefined;
+    const limits: NonNullable<ClusterJobData["r"]> = [];
+    for (const key of ["", job.policy?.rateKey]) {
+      const limit = key === undefined ? undefined : this.#options.rateLimits.get(key);
+      if (limit !== undefined) limits.push([key!, limit.max, limit.per]);
+    }
+    return limits;
   }
 
   /** The data of one job for `jobs`: one request, or a batch of plain requests of one task. */
@@ -101,6 +121,9 @@ export class JobMaker {
     if (jobs.length === 1 && first.timeout !== undefined) data.t = first.timeout;
     if (jobs.length === 1 && first.chunk) data.k = 1;
     if (jobs.length === 1 && first.progress !== undefined) data.p = 1;
+    // Nor can a batch's requests be rate limited.
+    const limits = jobs.length === 1 ? this.#limitsOf(first) : undefined;
+    if (limits !== undefined) data.r = limits;
     // A request sent again after a loss has that much less of its bound left.
     let lostBefore = 0;
     for (const job of jobs) lostBefore = Math.max(lostBefore, this.lostBefore(job));
@@ -192,7 +215,7 @@ export class JobMaker {
 
   /** The key of `job`'s task while its duration is being learnt and it could share a batch. */
   #learning(job: Job): string | undefined {
-    if (this.#options.batch !== undefined || JobMaker.alone(job)) return undefined;
+    if (this.#options.batch !== undefined || this.alone(job)) return undefined;
     const key = taskKey(job.task);
     return this.#typical.has(key) ? undefined : key;
   }

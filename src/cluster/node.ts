@@ -40,6 +40,7 @@ import {
   refusedForGood,
 } from "./redis.ts";
 import { MAX_PREFETCH, Turns } from "./turns.ts";
+import { isJobLimits, type RateTurn, RateTurns } from "./rate_turns.ts";
 import { ClientJobs, hostName, NodePresence } from "./presence.ts";
 
 /**
@@ -218,6 +219,10 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
   const processing = new InFlight();
   const id = crypto.randomUUID().replaceAll("-", "").slice(0, 16);
   const capacity = () => Math.max(1, pool.size) * pool.concurrency;
+  const rates = new RateTurns(queue, control, id, lease);
+  // Jobs waiting for their rate limit hold no turn on the pool: BullMQ may fetch others beside
+  // them (of other keys, or none), up to a bound.
+  const fetching = () => turns.fetching() + Math.min(rates.waiting, MAX_RATE_WAITING);
   const presence = new NodePresence(queue, control, lease, () => ({
     id,
     host: hostName(),
@@ -238,6 +243,7 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
       // the jobs held here go to other nodes after their lease.
       if (!await answering(clients, CLOSE_GRACE_MS)) {
         cancels.abortAll(new Error("The node stopped while Redis was away"));
+        rates.close();
         const closed = worker.close(true).catch(() => {});
         for (const made of clients) made.disconnect();
         // BullMQ's own close can wait for connections that will not come back.
@@ -246,6 +252,7 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
         await within(presence.leave(), CLOSE_GRACE_MS);
         const closed = worker.close();
         turns.handBack();
+        rates.close();
         // Once this node's own jobs have ended, BullMQ is given a moment to finish closing, and
         // no more: after Redis came back empty, its close was seen waiting for ever.
         await Promise.race([closed, processing.ended().then(() => within(closed, CLOSE_GRACE_MS))]);
@@ -303,6 +310,13 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
       const error = new TypeError(refusalOf(data.m, module, root, allowed));
       return answerFor(error, "refused");
     }
+    if (data.r !== undefined && !isJobLimits(data.r)) {
+      const error = new TypeError(
+        `This node does not run a job with malformed rate limits: ${quote(data.r)} ` +
+          "(each must be [key, max, per], as a ClusterPool sends them)",
+      );
+      return answerFor(error, "refused");
+    }
     if (losses > (data.l ?? DEFAULT_LOSSES)) {
       const error = new WorkerLostError(
         `The node running this request was lost ${losses === 1 ? "once" : `${losses} times`} ` +
@@ -314,22 +328,33 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
     const controller = cancels.begin(id);
     const task = `${data.n}@${module}`;
     turns.arrived(task);
-    worker.concurrency = turns.fetching();
+    worker.concurrency = fetching();
     let started: ReturnType<typeof setTimeout> | undefined;
     let toldStarted = false;
+    const running = Promise.withResolvers<void>();
     // A job still running a moment after the pool could start it is told to its client as
     // started (for its timeout and stats()); a shorter one's answer says so itself.
     const began = () => {
+      running.resolve();
       started = setTimeout(() => {
         toldStarted = true;
         tell(job, "s", "1");
       }, STARTED_AFTER_MS);
     };
+    let rate: RateTurn | null = null;
     try {
-      const turn = pool.closed ? null : await turns.take(task, began);
+      if (data.r !== undefined && !pool.closed) {
+        const asked = rates.take(data.r, controller.signal);
+        worker.concurrency = fetching();
+        rate = await asked.finally(() => worker.concurrency = fetching());
+        if (rate === null) return await handBack(job, token!);
+      }
+      // A job given its rate turn keeps it: it starts as soon as the pool can run it.
+      const turn = pool.closed ? null : await turns.take(task, began, rate !== null);
       if (turn === null) {
         // The node is closing (or its pool was closed under it), or holds more than it now should
         // (BullMQ fetched several before the first showed them long): this one has not started.
+        if (rate !== null) rates.unused(rate);
         if (pool.closed) void close();
         return await handBack(job, token!);
       }
@@ -341,13 +366,25 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
         ? new ProgressRelay((encoded) => tell(job, "p", encoded))
         : undefined;
       try {
+        if (rate !== null) {
+          // Its start is counted where it happens, on the pool's thread; a turn that waited for
+          // the pool past half the lease may no longer count in Redis, and is asked for again.
+          await running.promise;
+          if (rates.stale(rate)) {
+            rates.unused(rate);
+            rate = await rates.take(data.r!, controller.signal);
+            if (rate === null) return await handBack(job, token!);
+          }
+        }
         controller.signal.throwIfAborted();
         clientJobs.started(id);
+        const turned = rate;
+        const onStart = turned === null ? undefined : () => rates.started(turned);
         const value = data.s !== undefined
-          ? await runStream(job, token!, module, losses, controller.signal, relay?.report)
+          ? await runStream(job, token!, module, losses, controller.signal, relay?.report, onStart)
           : data.b !== undefined
           ? await runBatch(id, data, data.b, module, controller.signal)
-          : await runOn(pool, data, module, controller.signal, relay?.report);
+          : await runOn(pool, data, module, controller.signal, relay?.report, onStart);
         if (data.k === 1) calls = (value as unknown[]).length;
         if (pool.closed && refusedByClosing(value)) throw new PoolClosedError();
         const sent = data.b !== undefined || data.k === 1 ? crossing(value as unknown[]) : value;
@@ -368,7 +405,7 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
         relay?.flush();
         clearTimeout(started);
         ms = turns.release(turn, task, Math.max(1, calls));
-        worker.concurrency = turns.fetching();
+        worker.concurrency = fetching();
       }
       answer.d = ms;
       return answer;
@@ -376,6 +413,9 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
       if (error instanceof WaitingError) throw error;
       return answerFor(error);
     } finally {
+      // A turn whose start was not heard (the task never began, or its report was lost) counts as
+      // a start: the safe side.
+      if (rate !== null) rates.started(rate);
       cancels.end(id);
     }
   };
@@ -391,6 +431,7 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
     losses: number,
     signal: AbortSignal,
     onProgress?: (value: unknown) => void,
+    onStart?: () => void,
   ): Promise<undefined> => {
     const id = job.id!;
     if (losses > 0) {
@@ -399,7 +440,7 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
     }
     const written = (encoded: string) => replies.tellIfHeld(job, token, "v", encoded);
     const io = streamIO(queue, id, token, control, written, rooms);
-    await streamOn(pool, job.data, module, signal, io, onProgress);
+    await streamOn(pool, job.data, module, signal, io, onProgress, onStart);
     return undefined;
   };
 
@@ -433,7 +474,7 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
 
   const worker = new Worker<ClusterJobData, number>(queue, run, {
     connection: jobs,
-    concurrency: turns.fetching(),
+    concurrency: fetching(),
     lockDuration: lease,
     stalledInterval: Math.max(500, Math.floor(lease / 2)),
     // The client's own bound (the job's `l`) fails a job first; this only backs it up.
@@ -450,6 +491,13 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
   );
   return { close, closed: stopped.promise, [Symbol.asyncDispose]: close };
 }
+
+/**
+ * The most jobs a node holds waiting for their rate limits beyond what it
+ * holds for its pool: so many of one key waiting do not keep the node from
+ * taking others.
+ */
+const MAX_RATE_WAITING = 256;
 
 /**
  * Milliseconds BullMQ has to finish closing a node once the node's own jobs

@@ -7,6 +7,7 @@
 
 import { PoolClosedError, TaskError, TaskTimeoutError, WorkerLostError } from "../core/errors.ts";
 import type { ThreadPool } from "../thread_pool.ts";
+import { ON_START } from "../core/job.ts";
 import { decode, DEFAULT_MAX_PAYLOAD, encode } from "./codec.ts";
 import type { ClusterAnswer, ClusterJobData, FailureKind } from "./protocol.ts";
 import { toWireError, type WireError } from "../wire/error_wire.ts";
@@ -26,6 +27,7 @@ export function runOn(
   module: string,
   signal: AbortSignal,
   onProgress?: (value: unknown) => void,
+  onStart?: () => void,
 ) {
   const args = decode(data.a) as unknown[];
   const spec = { module, name: data.n };
@@ -33,6 +35,7 @@ export function runOn(
     signal,
     ...(data.t !== undefined && { timeout: data.t }),
     ...(onProgress !== undefined && { onProgress }),
+    ...(onStart !== undefined && { [ON_START]: onStart }),
   };
   if (data.k !== 1) return pool.run(spec, args as never, options);
   return Promise.all(

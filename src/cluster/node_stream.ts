@@ -8,6 +8,7 @@
  * @module
  */
 
+import { ON_START } from "../core/job.ts";
 import { WorkerLostError } from "../core/errors.ts";
 import type { ThreadPool } from "../thread_pool.ts";
 import { decode, DEFAULT_MAX_PAYLOAD, encode } from "./codec.ts";
@@ -72,6 +73,7 @@ export async function streamOn(
   signal: AbortSignal,
   io: StreamIO,
   onProgress?: (value: unknown) => void,
+  onStart?: () => void,
 ): Promise<void> {
   const args = decode(data.a) as unknown[];
   // Stopped by the client's cancel, or by finding that the job is no longer this node's.
@@ -83,6 +85,7 @@ export async function streamOn(
     highWaterMark: data.w ?? 1,
     ...(data.t !== undefined && { timeout: data.t }),
     ...(onProgress !== undefined && { onProgress }),
+    ...(onStart !== undefined && { [ON_START]: onStart }),
   };
   const reader = pool.stream({ module, name: data.n }, args as never, options).getReader();
   let granted = data.s ?? 0;

@@ -43,6 +43,23 @@ export interface ClusterJobData {
   l?: number;
   /** The client's id: where the answer goes ({@linkcode answersKey}). */
   c: string;
+  /**
+   * The rate limits the job starts under: each `[key, max, per]`, the
+   * client's limit for the whole queue under "" and its request's `rateKey`'s
+   * own. A node starts it only when every one allows ({@linkcode rateKeys}).
+   */
+  r?: [key: string, max: number, per: number][];
+}
+
+/**
+ * Where the starts under a queue's rate limit of `key` ("": the whole
+ * queue's) are counted, for every node: the confirmed starts (a sorted set by
+ * when Redis heard of each), the turns given and not yet confirmed (by when
+ * each expires), and when the next start is due, evenly spaced.
+ */
+export function rateKeys(queue: string, key: string): [starts: string, given: string, due: string] {
+  const base = key === "" ? `threadpool:${queue}:rate` : `threadpool:${queue}:rate:${key}`;
+  return [`${base}:starts`, `${base}:given`, `${base}:due`];
 }
 
 /** What a client's id must look like: a node writes to a key named after it. */

@@ -89,11 +89,12 @@ export class Turns {
    * known to be short (a job not to keep: an idle node may run it sooner).
    * A short one is kept: handing it back and fetching it again would cost
    * Redis more than it waits here. `began` is called when the pool can
-   * start the job.
+   * start the job. With `keep` (a job that waited for its rate limit, and
+   * has its turn under it), the job is kept however many the node holds.
    */
-  take(task: string, began?: () => void): Turn | null | Promise<Turn | null> {
+  take(task: string, began?: () => void, keep = false): Turn | null | Promise<Turn | null> {
     if (this.#closed) return null;
-    const over = this.#taken.length + this.#waiting.length >= this.fetching();
+    const over = !keep && this.#taken.length + this.#waiting.length >= this.fetching();
     if (over && (this.#byTask.get(task) ?? Infinity) >= AHEAD_MS) return null;
     if (this.#taken.length < this.#capacity() * 2) return this.#give(began);
     return new Promise((go) => this.#waiting.push([go, began]));

@@ -131,11 +131,26 @@ export interface JobPolicy {
   rateKey: string | undefined;
   /** Set from when it is sent under a rate limit until its start is counted: its thread reports it. */
   limited: boolean;
+  /** Told once when its task starts (its thread reports it), or by its end if it never did. */
+  onStart: (() => void) | undefined;
 }
+
+/**
+ * The option under which a caller within this module (a cluster node) asks
+ * `run()` or `stream()` to tell it when the task starts on its thread: not a
+ * public option, so keyed by a symbol no user holds.
+ */
+export const ON_START: unique symbol = Symbol("threadpool: told when the task starts");
 
 /** A job's policy, made if it has none yet. */
 export function policyOf(job: Job): JobPolicy {
-  return job.policy ??= { retry: undefined, errors: null, rateKey: undefined, limited: false };
+  return job.policy ??= {
+    retry: undefined,
+    errors: null,
+    rateKey: undefined,
+    limited: false,
+    onStart: undefined,
+  };
 }
 
 /** Whoever settles a job when its signal aborts. */

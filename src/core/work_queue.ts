@@ -20,6 +20,7 @@ import {
   DROPPED,
   Job,
   type JobOwner,
+  type JobPolicy,
   NEW,
   policyOf,
   QUEUED,
@@ -79,6 +80,8 @@ export interface JobRequest {
   retry?: Retry | undefined;
   /** The rate limit it starts under besides the pool's own; undefined: none. */
   rateKey?: string | undefined;
+  /** Told once when the task starts, or when it ends if it never did. */
+  onStart?: (() => void) | undefined;
 }
 
 /**
@@ -175,6 +178,7 @@ export class WorkQueue implements EngineHost, JobOwner {
       policyOf(job).retry = retry;
     }
     if (request.rateKey !== undefined) policyOf(job).rateKey = request.rateKey;
+    if (request.onStart !== undefined) policyOf(job).onStart = request.onStart;
     return job;
   }
 
@@ -475,8 +479,12 @@ export class WorkQueue implements EngineHost, JobOwner {
     if (job.timeout !== undefined && job.state === SENT && job.timer === undefined) {
       job.timer = setTimeout(() => this.#expire(job), job.timeout);
     }
-    if (job.policy?.limited) {
-      this.#started(job, at === undefined ? performance.now() : at - performance.timeOrigin);
+    const { policy } = job;
+    if (policy !== null) {
+      if (policy.limited) {
+        this.#started(job, at === undefined ? performance.now() : at - performance.timeOrigin);
+      }
+      if (policy.onStart !== undefined) tellStart(policy);
     }
     this.#admission.wake();
   }
@@ -486,6 +494,8 @@ export class WorkQueue implements EngineHost, JobOwner {
     const { policy } = job;
     // Its outcome may come before the report of its start (by the lane): it started by now.
     if (policy !== null && policy.limited) this.#started(job, now ?? performance.now());
+    // Whoever waits for its start is told of it by now, if it never started: it will not.
+    if (policy !== null && policy.onStart !== undefined) tellStart(policy);
     switch (job.state) {
       case SETTLED:
       case DROPPED:
@@ -619,5 +629,16 @@ export class WorkQueue implements EngineHost, JobOwner {
   #ended(): void {
     this.changed();
     if (this.#active === 0) this.#options.events.idle();
+  }
+}
+
+/** Tells whoever waits for a job's start, once. */
+function tellStart(policy: JobPolicy): void {
+  const onStart = policy.onStart!;
+  policy.onStart = undefined;
+  try {
+    onStart();
+  } catch (error) {
+    reportError(error);
   }
 }

@@ -12,7 +12,7 @@ import type { Engine } from "../core/engine.ts";
 import type { Limiter, RateLimit } from "../core/rate_limit.ts";
 import type { Retry } from "../core/retry.ts";
 import { NoResultsPending, NoWorkersAvailable, PoolClosedError } from "../core/errors.ts";
-import { NO_TRANSFER, promiseSink } from "../core/job.ts";
+import { NO_TRANSFER, ON_START, promiseSink } from "../core/job.ts";
 import type { ThreadPoolStats } from "../core/stats.ts";
 import { resolveTask, type TaskResult, type TaskSpec } from "../core/task.ts";
 import { WorkQueue, type WorkQueueEvents } from "../core/work_queue.ts";
@@ -227,7 +227,7 @@ export class PoolFront {
       if (
         signal === undefined && timeout === undefined && transfer === undefined &&
         onProgress == null && retry === undefined && rateKey === undefined &&
-        this.#queue.plain(resolved, list, resolve, priority)
+        !(ON_START in checked) && this.#queue.plain(resolved, list, resolve, priority)
       ) {
         return promise;
       }
@@ -243,6 +243,7 @@ export class PoolFront {
         retry: retryOption(action, retry),
         rateKey: rateKeyOption(action, rateKey, this.#rateLimits),
         progress: onProgress == null ? undefined : listener(onProgress),
+        onStart: startHook(checked),
       });
     } catch (error) {
       return Promise.reject(error);
@@ -291,6 +292,7 @@ export class PoolFront {
       rateKey: rateKeyOption(action, checked.rateKey, this.#rateLimits),
       progress: onProgress == null ? undefined : listener(onProgress),
       stream: state,
+      onStart: startHook(checked),
     });
     const admitted = this.#queue.admit(job, true, undefined);
     admitted?.catch((error) => state.reject(job, error));
@@ -417,4 +419,9 @@ function listener(onProgress: (value: unknown) => void): (value: unknown) => voi
       reportError(error);
     }
   };
+}
+
+/** What a caller within this module asked to be told when the task starts ({@linkcode ON_START}). */
+function startHook(options: object): (() => void) | undefined {
+  return (options as { [ON_START]?: () => void })[ON_START];
 }

@@ -402,7 +402,8 @@ export class WorkerSlot {
 
 /** A job's flags as its thread reads them. */
 function flagsOf(job: Job): number {
-  const limited = job.policy !== null && job.policy.limited;
-  return (job.chunk ? CHUNK : 0) | (job.timeout !== undefined || limited ? NOTIFY : 0) |
+  const { policy } = job;
+  const told = policy !== null && (policy.limited || policy.onStart !== undefined);
+  return (job.chunk ? CHUNK : 0) | (job.timeout !== undefined || told ? NOTIFY : 0) |
     (job.progress !== undefined ? PROGRESS : 0) | (job.stream !== undefined ? STREAM : 0);
 }
