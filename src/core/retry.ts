@@ -6,7 +6,14 @@
  * @module
  */
 
-import { PoolClosedError, TaskError, TaskTimeoutError, WorkerLostError } from "./errors.ts";
+import {
+  PoolClosedError,
+  RetryError,
+  TaskError,
+  TaskTimeoutError,
+  WorkerLostError,
+} from "./errors.ts";
+import type { ResolvedTask } from "./task.ts";
 
 /** A request's retry policy, checked (see `RetryOptions`). */
 export interface Retry {
@@ -50,4 +57,14 @@ export function retryable(retry: Retry, error: unknown, attempt: number): boolea
 export function retryDelay(retry: Retry, failed: number): number {
   const base = retry.backoff === "fixed" ? retry.delay : retry.delay * 2 ** (failed - 1);
   return Math.min(base, retry.maxDelay) * (1 - retry.jitter * Math.random());
+}
+
+/** The error a request of `task` fails with after several attempts: each one's `errors`, the last its cause. */
+export function retryError(task: ResolvedTask, errors: unknown[]): RetryError {
+  const error = errors.at(-1);
+  const last = error instanceof Error ? error.message : String(error);
+  return new RetryError(
+    errors,
+    `Task "${task.name}" of ${task.href} failed ${errors.length} attempts; the last: ${last}`,
+  );
 }

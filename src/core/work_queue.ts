@@ -8,12 +8,12 @@
  */
 
 import { Admission } from "./admission.ts";
-import { Deque } from "./deque.ts";
 import { PriorityQueues } from "./priority_queues.ts";
 import type { Engine, EngineHost } from "./engine.ts";
-import { RetryError, TaskTimeoutError } from "./errors.ts";
+import { TaskTimeoutError } from "./errors.ts";
 import type { Limiter } from "./rate_limit.ts";
-import { type Retry, retryable, retryDelay } from "./retry.ts";
+import { RateGate } from "./rate_gate.ts";
+import { type Retry, retryable, retryDelay, retryError } from "./retry.ts";
 import {
   bound,
   DELAYED,
@@ -112,11 +112,8 @@ export class WorkQueue implements EngineHost, JobOwner {
   #changed: PromiseWithResolvers<void> | null = null;
   /** Jobs waiting to be tried again. */
   readonly #delayed = new Set<Job>();
-  /** For each rate key, queued jobs taken out to wait for its limit, oldest first. */
-  readonly #held = new Map<string, Deque<Job>>();
-  /** Wakes the engine when a rate limit lets the next job start, and when. */
-  #limitTimer: ReturnType<typeof setTimeout> | undefined = undefined;
-  #limitDue = Infinity;
+  /** Where jobs wait for their rate limits, under any; null: none here. */
+  readonly #gate: RateGate | null;
   /** Counts of outcomes, and of attempts made again, for stats(). */
   readonly counts = { completed: 0, failed: 0, cancelled: 0, timedOut: 0, retried: 0 };
   /**
@@ -130,6 +127,9 @@ export class WorkQueue implements EngineHost, JobOwner {
   constructor(engine: Engine, options: WorkQueueOptions) {
     this.#engine = engine;
     this.#options = options;
+    this.#gate = options.limiter === null
+      ? null
+      : new RateGate(options.limiter, () => this.pull(), (job, now) => this.#taken(job, now));
     this.#admission = new Admission(options.maxQueue, {
       queued: () => this.queued,
       enqueue: (job) => this.#enqueue(job),
@@ -334,23 +334,16 @@ export class WorkQueue implements EngineHost, JobOwner {
     for (let job = this.#queues.next(); job !== undefined; job = this.#queues.next()) {
       this.settle(job, false, error());
     }
-    for (const [key, jobs] of this.#held) {
-      this.#held.delete(key);
-      for (let job = jobs.shift(); job !== undefined; job = jobs.shift()) {
-        this.settle(job, false, error());
-      }
-    }
-    clearTimeout(this.#limitTimer);
-    this.#limitTimer = undefined;
-    this.#limitDue = Infinity;
+    this.#gate?.release((job) => this.settle(job, false, error()));
   }
 
   // The engine's side: EngineHost.
 
   /** Takes the next queued job that may start, for the engine. */
   take(now: number): Job | undefined {
-    const limiter = this.#options.limiter;
-    if (limiter !== null) return this.#takeLimited(limiter, now);
+    if (this.#gate !== null) {
+      return this.#queued === 0 ? undefined : this.#gate.take(this.#queues, now);
+    }
     while (this.#queued > 0) {
       const job = this.#queues.next()!;
       if (job.state !== QUEUED) continue;
@@ -364,88 +357,11 @@ export class WorkQueue implements EngineHost, JobOwner {
   }
 
   /**
-   * {@linkcode take} under rate limits (see `Limiter`): jobs of a rate key
-   * that must wait are taken out of the queue, so that those behind them go
-   * on, and go first when their key allows.
-   */
-  #takeLimited(limiter: Limiter, now: number): Job | undefined {
-    if (this.#queued === 0) return undefined;
-    const own = limiter.has("");
-    let soonest = own ? limiter.wait("", now) : 0;
-    if (soonest > 0) return this.#wakeIn(soonest);
-    soonest = Infinity;
-    for (const [key, jobs] of this.#held) {
-      const wait = limiter.wait(key, now);
-      if (wait > 0) {
-        soonest = Math.min(soonest, wait);
-        continue;
-      }
-      let job = jobs.shift();
-      while (job !== undefined && job.state !== QUEUED) job = jobs.shift();
-      if (jobs.length === 0) this.#held.delete(key);
-      if (job !== undefined) return this.#sentLimited(job, now);
-    }
-    for (let job = this.#queues.next(); job !== undefined; job = this.#queues.next()) {
-      if (job.state !== QUEUED) continue;
-      if (job.sink.mayStart !== undefined && !job.sink.mayStart()) {
-        this.#queues.unshift(job);
-        return undefined;
-      }
-      const key = job.policy?.rateKey;
-      if (key !== undefined) {
-        const wait = limiter.wait(key, now);
-        const held = this.#held.get(key);
-        if (wait > 0 || held !== undefined) {
-          if (held === undefined) {
-            const jobs = new Deque<Job>();
-            jobs.push(job);
-            this.#held.set(key, jobs);
-          } else {
-            held.push(job);
-          }
-          soonest = Math.min(soonest, wait);
-          continue;
-        }
-      }
-      return own || key !== undefined ? this.#sentLimited(job, now) : this.#taken(job, now);
-    }
-    return this.#wakeIn(soonest);
-  }
-
-  /** Wakes the engine in `ms` (if no sooner wake is due), for a rate limit. */
-  #wakeIn(ms: number): undefined {
-    if (ms === Infinity) return;
-    const due = performance.now() + ms;
-    if (due >= this.#limitDue) return;
-    clearTimeout(this.#limitTimer);
-    this.#limitDue = due;
-    this.#limitTimer = setTimeout(() => {
-      this.#limitTimer = undefined;
-      this.#limitDue = Infinity;
-      this.pull();
-    }, ms);
-  }
-
-  /** `job` goes under a rate limit: its start counts now, and again when its thread confirms it. */
-  #sentLimited(job: Job, now: number): Job {
-    const limiter = this.#options.limiter!;
-    const policy = policyOf(job);
-    policy.limited = true;
-    limiter.start("", now, job);
-    if (policy.rateKey !== undefined) limiter.start(policy.rateKey, now, job);
-    return this.#taken(job, now);
-  }
-
-  /**
    * The job sent under a rate limit started `at` (performance.now()), or by
    * then: the limits count that, and wait for it no more.
    */
   #started(job: Job, at: number): void {
-    const limiter = this.#options.limiter!;
-    const policy = job.policy!;
-    policy.limited = false;
-    limiter.confirm("", job, at);
-    if (policy.rateKey !== undefined) limiter.confirm(policy.rateKey, job, at);
+    this.#gate!.started(job, at);
     this.pull();
   }
 
@@ -576,7 +492,7 @@ export class WorkQueue implements EngineHost, JobOwner {
     const retry = policy.retry!;
     const failed = (policy.errors?.length ?? 0) + 1;
     if (failed >= retry.attempts || !retryable(retry, error, failed)) {
-      return policy.errors === null ? error : this.#exhausted(job, error);
+      return policy.errors === null ? error : retryError(job.task, [...policy.errors, error]);
     }
     (policy.errors ??= []).push(error);
     job.state = DELAYED;
@@ -597,16 +513,6 @@ export class WorkQueue implements EngineHost, JobOwner {
     }, retryDelay(retry, failed));
     this.changed();
     return TRIED_AGAIN;
-  }
-
-  /** The error a job fails with after several attempts: each one's, the last its cause. */
-  #exhausted(job: Job, error: unknown): RetryError {
-    const errors = [...job.policy!.errors!, error];
-    const last = error instanceof Error ? error.message : String(error);
-    return new RetryError(
-      errors,
-      `Task "${job.task.name}" of ${job.task.href} failed ${errors.length} attempts; the last: ${last}`,
-    );
   }
 
   /** A running job outlived its timeout. */
