@@ -90,25 +90,46 @@ clusterTest(
 );
 
 clusterTest(
-  "Under a rate limit, a node killed and one frozen mid-run: every request is answered once, and the limit holds",
-  async ({ pool, node }) => {
+  "Under a rate limit, two clients; a node killed, one frozen, and Redis frozen mid-run: every request is answered once with its value, and the limit holds",
+  async ({ redis, pool, node }) => {
     await node(["--lease", "1000"]);
     const doomed = await node(["--lease", "1000", "--workers", "2"]);
     const frozen = await node(["--lease", "1000"]);
-    const calls = Array.from(
-      { length: 80 },
-      (_, i) => pool.run(task("startedEcho"), [i]) as Promise<[number, number]>,
-    );
-    const some = Promise.race(calls);
-    await some;
-    Deno.kill(frozen.pid, "SIGSTOP");
-    await doomed.stop("SIGKILL");
-    const outcomes = await Promise.all(calls.slice(0, 40));
-    Deno.kill(frozen.pid, "SIGCONT");
-    outcomes.push(...await Promise.all(calls.slice(40)));
-    deepEqual(outcomes.map(([i]) => i), outcomes.map((_, i) => i), "every value as sent");
-    withinRate(outcomes.map(([, at]) => at), 20, 500);
-    equal(pool.stats().completed, 80);
+    const other = new ClusterPool({
+      connection: redis.url,
+      root,
+      rateLimit: { max: 20, per: 500 },
+      maxLosses: 3,
+    });
+    try {
+      const calls = [pool, other].flatMap((client, c) =>
+        Array.from(
+          { length: 50 },
+          (_, i) => client.run(task("startedEcho"), [c * 50 + i]) as Promise<[number, number]>,
+        )
+      );
+      const outcomes: [number, number][] = [];
+      const answered = calls.map((call) => call.then((outcome) => outcomes.push(outcome)));
+      await Promise.race(answered);
+      Deno.kill(frozen.pid, "SIGSTOP");
+      await doomed.stop("SIGKILL");
+      await eventually(() => outcomes.length >= 30, "30 answered with a node killed and one frozen");
+      redis.kill("SIGSTOP");
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      redis.kill("SIGCONT");
+      await eventually(() => outcomes.length >= 60, "60 answered after Redis thawed");
+      Deno.kill(frozen.pid, "SIGCONT");
+      await Promise.all(answered);
+      deepEqual(
+        outcomes.map(([value]) => value).toSorted((a, b) => a - b),
+        calls.map((_, i) => i),
+        "every value as sent, once",
+      );
+      withinRate(outcomes.map(([, at]) => at), 20, 500);
+      deepEqual([pool.stats().completed, other.stats().completed], [50, 50]);
+    } finally {
+      await other.close();
+    }
   },
   { rateLimit: { max: 20, per: 500 }, maxLosses: 3 },
 );
