@@ -113,7 +113,10 @@ clusterTest(
       await Promise.race(answered);
       Deno.kill(frozen.pid, "SIGSTOP");
       await doomed.stop("SIGKILL");
-      await eventually(() => outcomes.length >= 30, "30 answered with a node killed and one frozen");
+      await eventually(
+        () => outcomes.length >= 30,
+        "30 answered with a node killed and one frozen",
+      );
       redis.kill("SIGSTOP");
       await new Promise((resolve) => setTimeout(resolve, 1_500));
       redis.kill("SIGCONT");
