@@ -1208,6 +1208,34 @@ clusterTest(
 );
 
 clusterTest(
+  "A node hands back a job it holds ahead, not started, when one of higher priority is added: the higher one starts first",
+  async ({ redis, pool, node }) => {
+    const gate = `${await Deno.makeTempDir({ prefix: "threadpool-gate-" })}/open`;
+    try {
+      await node();
+      const blocker = pool.run(task("waitForFile"), [gate]);
+      await running(pool, 1);
+      const low = [1, 2, 3].map(() =>
+        pool.run(task("redisTicket"), [redis.port], { priority: -1 }) as Promise<number>
+      );
+      // The node holds one of them ahead of its busy worker; the others wait in Redis.
+      await eventually(async () => await waitingIn(redis.port) === 2, "the node holds one");
+      const high = pool.run(task("redisTicket"), [redis.port], { priority: 5 }) as Promise<number>;
+      // It hands its low one back and takes the high one.
+      await eventually(async () => await waitingIn(redis.port) === 3, "the low one handed back");
+      await Deno.writeTextFile(gate, "");
+      await blocker;
+      const lows = await Promise.all(low);
+      equal(await high, 0, `the high one first (the low ones: ${lows})`);
+      deepEqual(lows.toSorted(), [1, 2, 3]);
+    } finally {
+      await Deno.remove(gate.slice(0, gate.lastIndexOf("/")), { recursive: true });
+    }
+  },
+  { batch: 1 },
+);
+
+clusterTest(
   "Retries on a ClusterPool: the attempts run on the nodes, and the client sees one outcome per request",
   async ({ redis, pool, node }) => {
     await node();

@@ -11,6 +11,7 @@ function taken(turns: Turns, task = "t"): Turn {
 Deno.test("A node times a job from when its pool could start it, not from when it was fetched", () => {
   let now = 0;
   const turns = new Turns(() => 1, undefined, () => now);
+  turns.release(taken(turns), "t", 1); // a short task: one of its jobs may wait in the pool's queue
   const first = taken(turns);
   const second = taken(turns);
   now = 10;
@@ -35,10 +36,11 @@ Deno.test("A batch's calls, spread over the pool's workers, are timed each", () 
 Deno.test("A job that waits in the node for a turn is timed from when its turn ran", async () => {
   let now = 0;
   const turns = new Turns(() => 1, 4, () => now);
+  turns.release(taken(turns), "t", 1);
   const first = taken(turns);
   const second = taken(turns);
   const waiting = turns.take("t");
-  ok(waiting instanceof Promise, "a pool of one gives two turns at once");
+  ok(waiting instanceof Promise, "a pool of one gives two turns at once to a short task");
   now = 5;
   turns.release(first, "t", 1);
   const third = await waiting;
@@ -95,4 +97,31 @@ Deno.test("What BullMQ may fetch for a node rises at once, falls at most once a 
   ok(slower < 16, `fell to ${slower}`);
   // A long task's job: at once, so that no more of it are held ahead.
   equal(run("long", 30), 2);
+});
+
+Deno.test("Jobs of a long or unknown task wait in the node, not in the pool, and a higher priority has them handed back", async () => {
+  const turns = new Turns(() => 1, 8);
+  const running = taken(turns, "long");
+  const held = [0, 3, 0, -1].map((priority) => turns.take("long", { priority }));
+  ok(
+    held.every((each) => each instanceof Promise),
+    "one turn at a time for a task not known short",
+  );
+  equal(turns.yieldTo(0, 5), 1, "only those of a lower priority");
+  equal(await held[3], null, "the lowest first");
+  equal(turns.yieldTo(2, 1), 1);
+  equal(await held[2], null, "the newest first among equals");
+  equal(turns.yieldTo(2, 1), 1);
+  equal(await held[0], null);
+  equal(turns.yieldTo(2, 1), 0, "none left below 2");
+  turns.release(running, "long", 1);
+  const next = await held[1];
+  ok(next !== null && next !== undefined && !Number.isNaN(next.start), "the one kept runs next");
+});
+
+Deno.test("A bulk job (a chunk, a batch) may wait in the pool's queue behind the one running, whatever its task", () => {
+  const turns = new Turns(() => 1, 8);
+  taken(turns, "long");
+  ok(!(turns.take("long", { bulk: true }) instanceof Promise), "a second turn at once");
+  ok(turns.take("long", { bulk: true }) instanceof Promise, "not a third");
 });

@@ -39,6 +39,8 @@ export declare class Job<D = unknown> {
   data: D;
   /** How many times it was found stalled (its worker's lock lapsed) and taken again. */
   stalledCounter: number;
+  /** Its priority, BullMQ's: lower first; 0 for none. */
+  priority: number;
   /** Puts the job, locked by `token`, back in the queue unstarted. */
   moveToWait(token?: string): Promise<number>;
 }

@@ -15,7 +15,7 @@ import type { ResolvedTask } from "../core/task.ts";
 import { reportProgress, settlements } from "./answers.ts";
 import { ClientStreams, nodeWindow } from "./client_streams.ts";
 import { JobMaker, type JobOptions } from "./job_maker.ts";
-import { Outbox } from "./outbox.ts";
+import { Outbox, type OutgoingJob } from "./outbox.ts";
 import {
   type AnswerField,
   answersKey,
@@ -26,6 +26,8 @@ import {
   type ClusterAnswer,
   epochKey,
   MAX_LOSSES,
+  priorityMessage,
+  requestPriority,
 } from "./protocol.ts";
 import { Inbox, type JobsInRedis } from "./inbox.ts";
 import {
@@ -119,6 +121,7 @@ export class ClusterEngine implements Engine {
       const reason = refusedForGood(error) ?? error;
       for (const job of this.#forget(id)) this.#host.settle(job, false, reason);
     },
+    arrived: (jobs) => this.#tellPriority(jobs),
   });
   /** This client's id: its jobs' ids begin with it, and its answers' stream is named after it. */
   readonly #id = crypto.randomUUID().replaceAll("-", "").slice(0, 16);
@@ -228,6 +231,23 @@ export class ClusterEngine implements Engine {
     client?.publish(cancelChannel(name), told).catch((error) =>
       this.#cancelRefused(error, `publish the cancel on channel ${cancelChannel(name)}`)
     );
+  }
+
+  /**
+   * Tells the nodes that jobs of a priority were added: each hands back as
+   * many of the jobs it holds, not started, of a lower one, and takes the
+   * higher ones instead.
+   */
+  #tellPriority(jobs: readonly OutgoingJob[]): void {
+    let highest = Infinity;
+    let count = 0;
+    for (const { opts } of jobs) {
+      if (opts.priority < highest) [highest, count] = [opts.priority, 1];
+      else if (opts.priority === highest) count++;
+    }
+    const { clients: [client] } = this.#link;
+    const message = priorityMessage(requestPriority(highest), count);
+    client?.publish(cancelChannel(this.#options.queue), message).catch(() => {});
   }
 
   /** Redis refused part of a cancel: whoever runs the request may not hear of it. */

@@ -30,6 +30,7 @@ import {
   MAX_LEASE,
   MAX_LOSSES,
   queueOption,
+  requestPriority,
   STARTED_AFTER_MS,
 } from "./protocol.ts";
 import {
@@ -185,12 +186,14 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
   const cancels = new Cancels();
   const rooms = new RoomSignals();
   const channel = cancelChannel(queue);
-  // A job's id is a cancel; `pull:<id>` says that a stream's client gave it more room.
-  subscriber.on(
-    "message",
-    (_channel: string, id: string) =>
-      id.startsWith("pull:") ? rooms.heard(id.slice(5)) : cancels.hear(id),
-  );
+  // A job's id is a cancel; `pull:<id>` says that a stream's client gave it more room, and
+  // `prio:<priority>:<count>` that jobs of that priority were added (priorityMessage).
+  subscriber.on("message", (_channel: string, id: string) => {
+    if (id.startsWith("pull:")) return rooms.heard(id.slice(5));
+    if (!id.startsWith("prio:")) return cancels.hear(id);
+    const [, priority, count] = id.split(":");
+    turns.yieldTo(Number(priority), Number(count));
+  });
   // A cancel published while this node was not subscribed (before it started, or while its
   // connection was down) is still in its key: read them all whenever the subscription starts.
   const catchUp = async () => {
@@ -350,7 +353,12 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
         if (rate === null) return await handBack(job, token!);
       }
       // A job given its rate turn keeps it: it starts as soon as the pool can run it.
-      const turn = pool.closed ? null : await turns.take(task, began, rate !== null);
+      // A job without a BullMQ priority (not a ClusterPool's) is as one of priority 0.
+      const priority = job.priority > 0 ? requestPriority(job.priority) : 0;
+      const bulk = data.k === 1 || data.b !== undefined;
+      const turn = pool.closed
+        ? null
+        : await turns.take(task, { began, keep: rate !== null, priority, bulk });
       if (turn === null) {
         // The node is closing (or its pool was closed under it), or holds more than it now should
         // (BullMQ fetched several before the first showed them long): this one has not started.

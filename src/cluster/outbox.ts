@@ -35,6 +35,8 @@ export interface OutboxCalls {
   added(id: string): void;
   /** Redis did not take the job, for this reason. */
   unsent(id: string, error: Error): void;
+  /** Redis has taken these jobs, one addition. */
+  arrived(jobs: readonly OutgoingJob[]): void;
 }
 
 /**
@@ -73,6 +75,7 @@ export class Outbox {
         await queue.addBulk(chunk).then(
           () => {
             for (const { opts } of chunk) this.#calls.added(opts.jobId);
+            this.#calls.arrived(chunk);
           },
           (error: Error) => {
             for (const { opts } of chunk) this.#calls.unsent(opts.jobId, error);

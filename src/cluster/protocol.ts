@@ -110,6 +110,20 @@ export function bullPriority(priority: number): number {
   return 1_048_576 - priority;
 }
 
+/** A request's priority, from its job's BullMQ priority ({@linkcode bullPriority}'s inverse). */
+export function requestPriority(bull: number): number {
+  return 1_048_576 - bull;
+}
+
+/**
+ * What a client publishes on {@linkcode cancelChannel} once it has added
+ * `count` jobs of `priority` (the highest of an addition): a node hands
+ * back up to that many jobs it holds, not started, of a lower priority.
+ */
+export function priorityMessage(priority: number, count: number): string {
+  return `prio:${priority}:${count}`;
+}
+
 /** The queue both ends use when none is named. */
 export const DEFAULT_QUEUE = "threadpool";
 

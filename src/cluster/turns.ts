@@ -47,17 +47,48 @@ export interface Turn {
   began: (() => void) | undefined;
 }
 
+/** How a job takes its turn ({@linkcode Turns.take}). */
+export interface TurnOptions {
+  /** Called when the pool can start the job. */
+  began?: () => void;
+  /**
+   * Kept however many jobs the node holds: a job that waited for its rate
+   * limit, and has its turn under it.
+   */
+  keep?: boolean;
+  /** Its priority, a request's: a higher one added to the queue may have it handed back. */
+  priority?: number;
+  /**
+   * A job of many calls (a chunk, a batch): it may wait in the pool's queue
+   * behind the one running, whatever its task's duration, so that the
+   * pool's workers do not wait between such jobs.
+   */
+  bulk?: boolean;
+}
+
+/** A job waiting in the node for its turn. */
+interface Waiting {
+  go: (turn: Turn | null) => void;
+  began: (() => void) | undefined;
+  task: string;
+  /** Its priority: higher first (a request's, not BullMQ's). */
+  priority: number;
+}
+
 /**
  * Turns on the local pool: a job takes one before it runs there, and gives it
- * back when it ends. There are two per task the pool runs at once (one
- * running, one waiting in the pool's queue). Once the node closes, the jobs
+ * back when it ends. There is one per task the pool runs at once, and for
+ * short tasks and bulk jobs one more, waiting in the pool's queue; other
+ * jobs the node holds wait here, and one of them goes back to the queue when
+ * a job of higher priority is added to it. Once the node closes, the jobs
  * still waiting for one are told so, and go back to the queue unstarted; so
  * does a job beyond what the node should hold.
  */
 export class Turns {
   /** How many tasks the pool runs at once. */
   readonly #capacity: () => number;
-  readonly #waiting: [go: (turn: Turn | null) => void, began: (() => void) | undefined][] = [];
+  /** Jobs waiting here for a turn, oldest first. */
+  readonly #waiting: Waiting[] = [];
   /** The turns taken, oldest first: the first `#capacity()` of them are running. */
   readonly #taken: Turn[] = [];
   #closed = false;
@@ -88,16 +119,57 @@ export class Turns {
    * first, or holds as many as {@linkcode held} already and `task` is not
    * known to be short (a job not to keep: an idle node may run it sooner).
    * A short one is kept: handing it back and fetching it again would cost
-   * Redis more than it waits here. `began` is called when the pool can
-   * start the job. With `keep` (a job that waited for its rate limit, and
-   * has its turn under it), the job is kept however many the node holds.
+   * Redis more than it waits here. See {@linkcode TurnOptions} for the rest.
    */
-  take(task: string, began?: () => void, keep = false): Turn | null | Promise<Turn | null> {
+  take(task: string, options: TurnOptions = {}): Turn | null | Promise<Turn | null> {
     if (this.#closed) return null;
+    const { began, keep = false, priority = 0, bulk = false } = options;
     const over = !keep && this.#taken.length + this.#waiting.length >= this.fetching();
     if (over && (this.#byTask.get(task) ?? Infinity) >= AHEAD_MS) return null;
-    if (this.#taken.length < this.#capacity() * 2) return this.#give(began);
-    return new Promise((go) => this.#waiting.push([go, began]));
+    const waiting: Waiting = { go: () => {}, began, task: bulk ? "" : task, priority };
+    if (this.#waiting.length === 0 && this.#taken.length < this.#room(waiting.task)) {
+      return this.#give(began);
+    }
+    return new Promise((go) => {
+      waiting.go = go;
+      this.#waiting.push(waiting);
+    });
+  }
+
+  /**
+   * How many turns may be taken at once for a job of `task`: for a short
+   * one, one more per task the pool runs at once, waiting in the pool's queue
+   * so that a worker never waits for the node; for any other, only those
+   * the pool runs, so that the jobs held ahead wait here, where a job of
+   * higher priority can have them handed back ({@linkcode yieldTo}). A bulk
+   * job (its task given as "") is as a short one.
+   */
+  #room(task: string): number {
+    const short = task === "" || (this.#byTask.get(task) ?? Infinity) < LONG_MS;
+    return this.#capacity() * (short ? 2 : 1);
+  }
+
+  /**
+   * A job of `priority` was added to the queue: up to `count` jobs waiting
+   * here of a lower one (the lowest first, the newest first among equals)
+   * are handed back (their `take` resolves with `null`), so that the node
+   * takes the higher one instead. Returns how many.
+   */
+  yieldTo(priority: number, count: number): number {
+    let handed = 0;
+    while (handed < count) {
+      let lowest = -1;
+      for (let i = 0; i < this.#waiting.length; i++) {
+        const each = this.#waiting[i]!.priority;
+        if (each < priority && (lowest === -1 || each <= this.#waiting[lowest]!.priority)) {
+          lowest = i;
+        }
+      }
+      if (lowest === -1) break;
+      this.#waiting.splice(lowest, 1)[0]!.go(null);
+      handed++;
+    }
+    return handed;
   }
 
   #give(began: (() => void) | undefined): Turn {
@@ -147,9 +219,13 @@ export class Turns {
     if (this.#byTask.size >= MAX_TASKS_KNOWN && !this.#byTask.has(task)) this.#byTask.clear();
     this.#byTask.set(task, typicalAfter(this.#byTask.get(task) ?? Infinity, ms));
     this.#taken.splice(this.#taken.indexOf(turn), 1);
-    const next = this.#waiting.shift();
-    if (next !== undefined) next[0](this.#give(next[1]));
-    else this.#run();
+    let next = this.#waiting[0];
+    while (next !== undefined && this.#taken.length < this.#room(next.task)) {
+      this.#waiting.shift();
+      next.go(this.#give(next.began));
+      next = this.#waiting[0];
+    }
+    this.#run();
     return ms * Math.min(this.#capacity(), calls) / calls;
   }
 
@@ -194,6 +270,6 @@ export class Turns {
   /** Every job still waiting is handed back, and so is any that comes later. */
   handBack(): void {
     this.#closed = true;
-    for (const [go] of this.#waiting.splice(0)) go(null);
+    for (const { go } of this.#waiting.splice(0)) go(null);
   }
 }
