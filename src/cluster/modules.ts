@@ -142,3 +142,20 @@ export class Allowlist {
       (this.#files.has(href) || this.#folders.some((folder) => href.startsWith(folder)));
   }
 }
+
+/**
+ * Why a node refuses a task module: the path the client sent, what it
+ * resolved to against the node's root, what the allowlist holds, and the
+ * root under which that path would have been allowed, if any.
+ */
+export function refusalOf(path: string, module: string, root: URL, allowed: Allowlist): string {
+  const resolved = module === ""
+    ? `it resolves outside the node's root (${root.href})`
+    : `resolved against the node's root (${root.href}) it is ${module}`;
+  const better = allowed.rootFor(path);
+  const hint = better === undefined
+    ? ""
+    : `; with the node's root at ${better} (serve.ts --root, serve()'s 'root'), it would be`;
+  return `This node does not run task module "${path}": ${resolved}, which is not in its ` +
+    `'modules' allowlist (${allowed.describe()})${hint}`;
+}

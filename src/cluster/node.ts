@@ -14,7 +14,8 @@ import { integer, quote } from "../pool/validate.ts";
 import { ThreadPool } from "../thread_pool.ts";
 import { DEFAULT_MAX_PAYLOAD, encode } from "./codec.ts";
 import { Cancels } from "./cancels.ts";
-import { Allowlist, folderURL, local } from "./modules.ts";
+import { Allowlist, folderURL, local, refusalOf } from "./modules.ts";
+import { answering, CLOSE_GRACE_MS, InFlight, within } from "./node_close.ts";
 import { answerFor, crossing, kindOf, refusedByClosing, runOn } from "./node_calls.ts";
 import { JobNotHeld, RoomSignals, streamedBefore, streamIO, streamOn } from "./node_stream.ts";
 import { ProgressRelay } from "./progress_relay.ts";
@@ -506,69 +507,6 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
  * taking others.
  */
 const MAX_RATE_WAITING = 256;
-
-/**
- * Milliseconds BullMQ has to finish closing a node once the node's own jobs
- * have ended; and Redis, to answer a closing node at all.
- */
-const CLOSE_GRACE_MS = 2_000;
-
-/** Resolves with `step`'s value, or with `late` after `ms` (its timer then cleared either way). */
-async function within<T, L = undefined>(step: Promise<T>, ms: number, late?: L): Promise<T | L> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<L>((resolve) => timer = setTimeout(() => resolve(late as L), ms));
-  return await Promise.race([step, timeout]).finally(() => clearTimeout(timer));
-}
-
-/** Whether every one of `clients` is connected and Redis answers one within `ms`. */
-async function answering(clients: RedisClient[], ms: number): Promise<boolean> {
-  if (clients.some((made) => made.status !== "ready")) return false;
-  return await within(clients[0]!.ping().then(() => true, () => false), ms, false);
-}
-
-/** Counts the jobs a node is processing, and says when none is left. */
-class InFlight {
-  #count = 0;
-  #idle: (() => void) | null = null;
-
-  /** How many jobs are being processed. */
-  get count(): number {
-    return this.#count;
-  }
-
-  /** A job begins. */
-  begin(): void {
-    this.#count++;
-  }
-
-  /** A job ends. */
-  end(): void {
-    if (--this.#count === 0) this.#idle?.();
-  }
-
-  /** Resolves once no job is being processed. */
-  ended(): Promise<void> {
-    if (this.#count === 0) return Promise.resolve();
-    return new Promise((resolve) => this.#idle = resolve);
-  }
-}
-
-/**
- * Why a node refuses a task module: the path the client sent, what it
- * resolved to against the node's root, what the allowlist holds, and the
- * root under which that path would have been allowed, if any.
- */
-function refusalOf(path: string, module: string, root: URL, allowed: Allowlist): string {
-  const resolved = module === ""
-    ? `it resolves outside the node's root (${root.href})`
-    : `resolved against the node's root (${root.href}) it is ${module}`;
-  const better = allowed.rootFor(path);
-  const hint = better === undefined
-    ? ""
-    : `; with the node's root at ${better} (serve.ts --root, serve()'s 'root'), it would be`;
-  return `This node does not run task module "${path}": ${resolved}, which is not in its ` +
-    `'modules' allowlist (${allowed.describe()})${hint}`;
-}
 
 /** Puts a job this node cannot run back in the queue, for another node, unanswered. */
 async function handBack(job: BullJob<ClusterJobData>, token: string): Promise<never> {
