@@ -1236,6 +1236,44 @@ clusterTest(
 );
 
 clusterTest(
+  "A node that held a job past its lease (frozen), then hands it back for a higher priority, leaves it to the node that has it: the request is not failed",
+  async ({ redis, pool, node }) => {
+    const folder = await Deno.makeTempDir({ prefix: "threadpool-gate-" });
+    try {
+      const frozen = await node(["--lease", "1000"]);
+      const blocker = pool.run(task("waitForFile"), [`${folder}/first`]);
+      await running(pool, 1);
+      const held = pool.run(task("waitForFile"), [`${folder}/second`], { priority: -1 }).then(
+        () => "answered",
+        (error) => error,
+      );
+      await eventually(async () => await waitingIn(redis.port) === 0, "the node holds it");
+      let losses = 0;
+      pool.addEventListener("stalled", () => losses++);
+      Deno.kill(frozen.pid, "SIGSTOP");
+      // Past the frozen node's lease, another takes both jobs, and holds no more.
+      await node(["--lease", "1000", "--workers", "2", "--prefetch", "1"]);
+      await eventually(() => losses === 2, "both jobs taken again");
+      Deno.kill(frozen.pid, "SIGCONT");
+      // A job no node has room to take: the thawed node takes it once it has handed back the one
+      // it holds, which is no longer its own, when told of a higher priority.
+      const canary = pool.run(task("add"), [1, 2], { priority: -5 });
+      await eventually(async () => await waitingIn(redis.port) === 1, "the canary waits");
+      await redisCli(redis.port, "PUBLISH", "threadpool:threadpool:cancel", "prio:0:1");
+      await eventually(async () => await waitingIn(redis.port) === 0, "the node handed back");
+      await Deno.writeTextFile(`${folder}/first`, "");
+      await Deno.writeTextFile(`${folder}/second`, "");
+      await blocker;
+      equal(await held, "answered");
+      equal(await canary, 3);
+    } finally {
+      await Deno.remove(folder, { recursive: true });
+    }
+  },
+  { batch: 1 },
+);
+
+clusterTest(
   "Retries on a ClusterPool: the attempts run on the nodes, and the client sees one outcome per request",
   async ({ redis, pool, node }) => {
     await node();

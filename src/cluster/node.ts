@@ -508,8 +508,13 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
  */
 const MAX_RATE_WAITING = 256;
 
-/** Puts a job this node cannot run back in the queue, for another node, unanswered. */
+/**
+ * Puts a job this node cannot run back in the queue, for another node,
+ * unanswered. One no longer this node's (its lock lapsed while the node was
+ * frozen, and another node has it; or Redis lost it) is left as it is: its
+ * request is not this node's to fail.
+ */
 async function handBack(job: BullJob<ClusterJobData>, token: string): Promise<never> {
-  await job.moveToWait(token);
+  await job.moveToWait(token).catch(() => {});
   throw new WaitingError();
 }
