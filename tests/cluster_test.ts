@@ -1179,7 +1179,11 @@ clusterTest(
       const calls: Promise<[number, number]>[] = [];
       const queue = (client: ClusterPool, priority: number) =>
         calls.push(
-          client.run(task("redisTicket"), [redis.port], { priority }).then((at) => [at, priority]),
+          // Each holds its node 30 ms after its ticket: a node slow to start one (a busy core) cannot
+          // let the other run two lower ones meanwhile.
+          client.run(task("redisTicket"), [redis.port, 30], { priority }).then((
+            at,
+          ) => [at, priority]),
         );
       for (let i = 0; i < 5; i++) queue(pool, 0);
       for (let i = 0; i < 5; i++) queue(other, 5);

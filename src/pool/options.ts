@@ -190,9 +190,8 @@ export interface ThreadPoolOptions {
    * are spread evenly, `per / max` ms apart (up to 5% of the window early,
    * at most 10 ms), and none comes less than a window and that slack after
    * the `max`-th before it, as the workers time their starts; never in a
-   * burst. A
-   * pool with a rate limit hands no task ahead to a busy worker, so that a
-   * task starts when it is sent.
+   * burst. A pool with a rate limit hands no task ahead to a busy worker, so
+   * that a task starts when it is sent.
    *
    * @default {undefined: no limit}
    */
