@@ -19,6 +19,7 @@ import {
   eventually,
   freePort,
   lineMatching,
+  type Node,
   redisCli,
   redisInstalled,
   running,
@@ -1275,6 +1276,33 @@ clusterTest(
     }
   },
   { batch: 1 },
+);
+
+clusterTest(
+  "A node frozen past its lease mid-run, then thawed, does not answer a job another node has taken: the answer is the other's",
+  async ({ redis, pool, node }) => {
+    const folder = await Deno.makeTempDir({ prefix: "threadpool-gate-" });
+    let other: Node | undefined;
+    try {
+      const frozen = await node(["--lease", "1000"]);
+      const call = pool.run(task("pidAfterFile"), [`${folder}/open`]);
+      await running(pool, 1);
+      let losses = 0;
+      pool.addEventListener("stalled", () => losses++);
+      Deno.kill(frozen.pid, "SIGSTOP");
+      // The node that takes it over answers 300 ms after the file: the thawed one would be first.
+      other = await startNode(redis.url, ["--lease", "1000"], undefined, {
+        THREADPOOL_TEST_SLOW: "300",
+      });
+      await eventually(() => losses === 1, "the job taken again");
+      Deno.kill(frozen.pid, "SIGCONT");
+      await Deno.writeTextFile(`${folder}/open`, "");
+      equal(await call, other.pid);
+    } finally {
+      await other?.stop();
+      await Deno.remove(folder, { recursive: true });
+    }
+  },
 );
 
 clusterTest(

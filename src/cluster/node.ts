@@ -292,8 +292,11 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
       // Sent on the connection BullMQ completes the job on, before it does: Redis runs the two in
       // that order, so no job is complete without its answer, and the node need not wait for a
       // reply first. (One that fails leaves a job gone without an answer: its client's check
-      // finds it lost, and sends it again.)
-      tell(job, "a", JSON.stringify(answer));
+      // finds it lost, and sends it again.) Only while the node holds the job: one that lost it
+      // (frozen past its lease, and the job taken again) leaves the answer to the node that has
+      // it, whose run may end otherwise.
+      if (token === undefined) tell(job, "a", JSON.stringify(answer));
+      else replies.tellIfHeld(job, token, "a", JSON.stringify(answer)).catch(() => {});
       // BullMQ's own copy of the answer would only cost Redis time.
       return 0;
     } finally {
