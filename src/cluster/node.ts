@@ -338,11 +338,12 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
     worker.concurrency = fetching();
     let started: ReturnType<typeof setTimeout> | undefined;
     let toldStarted = false;
-    const running = Promise.withResolvers<void>();
+    // A rate-limited job waits for the pool to be able to start it before its start is counted.
+    const running = data.r === undefined ? undefined : Promise.withResolvers<void>();
     // A job still running a moment after the pool could start it is told to its client as
     // started (for its timeout and stats()); a shorter one's answer says so itself.
     const began = () => {
-      running.resolve();
+      running?.resolve();
       started = setTimeout(() => {
         toldStarted = true;
         tell(job, "s", "1");
@@ -381,7 +382,7 @@ export async function serve(pool: ThreadPool, options: ServeOptions): Promise<Se
         if (rate !== null) {
           // Its start is counted where it happens, on the pool's thread; a turn that waited for
           // the pool past half the lease may no longer count in Redis, and is asked for again.
-          await running.promise;
+          await running!.promise;
           if (rates.stale(rate)) {
             rates.unused(rate);
             rate = await rates.take(data.r!, controller.signal);

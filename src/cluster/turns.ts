@@ -71,6 +71,8 @@ interface Waiting {
   go: (turn: Turn | null) => void;
   began: (() => void) | undefined;
   task: string;
+  /** A job of many calls (see {@linkcode TurnOptions.bulk}). */
+  bulk: boolean;
   /** Its priority: higher first (a request's, not BullMQ's). */
   priority: number;
 }
@@ -126,14 +128,10 @@ export class Turns {
     const { began, keep = false, priority = 0, bulk = false } = options;
     const over = !keep && this.#taken.length + this.#waiting.length >= this.fetching();
     if (over && (this.#byTask.get(task) ?? Infinity) >= AHEAD_MS) return null;
-    const waiting: Waiting = { go: () => {}, began, task: bulk ? "" : task, priority };
-    if (this.#waiting.length === 0 && this.#taken.length < this.#room(waiting.task)) {
+    if (this.#waiting.length === 0 && this.#taken.length < this.#room(task, bulk)) {
       return this.#give(began);
     }
-    return new Promise((go) => {
-      waiting.go = go;
-      this.#waiting.push(waiting);
-    });
+    return new Promise((go) => this.#waiting.push({ go, began, task, bulk, priority }));
   }
 
   /**
@@ -142,10 +140,10 @@ export class Turns {
    * so that a worker never waits for the node; for any other, only those
    * the pool runs, so that the jobs held ahead wait here, where a job of
    * higher priority can have them handed back ({@linkcode yieldTo}). A bulk
-   * job (its task given as "") is as a short one.
+   * job is as a short one.
    */
-  #room(task: string): number {
-    const short = task === "" || (this.#byTask.get(task) ?? Infinity) < LONG_MS;
+  #room(task: string, bulk: boolean): number {
+    const short = bulk || (this.#byTask.get(task) ?? Infinity) < LONG_MS;
     return this.#capacity() * (short ? 2 : 1);
   }
 
@@ -220,7 +218,7 @@ export class Turns {
     this.#byTask.set(task, typicalAfter(this.#byTask.get(task) ?? Infinity, ms));
     this.#taken.splice(this.#taken.indexOf(turn), 1);
     let next = this.#waiting[0];
-    while (next !== undefined && this.#taken.length < this.#room(next.task)) {
+    while (next !== undefined && this.#taken.length < this.#room(next.task, next.bulk)) {
       this.#waiting.shift();
       next.go(this.#give(next.began));
       next = this.#waiting[0];
